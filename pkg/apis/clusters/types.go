@@ -1,0 +1,93 @@
+package clusters
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SourceType names the kind of source a Cluster was found in.
+type SourceType string
+
+const (
+	// SourceTypeKubeconfig is a context in a kubeconfig file.
+	SourceTypeKubeconfig SourceType = "Kubeconfig"
+	// SourceTypeClusterProfile is a Cluster Inventory API ClusterProfile on the hub.
+	SourceTypeClusterProfile SourceType = "ClusterProfile"
+)
+
+// Condition types and reasons of a Cluster.
+const (
+	// ConditionReady is True when the member's API server answers its health checks.
+	ConditionReady = "Ready"
+	// ConditionControlPlaneHealthy mirrors a ClusterProfile's ControlPlaneHealthy condition.
+	ConditionControlPlaneHealthy = "ControlPlaneHealthy"
+)
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// Cluster is a member cluster of the fleet, as seen from the hub.
+type Cluster struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+
+	Spec   ClusterSpec
+	Status ClusterStatus
+}
+
+// ClusterSpec describes how a member cluster is reached, without credentials.
+type ClusterSpec struct {
+	Server                string
+	DisplayName           string
+	TLSServerName         string
+	InsecureSkipTLSVerify bool
+	Source                ClusterSource
+}
+
+// ClusterSource tells where a Cluster was found.
+type ClusterSource struct {
+	Type           SourceType
+	Kubeconfig     *KubeconfigSource
+	ClusterProfile *ClusterProfileSource
+}
+
+// KubeconfigSource locates a Cluster in a kubeconfig file.
+type KubeconfigSource struct {
+	File    string
+	Context string
+	Cluster string
+}
+
+// ClusterProfileSource locates a Cluster in a ClusterProfile on the hub.
+type ClusterProfileSource struct {
+	Namespace      string
+	Name           string
+	ClusterManager string
+	AccessProvider string
+}
+
+// ClusterStatus is what the server last observed about a member cluster.
+type ClusterStatus struct {
+	Conditions []metav1.Condition
+	Version    ClusterVersion
+	Properties []ClusterProperty
+}
+
+// ClusterVersion holds the versions a member cluster reports.
+type ClusterVersion struct {
+	Kubernetes string
+}
+
+// ClusterProperty is one name/value property of a ClusterProfile.
+type ClusterProperty struct {
+	Name  string
+	Value string
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ClusterList is a list of Clusters.
+type ClusterList struct {
+	metav1.TypeMeta
+	metav1.ListMeta
+
+	Items []Cluster
+}
