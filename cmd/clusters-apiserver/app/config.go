@@ -1,0 +1,91 @@
+package app
+
+import (
+	"fmt"
+	"net"
+
+	"k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/util/compatibility"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	netutils "k8s.io/utils/net"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apiserver"
+	generatedopenapi "github.com/headlamp-k8s/clusters-apiserver/pkg/generated/openapi"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources/kubeconfig"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/version"
+)
+
+// Config turns the options into a server configuration.
+func (o *Options) Config() (*apiserver.Config, error) {
+	if err := o.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost", nil, []net.IP{netutils.ParseIPSloppy("127.0.0.1")}); err != nil {
+		return nil, fmt.Errorf("creating self-signed certificates: %w", err)
+	}
+
+	cfg := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
+	cfg.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
+	cfg.FeatureGate = utilfeature.DefaultFeatureGate
+
+	namer := openapi.NewDefinitionNamer(apiserver.Scheme)
+	cfg.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(generatedopenapi.GetOpenAPIDefinitions, namer)
+	cfg.OpenAPIConfig.Info.Title = "clusters-apiserver"
+	cfg.OpenAPIConfig.Info.Version = version.Version
+	cfg.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(generatedopenapi.GetOpenAPIDefinitions, namer)
+	cfg.OpenAPIV3Config.Info.Title = "clusters-apiserver"
+	cfg.OpenAPIV3Config.Info.Version = version.Version
+
+	if err := o.SecureServing.ApplyTo(&cfg.SecureServing, &cfg.LoopbackClientConfig); err != nil {
+		return nil, err
+	}
+	if err := o.Authentication.ApplyTo(&cfg.Authentication, cfg.SecureServing, cfg.OpenAPIConfig); err != nil {
+		return nil, err
+	}
+	if err := o.Authorization.ApplyTo(&cfg.Authorization); err != nil {
+		return nil, err
+	}
+	if err := o.Audit.ApplyTo(&cfg.Config); err != nil {
+		return nil, err
+	}
+	if err := o.Features.ApplyTo(&cfg.Config, nil, nil); err != nil {
+		return nil, err
+	}
+	hub, err := o.hubConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.ClientConfig = hub
+
+	inv := inventory.New()
+	srcs := []sources.Source{
+		kubeconfig.New(inv, o.KubeconfigSources, o.KubeconfigPollInterval),
+	}
+	return &apiserver.Config{
+		GenericConfig: cfg,
+		ExtraConfig:   apiserver.ExtraConfig{Inventory: inv, Sources: srcs},
+	}, nil
+}
+
+// hubConfig returns the client configuration of the hub: --kubeconfig, the
+// in-cluster configuration, or nil when neither is available and nothing
+// needs the hub.
+func (o *Options) hubConfig() (*rest.Config, error) {
+	if o.Kubeconfig != "" {
+		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: o.Kubeconfig}
+		cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("loading the hub kubeconfig --kubeconfig=%s: %w", o.Kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		klog.InfoS("No hub kubeconfig and not running in a cluster; sources that read the hub are unavailable", "reason", err.Error())
+		return nil, nil
+	}
+	return cfg, nil
+}

@@ -1,0 +1,103 @@
+// Package apiserver assembles clusters-apiserver: the generic API server,
+// the clusters.headlamp.dev group served from the inventory, and the
+// sources that fill the inventory.
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/registry/rest"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/healthz"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	clusterstorage "github.com/headlamp-k8s/clusters-apiserver/pkg/registry/cluster"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources"
+)
+
+// ExtraConfig is the configuration specific to clusters-apiserver.
+type ExtraConfig struct {
+	// Inventory is the set of member clusters the API serves.
+	Inventory *inventory.Inventory
+	// Sources fill the inventory. readyz waits for each one's first sync.
+	Sources []sources.Source
+}
+
+// Config is the whole configuration of the server.
+type Config struct {
+	GenericConfig *genericapiserver.RecommendedConfig
+	ExtraConfig   ExtraConfig
+}
+
+type completedConfig struct {
+	GenericConfig genericapiserver.CompletedConfig
+	ExtraConfig   *ExtraConfig
+}
+
+// CompletedConfig is a Config with every default filled in.
+type CompletedConfig struct {
+	*completedConfig
+}
+
+// Server is a running clusters-apiserver.
+type Server struct {
+	GenericAPIServer *genericapiserver.GenericAPIServer
+	sources          []sources.Source
+}
+
+// Complete fills in the fields of cfg that are not set.
+func (cfg *Config) Complete() CompletedConfig {
+	return CompletedConfig{&completedConfig{
+		GenericConfig: cfg.GenericConfig.Complete(),
+		ExtraConfig:   &cfg.ExtraConfig,
+	}}
+}
+
+// New returns a server for the completed configuration.
+func (c completedConfig) New() (*Server, error) {
+	if c.ExtraConfig.Inventory == nil {
+		return nil, fmt.Errorf("no inventory configured")
+	}
+	generic, err := c.GenericConfig.New("clusters-apiserver", genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{GenericAPIServer: generic, sources: c.ExtraConfig.Sources}
+
+	group := genericapiserver.NewDefaultAPIGroupInfo(clusters.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+	group.VersionedResourcesStorageMap["v1alpha1"] = map[string]rest.Storage{
+		"clusters": clusterstorage.NewREST(c.ExtraConfig.Inventory),
+	}
+	if err := generic.InstallAPIGroup(&group); err != nil {
+		return nil, err
+	}
+
+	for _, src := range s.sources {
+		if err := generic.AddReadyzChecks(syncedCheck(src)); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Run starts the sources and serves until ctx is done.
+func (s *Server) Run(ctx context.Context) error {
+	for _, src := range s.sources {
+		go src.Run(ctx)
+	}
+	return s.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+}
+
+// syncedCheck is a readyz check that passes once src has synced.
+func syncedCheck(src sources.Source) healthz.HealthChecker {
+	return healthz.NamedCheck(src.Name(), func(*http.Request) error {
+		if !src.HasSynced() {
+			return fmt.Errorf("%s has not synced yet", src.Name())
+		}
+		return nil
+	})
+}

@@ -1,0 +1,85 @@
+package inventory
+
+import (
+	"github.com/google/uuid"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+)
+
+// uidSpace namespaces the name-based UUIDs of Clusters.
+var uidSpace = uuid.MustParse("3b0c5a4e-58a5-4f0c-9a52-4f9c5b0e1d7a")
+
+// Reasons of the Ready condition set by the inventory.
+const (
+	// ReasonPending: the member has not been checked yet.
+	ReasonPending = "Pending"
+)
+
+// build returns the object to publish for e: the source's view with the
+// inventory's metadata and the Ready condition.
+func (inv *Inventory) build(e *entry) *clusters.Cluster {
+	obj := &clusters.Cluster{}
+	if e.member.Cluster != nil {
+		obj = e.member.Cluster.DeepCopy()
+	}
+	obj.Name = e.name
+	obj.UID = types.UID(uuid.NewSHA1(uidSpace, []byte(e.member.Origin)).String())
+	obj.CreationTimestamp = e.created
+	obj.ResourceVersion = ""
+	obj.Generation = 0
+	if e.health.Version != "" {
+		obj.Status.Version.Kubernetes = e.health.Version
+	}
+
+	ready := readyCondition(e)
+	// Keep the transition time while the status does not change.
+	ready.LastTransitionTime = metav1.NewTime(inv.now())
+	if e.obj != nil {
+		if old := meta.FindStatusCondition(e.obj.Status.Conditions, clusters.ConditionReady); old != nil && old.Status == ready.Status {
+			ready.LastTransitionTime = old.LastTransitionTime
+		}
+	}
+	conds := []metav1.Condition{ready}
+	for _, c := range obj.Status.Conditions {
+		if c.Type != clusters.ConditionReady {
+			conds = append(conds, c)
+		}
+	}
+	obj.Status.Conditions = conds
+	return obj
+}
+
+// readyCondition says whether e can be reached: an access error wins, then
+// the latest health check, else Unknown until the first check.
+func readyCondition(e *entry) metav1.Condition {
+	switch {
+	case e.member.Access.Err != nil:
+		return metav1.Condition{
+			Type:    clusters.ConditionReady,
+			Status:  metav1.ConditionFalse,
+			Reason:  e.member.Access.Err.Reason,
+			Message: e.member.Access.Err.Message,
+		}
+	case e.health.Checked:
+		status := metav1.ConditionFalse
+		if e.health.Ready {
+			status = metav1.ConditionTrue
+		}
+		return metav1.Condition{
+			Type:    clusters.ConditionReady,
+			Status:  status,
+			Reason:  e.health.Reason,
+			Message: e.health.Message,
+		}
+	default:
+		return metav1.Condition{
+			Type:    clusters.ConditionReady,
+			Status:  metav1.ConditionUnknown,
+			Reason:  ReasonPending,
+			Message: "clusters-apiserver has not checked this cluster yet.",
+		}
+	}
+}

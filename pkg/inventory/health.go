@@ -1,0 +1,32 @@
+package inventory
+
+// Health is the outcome of a health check of a member's API server.
+type Health struct {
+	// Checked is false until the member has been checked.
+	Checked bool
+	// Ready is true when the member's API server answered as healthy.
+	Ready bool
+	// Reason is a CamelCase condition reason for the Ready condition.
+	Reason string
+	// Message explains the outcome to a user; it never holds a credential.
+	Message string
+	// Version is the member's Kubernetes version, when it reported one.
+	Version string
+}
+
+// SetHealth records the outcome of a health check of the member named name.
+// accessHash is the Access.Hash the check used: an outcome for an access
+// configuration that has since been replaced is dropped.
+func (inv *Inventory) SetHealth(name, accessHash string, h Health) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	e, ok := inv.byName[name]
+	if !ok || e.member.Access.Hash != accessHash {
+		return
+	}
+	if h.Version == "" {
+		h.Version = e.health.Version
+	}
+	e.health = h
+	inv.publish(e)
+}

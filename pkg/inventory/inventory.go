@@ -1,0 +1,267 @@
+// Package inventory holds the in-memory set of member clusters that the
+// sources report, with their access configuration, and the resourceVersion
+// ordered log of changes that list and watch are served from. Sources write
+// to it; the registry and the proxy read from it.
+package inventory
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/klog/v2"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+)
+
+// Inventory is the set of member clusters known to this server. It is safe
+// for concurrent use.
+type Inventory struct {
+	mu sync.RWMutex
+	// owners maps a source-chosen owner key (for example one kubeconfig
+	// file) to the members it reported, by origin.
+	owners map[string]map[string]*entry
+	// groups maps a proposed name to every member proposing it.
+	groups map[string][]*entry
+	// byName maps an assigned object name to its member.
+	byName map[string]*entry
+	// sorted caches the objects ordered by name; nil when stale.
+	sorted []*clusters.Cluster
+
+	log  *eventLog
+	now  func() time.Time
+	stop chan struct{}
+}
+
+// entry is one member with its assigned name and published object.
+type entry struct {
+	member  Member
+	name    string            // assigned object name; "" until assigned
+	obj     *clusters.Cluster // published, immutable; nil until published
+	created metav1.Time
+	health  Health
+}
+
+// New returns an empty inventory whose resourceVersions start at a value
+// derived from the current time, so that a resourceVersion handed out by
+// another replica or an earlier run of this server is never mistaken for one
+// of this inventory's (it gets 410 Gone and clients relist).
+func New() *Inventory {
+	now := time.Now
+	return &Inventory{
+		owners: map[string]map[string]*entry{},
+		groups: map[string][]*entry{},
+		byName: map[string]*entry{},
+		log:    newEventLog(uint64(now().UnixMilli())*1_000_000, defaultLogSize),
+		now:    now,
+	}
+}
+
+// Replace sets the complete list of members reported under owner, replacing
+// what that owner reported before, and emits watch events for the
+// differences. An empty list removes the owner's members.
+func (inv *Inventory) Replace(owner string, members []Member) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+
+	old := inv.owners[owner]
+	next := make(map[string]*entry, len(members))
+	affected := map[string]bool{}
+	for i := range members {
+		m := members[i]
+		e, ok := old[m.Origin]
+		if !ok {
+			e = &entry{created: metav1.NewTime(inv.now())}
+			if m.Cluster != nil && !m.Cluster.CreationTimestamp.IsZero() {
+				e.created = m.Cluster.CreationTimestamp
+			}
+		} else if e.member.Name != m.Name {
+			inv.leaveGroup(e)
+			affected[e.member.Name] = true
+		}
+		if !ok || e.member.Name != m.Name {
+			inv.groups[m.Name] = append(inv.groups[m.Name], e)
+		}
+		if ok && e.member.Access.Hash != m.Access.Hash {
+			// A new access configuration invalidates what was probed with the old one.
+			e.health = Health{}
+		}
+		e.member = m
+		next[m.Origin] = e
+		affected[m.Name] = true
+	}
+	for origin, e := range old {
+		if _, ok := next[origin]; !ok {
+			inv.leaveGroup(e)
+			affected[e.member.Name] = true
+			inv.unpublish(e)
+		}
+	}
+	if len(next) == 0 {
+		delete(inv.owners, owner)
+	} else {
+		inv.owners[owner] = next
+	}
+
+	// Reassign names in the touched groups, then publish every member of
+	// those groups: those whose object did not change emit nothing.
+	var touched []*entry
+	for name := range affected {
+		touched = append(touched, inv.assignNames(name)...)
+	}
+	for _, e := range touched {
+		inv.publish(e)
+	}
+}
+
+// leaveGroup removes e from the group of the name it proposes.
+func (inv *Inventory) leaveGroup(e *entry) {
+	g := inv.groups[e.member.Name]
+	for i, x := range g {
+		if x == e {
+			g = append(g[:i], g[i+1:]...)
+			break
+		}
+	}
+	if len(g) == 0 {
+		delete(inv.groups, e.member.Name)
+	} else {
+		inv.groups[e.member.Name] = g
+	}
+}
+
+// assignNames orders the members proposing name and assigns their object
+// names: the first keeps name, the others get a suffix derived from their
+// origin. It returns the group's members.
+func (inv *Inventory) assignNames(name string) []*entry {
+	g := inv.groups[name]
+	sort.Slice(g, func(i, j int) bool {
+		a, b := g[i].member, g[j].member
+		if a.Priority != b.Priority {
+			return a.Priority < b.Priority
+		}
+		return a.Origin < b.Origin
+	})
+	for i, e := range g {
+		e.name = name
+		if i > 0 {
+			e.name = withSuffix(name, shortHash(e.member.Origin))
+			klog.InfoS("Two sources propose the same cluster name; serving both under distinct names",
+				"proposedName", name, "keptBy", g[0].member.Origin, "origin", e.member.Origin, "name", e.name)
+		}
+	}
+	return g
+}
+
+// publish builds e's object and, when it differs from the published one,
+// records the change. A renamed member is deleted under its old name and
+// added under its new one.
+func (inv *Inventory) publish(e *entry) {
+	if e.obj != nil && e.obj.Name != e.name {
+		inv.unpublish(e)
+	}
+	if other, ok := inv.byName[e.name]; ok && other != e {
+		if other.name == e.name {
+			// Only possible when a hashed suffix equals another proposed
+			// name; keep serving the one that has it.
+			klog.ErrorS(nil, "Cluster name is claimed twice; not serving the second member",
+				"name", e.name, "servedOrigin", other.member.Origin, "origin", e.member.Origin)
+			return
+		}
+		// The holder is being renamed in this same pass and will release
+		// the name: take it over.
+		inv.unpublish(other)
+	}
+	obj := inv.build(e)
+	if e.obj != nil && apiequality.Semantic.DeepEqual(withoutRV(e.obj), withoutRV(obj)) {
+		return
+	}
+	typ := watch.Modified
+	if e.obj == nil {
+		typ = watch.Added
+	}
+	obj.ResourceVersion = inv.log.next()
+	prev := e.obj
+	e.obj = obj
+	inv.byName[e.name] = e
+	inv.sorted = nil
+	inv.log.append(Event{Type: typ, Object: obj, Previous: prev})
+}
+
+// unpublish removes e's object, if published, and records its deletion.
+func (inv *Inventory) unpublish(e *entry) {
+	if e.obj == nil {
+		return
+	}
+	if inv.byName[e.obj.Name] == e {
+		delete(inv.byName, e.obj.Name)
+	}
+	gone := e.obj.DeepCopy()
+	gone.ResourceVersion = inv.log.next()
+	e.obj = nil
+	inv.sorted = nil
+	inv.log.append(Event{Type: watch.Deleted, Object: gone, Previous: gone})
+}
+
+func withoutRV(c *clusters.Cluster) *clusters.Cluster {
+	c = c.DeepCopy()
+	c.ResourceVersion = ""
+	return c
+}
+
+// Get returns the published object named name. The object is shared and
+// must not be modified.
+func (inv *Inventory) Get(name string) (*clusters.Cluster, bool) {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	e, ok := inv.byName[name]
+	if !ok || e.obj == nil {
+		return nil, false
+	}
+	return e.obj, true
+}
+
+// Access returns the access configuration of the member named name.
+func (inv *Inventory) Access(name string) (Access, bool) {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	e, ok := inv.byName[name]
+	if !ok {
+		return Access{}, false
+	}
+	return e.member.Access, true
+}
+
+// List returns every published object sorted by name and the
+// resourceVersion of the inventory they were read at. The objects are
+// shared and must not be modified.
+func (inv *Inventory) List() ([]*clusters.Cluster, string) {
+	inv.mu.RLock()
+	if inv.sorted != nil {
+		defer inv.mu.RUnlock()
+		return inv.sorted, inv.log.current()
+	}
+	inv.mu.RUnlock()
+
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if inv.sorted == nil {
+		sorted := make([]*clusters.Cluster, 0, len(inv.byName))
+		for _, e := range inv.byName {
+			sorted = append(sorted, e.obj)
+		}
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+		inv.sorted = sorted
+	}
+	return inv.sorted, inv.log.current()
+}
+
+// Len returns the number of published members.
+func (inv *Inventory) Len() int {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	return len(inv.byName)
+}

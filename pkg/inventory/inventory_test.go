@@ -1,0 +1,223 @@
+package inventory
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+)
+
+func member(name, origin string, prio int, server string) Member {
+	return Member{
+		Name:     name,
+		Origin:   origin,
+		Priority: prio,
+		Cluster:  &clusters.Cluster{Spec: clusters.ClusterSpec{Server: server}},
+		Access:   Access{Hash: server},
+	}
+}
+
+func names(inv *Inventory) []string {
+	objs, _ := inv.List()
+	var out []string
+	for _, o := range objs {
+		out = append(out, o.Name)
+	}
+	return out
+}
+
+type change struct {
+	Type watch.EventType
+	Name string
+}
+
+// drain returns the events after cursor as (type, name) pairs.
+func drain(t *testing.T, c *Cursor) []change {
+	t.Helper()
+	evs, _, err := c.Next()
+	if err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	var out []change
+	for _, ev := range evs {
+		out = append(out, change{ev.Type, ev.Object.Name})
+	}
+	return out
+}
+
+func TestReplaceCollisions(t *testing.T) {
+	dupA := withSuffix("dev", shortHash("kubeconfig:/b:dev"))
+	tests := []struct {
+		name    string
+		steps   []func(*Inventory)
+		want    []string
+		changes []change
+	}{
+		{
+			name: "distinct names",
+			steps: []func(*Inventory){func(inv *Inventory) {
+				inv.Replace("a", []Member{member("one", "kubeconfig:/a:one", 0, "https://1"), member("two", "kubeconfig:/a:two", 0, "https://2")})
+			}},
+			want:    []string{"one", "two"},
+			changes: []change{{watch.Added, "one"}, {watch.Added, "two"}},
+		},
+		{
+			name: "same name from two files: both served, first origin keeps the name",
+			steps: []func(*Inventory){
+				func(inv *Inventory) { inv.Replace("b", []Member{member("dev", "kubeconfig:/b:dev", 0, "https://b")}) },
+				func(inv *Inventory) { inv.Replace("a", []Member{member("dev", "kubeconfig:/a:dev", 0, "https://a")}) },
+			},
+			want: []string{"dev", dupA},
+			// /a sorts first and takes "dev"; /b moves to its suffixed name.
+			changes: []change{{watch.Added, "dev"}, {watch.Deleted, "dev"}, {watch.Added, "dev"}, {watch.Added, dupA}},
+		},
+		{
+			name: "priority beats origin order",
+			steps: []func(*Inventory){func(inv *Inventory) {
+				inv.Replace("b", []Member{member("dev", "kubeconfig:/b:dev", 0, "https://b")})
+				inv.Replace("a", []Member{member("dev", "kubeconfig:/a:dev", 1, "https://a")})
+			}},
+			want:    []string{"dev", withSuffix("dev", shortHash("kubeconfig:/a:dev"))},
+			changes: []change{{watch.Added, "dev"}, {watch.Added, withSuffix("dev", shortHash("kubeconfig:/a:dev"))}},
+		},
+		{
+			name: "collision resolved when the winner goes away",
+			steps: []func(*Inventory){
+				func(inv *Inventory) {
+					inv.Replace("a", []Member{member("dev", "kubeconfig:/a:dev", 0, "https://a")})
+					inv.Replace("b", []Member{member("dev", "kubeconfig:/b:dev", 0, "https://b")})
+				},
+				func(inv *Inventory) { inv.Replace("a", nil) },
+			},
+			want:    []string{"dev"},
+			changes: []change{{watch.Added, "dev"}, {watch.Added, dupA}, {watch.Deleted, "dev"}, {watch.Deleted, dupA}, {watch.Added, "dev"}},
+		},
+		{
+			name: "unchanged replace emits nothing, changed emits Modified",
+			steps: []func(*Inventory){
+				func(inv *Inventory) { inv.Replace("a", []Member{member("one", "o1", 0, "https://1")}) },
+				func(inv *Inventory) { inv.Replace("a", []Member{member("one", "o1", 0, "https://1")}) },
+				func(inv *Inventory) { inv.Replace("a", []Member{member("one", "o1", 0, "https://changed")}) },
+			},
+			want:    []string{"one"},
+			changes: []change{{watch.Added, "one"}, {watch.Modified, "one"}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			inv := New()
+			c, err := inv.Watch(inv.log.current())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, step := range tc.steps {
+				step(inv)
+			}
+			if diff := cmp.Diff(tc.want, names(inv)); diff != "" {
+				t.Errorf("names (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.changes, drain(t, c)); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestObjectMetadata(t *testing.T) {
+	inv := New()
+	inv.Replace("a", []Member{member("one", "o1", 0, "https://1")})
+	first, _ := inv.Get("one")
+	inv2 := New()
+	inv2.Replace("a", []Member{member("one", "o1", 0, "https://1")})
+	second, _ := inv2.Get("one")
+	if first.UID == "" || first.UID != second.UID {
+		t.Errorf("UID is not deterministic: %q vs %q", first.UID, second.UID)
+	}
+	if first.ResourceVersion == "" || first.CreationTimestamp.IsZero() {
+		t.Errorf("missing resourceVersion or creationTimestamp: %+v", first.ObjectMeta)
+	}
+	ready := first.Status.Conditions[0]
+	if ready.Type != clusters.ConditionReady || ready.Status != "Unknown" || ready.Reason != ReasonPending {
+		t.Errorf("Ready condition = %+v, want Unknown/Pending", ready)
+	}
+}
+
+func TestAccessErrorAndHealth(t *testing.T) {
+	inv := New()
+	m := member("one", "o1", 0, "https://1")
+	m.Access.Err = &AccessError{Reason: "InvalidKubeconfig", Message: "no server"}
+	inv.Replace("a", []Member{m})
+	got, _ := inv.Get("one")
+	if c := got.Status.Conditions[0]; c.Status != "False" || c.Reason != "InvalidKubeconfig" {
+		t.Errorf("Ready = %+v, want False/InvalidKubeconfig", c)
+	}
+
+	inv.Replace("a", []Member{member("one", "o1", 0, "https://1")})
+	inv.SetHealth("one", "stale-hash", Health{Checked: true, Ready: true, Reason: "Healthy"})
+	got, _ = inv.Get("one")
+	if c := got.Status.Conditions[0]; c.Status != "Unknown" {
+		t.Errorf("health for a stale access hash was applied: %+v", c)
+	}
+	inv.SetHealth("one", "https://1", Health{Checked: true, Ready: true, Reason: "Healthy", Version: "v1.37.0"})
+	got, _ = inv.Get("one")
+	if c := got.Status.Conditions[0]; c.Status != "True" || got.Status.Version.Kubernetes != "v1.37.0" {
+		t.Errorf("Ready = %+v version %q, want True v1.37.0", c, got.Status.Version.Kubernetes)
+	}
+}
+
+func TestWatchResourceVersions(t *testing.T) {
+	inv := New()
+	inv.log = newEventLog(1000, 3)
+	start := inv.log.current()
+	for _, n := range []string{"a", "b", "c", "d"} {
+		inv.Replace(n, []Member{member(n, n, 0, "https://"+n)})
+	}
+	tests := []struct {
+		name    string
+		rv      string
+		want    []change
+		wantErr error
+	}{
+		{name: "before the log", rv: start, wantErr: ErrExpired},
+		{name: "oldest kept", rv: "1001", want: []change{{watch.Added, "b"}, {watch.Added, "c"}, {watch.Added, "d"}}},
+		{name: "recent", rv: "1003", want: []change{{watch.Added, "d"}}},
+		{name: "current", rv: "1004"},
+		{name: "from the future (another replica)", rv: "999999", wantErr: ErrExpired},
+		{name: "from an older instance", rv: "5", wantErr: ErrExpired},
+		{name: "garbage", rv: "abc", wantErr: ErrInvalidResourceVersion},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := inv.Watch(tc.rv)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Watch(%q) error = %v, want %v", tc.rv, err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if diff := cmp.Diff(tc.want, drain(t, c)); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCursorWakesOnChange(t *testing.T) {
+	inv := New()
+	c, err := inv.Watch(inv.log.current())
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, wait, err := c.Next()
+	if err != nil || len(evs) != 0 || wait == nil {
+		t.Fatalf("Next on an idle log = %v, %v, %v", evs, wait, err)
+	}
+	inv.Replace("a", []Member{member("one", "o1", 0, "https://1")})
+	<-wait // closed by the change; a hang here fails the test by its timeout
+	if diff := cmp.Diff([]change{{watch.Added, "one"}}, drain(t, c)); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,122 @@
+package inventory
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+)
+
+// defaultLogSize is how many events the inventory keeps for watches that
+// resume from a resourceVersion. A watch that falls further behind gets
+// 410 Gone and its client relists.
+const defaultLogSize = 10000
+
+var (
+	// ErrExpired is returned for a resourceVersion whose events are no
+	// longer (or were never) in this inventory's log.
+	ErrExpired = errors.New("resourceVersion is too old or from another server instance")
+	// ErrInvalidResourceVersion is returned for a resourceVersion that is
+	// not a number.
+	ErrInvalidResourceVersion = errors.New("resourceVersion is not valid")
+)
+
+// Event is one change of the inventory.
+type Event struct {
+	// Type is Added, Modified or Deleted.
+	Type watch.EventType
+	// Object is the object after the change; for Deleted, the last state.
+	// It is shared and must not be modified.
+	Object *clusters.Cluster
+	// Previous is the object before the change (nil for Added), so that
+	// filtered watches can turn a change in or out of their selector into
+	// an Added or Deleted event.
+	Previous *clusters.Cluster
+
+	rv uint64
+}
+
+// eventLog is a ring of the latest events, ordered by resourceVersion.
+type eventLog struct {
+	mu     sync.Mutex
+	base   uint64 // resourceVersion before the first event
+	last   uint64 // resourceVersion of the latest event
+	ring   []Event
+	head   int // index of the oldest event in ring
+	count  int
+	notify chan struct{} // closed at the next append; nil when nobody waits
+}
+
+func newEventLog(base uint64, size int) *eventLog {
+	return &eventLog{base: base, last: base, ring: make([]Event, size)}
+}
+
+// next reserves and returns the resourceVersion of the event about to be
+// appended. The caller holds the inventory's write lock, which orders
+// next/append pairs.
+func (l *eventLog) next() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.last++
+	return strconv.FormatUint(l.last, 10)
+}
+
+// append records ev with the resourceVersion reserved by next and wakes
+// every waiting cursor.
+func (l *eventLog) append(ev Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ev.rv = l.last
+	if l.count < len(l.ring) {
+		l.ring[(l.head+l.count)%len(l.ring)] = ev
+		l.count++
+	} else {
+		l.ring[l.head] = ev
+		l.head = (l.head + 1) % len(l.ring)
+	}
+	if l.notify != nil {
+		close(l.notify)
+		l.notify = nil
+	}
+}
+
+func (l *eventLog) current() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strconv.FormatUint(l.last, 10)
+}
+
+// after returns the events with a resourceVersion above rv, or a channel
+// closed at the next append when there are none yet.
+func (l *eventLog) after(rv uint64) ([]Event, <-chan struct{}, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	oldest := l.last - uint64(l.count) // the events after oldest are kept
+	if rv > l.last || rv < oldest || rv < l.base {
+		return nil, nil, ErrExpired
+	}
+	if rv == l.last {
+		if l.notify == nil {
+			l.notify = make(chan struct{})
+		}
+		return nil, l.notify, nil
+	}
+	n := int(l.last - rv)
+	out := make([]Event, 0, n)
+	for i := l.count - n; i < l.count; i++ {
+		out = append(out, l.ring[(l.head+i)%len(l.ring)])
+	}
+	return out, nil, nil
+}
+
+// ParseResourceVersion parses a resourceVersion handed out by an inventory.
+func ParseResourceVersion(s string) (uint64, error) {
+	rv, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, ErrInvalidResourceVersion
+	}
+	return rv, nil
+}

@@ -1,0 +1,55 @@
+package inventory
+
+import (
+	"k8s.io/client-go/rest"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+)
+
+// Member is one member cluster as a source reports it.
+type Member struct {
+	// Name is the object name the source proposes; it must be a valid
+	// DNS-1123 subdomain (see ObjectName). When two members propose the same
+	// name, the inventory gives the bare name to the one with the lowest
+	// (Priority, Origin) and a hashed suffix to the others.
+	Name string
+	// Origin identifies the member uniquely across all sources and restarts,
+	// for example "kubeconfig:/etc/clusters/a.yaml:prod". It decides who keeps
+	// a contested name and seeds the object's UID.
+	Origin string
+	// Priority orders sources when names collide; lower wins.
+	Priority int
+	// Cluster is the public view of the member: labels, spec and the status
+	// the source knows (properties, version, extra conditions). The inventory
+	// sets the name, UID, resourceVersion and creation time, and owns the
+	// Ready condition.
+	Cluster *clusters.Cluster
+	// Access is how the proxy reaches the member. It is never exposed.
+	Access Access
+}
+
+// Access is a member's access configuration. It never leaves the server.
+type Access struct {
+	// Config is the client configuration for the member's API server, with
+	// its credentials. Nil when Err is set.
+	Config *rest.Config
+	// Hash changes exactly when the access configuration changes, so that
+	// cached transports can be rebuilt only then. It is not a credential
+	// but must not be exposed either.
+	Hash string
+	// Err says why the member cannot be reached with this configuration; it
+	// surfaces as Ready=False. Its message must not contain a credential.
+	Err *AccessError
+}
+
+// AccessError is a reason, in the sense of a condition reason, and a message
+// that tell a user why a member cannot be reached.
+type AccessError struct {
+	// Reason is a CamelCase condition reason, for example "InvalidKubeconfig".
+	Reason string
+	// Message is a human-readable explanation without credentials.
+	Message string
+}
+
+// Error implements error.
+func (e *AccessError) Error() string { return e.Reason + ": " + e.Message }

@@ -1,0 +1,64 @@
+package inventory
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// hashLen is the number of hex digits of a SHA-256 that make a name suffix.
+const hashLen = 8
+
+// ObjectName maps a name from a source (a kubeconfig context name, which may
+// contain upper case, '_', ':', '@', '/' and more) to a valid Kubernetes
+// object name (a DNS-1123 subdomain). The mapping is deterministic and
+// injective in practice:
+//
+//   - a name that already is a valid DNS-1123 subdomain is kept as it is;
+//   - any other name is lower-cased, every run of characters other than
+//     a-z and 0-9 becomes a single '-', leading and trailing '-' are dropped,
+//     and "-" plus the first 8 hex digits of the SHA-256 of the original name
+//     is appended, so "Prod" and "prod" stay distinct.
+//
+// A name with nothing left after that becomes "cluster-<hash>".
+func ObjectName(raw string) string {
+	if len(validation.IsDNS1123Subdomain(raw)) == 0 {
+		return raw
+	}
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(raw) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+			continue
+		}
+		if !dash {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	base := strings.Trim(b.String(), "-")
+	if base == "" {
+		base = "cluster"
+	}
+	return withSuffix(base, shortHash(raw))
+}
+
+// withSuffix appends "-suffix" to base, shortening base so that the result
+// stays within the 253 characters of a DNS-1123 subdomain.
+func withSuffix(base, suffix string) string {
+	limit := validation.DNS1123SubdomainMaxLength - len(suffix) - 1
+	if len(base) > limit {
+		base = strings.TrimRight(base[:limit], "-.")
+	}
+	return base + "-" + suffix
+}
+
+// shortHash returns the first hashLen hex digits of the SHA-256 of s.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])[:hashLen]
+}

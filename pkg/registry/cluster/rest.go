@@ -1,0 +1,97 @@
+// Package cluster serves the clusters resource from the inventory: get,
+// list and watch of virtual objects that are never stored.
+package cluster
+
+import (
+	"context"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apiserver/pkg/registry/rest"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+)
+
+// REST serves Clusters from an inventory. It implements only the read
+// verbs: the API server answers every other verb with 405 Method Not Allowed.
+type REST struct {
+	inv *inventory.Inventory
+	tableConvertor
+}
+
+var (
+	_ rest.Storage              = &REST{}
+	_ rest.Scoper               = &REST{}
+	_ rest.KindProvider         = &REST{}
+	_ rest.SingularNameProvider = &REST{}
+	_ rest.Getter               = &REST{}
+	_ rest.Lister               = &REST{}
+	_ rest.Watcher              = &REST{}
+	_ rest.TableConvertor       = &REST{}
+)
+
+// NewREST returns the storage of the clusters resource.
+func NewREST(inv *inventory.Inventory) *REST {
+	return &REST{inv: inv}
+}
+
+// New implements rest.Storage.
+func (r *REST) New() runtime.Object { return &clusters.Cluster{} }
+
+// Destroy implements rest.Storage. The inventory outlives the storage.
+func (r *REST) Destroy() {}
+
+// NamespaceScoped implements rest.Scoper: Clusters are cluster-scoped.
+func (r *REST) NamespaceScoped() bool { return false }
+
+// Kind implements rest.KindProvider.
+func (r *REST) Kind() string { return "Cluster" }
+
+// GetSingularName implements rest.SingularNameProvider.
+func (r *REST) GetSingularName() string { return "cluster" }
+
+// NewList implements rest.Lister.
+func (r *REST) NewList() runtime.Object { return &clusters.ClusterList{} }
+
+// Get implements rest.Getter.
+func (r *REST) Get(_ context.Context, name string, _ *metav1.GetOptions) (runtime.Object, error) {
+	obj, ok := r.inv.Get(name)
+	if !ok {
+		return nil, apierrors.NewNotFound(clusters.Resource("clusters"), name)
+	}
+	return obj.DeepCopy(), nil
+}
+
+// List implements rest.Lister. It serves the inventory's current state
+// whatever resourceVersion is asked for (it is never older than any
+// resourceVersion this server handed out), filtered by label and field
+// selectors and sorted by name. limit is not honoured: the whole list is
+// returned in one page, as the API conventions allow.
+func (r *REST) List(_ context.Context, options *metainternalversion.ListOptions) (runtime.Object, error) {
+	f, err := newFilter(options)
+	if err != nil {
+		return nil, err
+	}
+	objs, rv := r.inv.List()
+	list := &clusters.ClusterList{ListMeta: metav1.ListMeta{ResourceVersion: rv}}
+	list.Items = make([]clusters.Cluster, 0, len(objs))
+	for _, obj := range objs {
+		if f.matches(obj) {
+			list.Items = append(list.Items, *obj.DeepCopy())
+		}
+	}
+	return list, nil
+}
+
+// Watch implements rest.Watcher; see newWatch for the resourceVersion rules.
+func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptions) (watch.Interface, error) {
+	f, err := newFilter(options)
+	if err != nil {
+		return nil, err
+	}
+	return newWatch(ctx, r.inv, options, f)
+}

@@ -1,0 +1,134 @@
+package kubeconfig
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+)
+
+// ReasonInvalidKubeconfig is the Ready reason of a context that cannot be
+// turned into a client configuration.
+const ReasonInvalidKubeconfig = "InvalidKubeconfig"
+
+// SourceLabelValue is the value of the clusters.headlamp.dev/source label on
+// Clusters from kubeconfig files.
+const SourceLabelValue = "kubeconfig"
+
+// parsed is the outcome of reading one kubeconfig file.
+type parsed struct {
+	// members by context name.
+	members map[string]inventory.Member
+	// bad maps a context name to why it could not be used.
+	bad map[string]error
+}
+
+// parse turns the contents of the kubeconfig file at path into members, one
+// per context. Relative paths in the file resolve against its directory,
+// as clientcmd does. An error means the file as a whole is unusable.
+func parse(path string, data []byte, priority int) (*parsed, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("the file is empty")
+	}
+	cfg, err := clientcmd.Load(data)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid kubeconfig: %s", redact(err))
+	}
+	for _, c := range cfg.Clusters {
+		c.LocationOfOrigin = path
+	}
+	for _, a := range cfg.AuthInfos {
+		a.LocationOfOrigin = path
+	}
+	for _, c := range cfg.Contexts {
+		c.LocationOfOrigin = path
+	}
+	if err := clientcmd.ResolveLocalPaths(cfg); err != nil {
+		return nil, fmt.Errorf("resolving relative paths: %w", err)
+	}
+
+	out := &parsed{members: map[string]inventory.Member{}, bad: map[string]error{}}
+	for name, kctx := range cfg.Contexts {
+		m, err := member(path, name, kctx, cfg, priority)
+		if err != nil {
+			out.bad[name] = err
+		}
+		out.members[name] = m
+	}
+	return out, nil
+}
+
+// member builds the member for context name. On error the member is still
+// returned, with Access.Err set, so that a context that never worked is
+// listed as not ready rather than hidden.
+func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Config, priority int) (inventory.Member, error) {
+	m := inventory.Member{
+		Name:     inventory.ObjectName(name),
+		Origin:   "kubeconfig:" + path + ":" + name,
+		Priority: priority,
+		Cluster: &clusters.Cluster{
+			Spec: clusters.ClusterSpec{
+				DisplayName: name,
+				Source: clusters.ClusterSource{
+					Type:       clusters.SourceTypeKubeconfig,
+					Kubeconfig: &clusters.KubeconfigSource{File: path, Context: name, Cluster: kctx.Cluster},
+				},
+			},
+		},
+	}
+	m.Cluster.Labels = map[string]string{v1alpha1.LabelSource: SourceLabelValue}
+	if c, ok := cfg.Clusters[kctx.Cluster]; ok {
+		m.Cluster.Spec.Server = c.Server
+		m.Cluster.Spec.TLSServerName = c.TLSServerName
+		m.Cluster.Spec.InsecureSkipTLSVerify = c.InsecureSkipTLSVerify
+	}
+
+	restConfig, err := clientcmd.NewNonInteractiveClientConfig(*cfg, name, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
+	if err == nil && restConfig.Host == "" {
+		err = fmt.Errorf("cluster %q has no server", kctx.Cluster)
+	}
+	if err != nil {
+		err = fmt.Errorf("context %q: %w", name, err)
+		m.Access.Err = &inventory.AccessError{Reason: ReasonInvalidKubeconfig, Message: err.Error()}
+		m.Access.Hash = "invalid:" + err.Error()
+		return m, err
+	}
+	m.Access.Config = restConfig
+	m.Access.Hash = accessHash(kctx, cfg)
+	return m, nil
+}
+
+// accessHash fingerprints everything in the file that decides how the
+// context's member is reached, so a cached transport is rebuilt exactly
+// when one of them changes.
+func accessHash(kctx *clientcmdapi.Context, cfg *clientcmdapi.Config) string {
+	data, err := json.Marshal(struct {
+		Context  *clientcmdapi.Context
+		Cluster  *clientcmdapi.Cluster
+		AuthInfo *clientcmdapi.AuthInfo
+	}{kctx, cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo]})
+	if err != nil {
+		// Extensions that do not marshal: fall back to the printed form.
+		data = fmt.Appendf(nil, "%#v|%#v|%#v", kctx, cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo])
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// quoted matches what YAML and JSON decoding errors quote from their
+// input, which may be a token or key.
+var quoted = regexp.MustCompile("`[^`]*`|\"[^\"]*\"")
+
+// redact removes quoted input from an error message so that no part of a
+// credential can reach a log line or a condition message.
+func redact(err error) string {
+	return quoted.ReplaceAllString(err.Error(), "<redacted>")
+}

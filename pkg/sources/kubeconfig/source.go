@@ -1,0 +1,140 @@
+// Package kubeconfig is the source of member clusters that reads kubeconfig
+// files: every context of every file is one Cluster. Files are re-read when
+// they change, including by rename and by the symlink swap that ConfigMap
+// and Secret volumes use.
+package kubeconfig
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/klog/v2"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources"
+)
+
+// DefaultPollInterval is how often files are checked for changes.
+const DefaultPollInterval = time.Second
+
+// Source reads kubeconfig files and directories of them.
+type Source struct {
+	paths    []string
+	interval time.Duration
+	inv      *inventory.Inventory
+	synced   atomic.Bool
+
+	mu    sync.Mutex
+	files map[string]*file // by path
+}
+
+var _ sources.Source = &Source{}
+
+// New returns a source for paths, each a kubeconfig file or a directory
+// whose non-hidden files are kubeconfig files. Clusters from an earlier
+// path win name collisions against later ones.
+func New(inv *inventory.Inventory, paths []string, interval time.Duration) *Source {
+	if interval <= 0 {
+		interval = DefaultPollInterval
+	}
+	return &Source{paths: paths, interval: interval, inv: inv, files: map[string]*file{}}
+}
+
+// Name implements sources.Source.
+func (s *Source) Name() string { return "kubeconfig-source" }
+
+// HasSynced implements sources.Source: true once every file has been read
+// once, whether or not it was valid.
+func (s *Source) HasSynced() bool { return s.synced.Load() }
+
+// Run implements sources.Source.
+func (s *Source) Run(ctx context.Context) {
+	wait.UntilWithContext(ctx, func(context.Context) {
+		s.Sync()
+		s.synced.Store(true)
+	}, s.interval)
+}
+
+// Sync checks every path once and updates the inventory with what changed.
+func (s *Source) Sync() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	for i, p := range s.paths {
+		for _, path := range s.expand(p) {
+			if seen[path] {
+				continue
+			}
+			seen[path] = true
+			f, ok := s.files[path]
+			if !ok {
+				f = &file{path: path}
+				s.files[path] = f
+			}
+			s.syncFile(f, i)
+		}
+	}
+	for path := range s.files {
+		if !seen[path] {
+			// Gone from its directory: a deliberate removal.
+			klog.InfoS("Kubeconfig file removed from its directory; removing its clusters", "file", path)
+			s.inv.Replace(owner(path), nil)
+			delete(s.files, path)
+		}
+	}
+}
+
+// syncFile re-reads f if it changed and publishes its members. On any error
+// the file's last good members stay published.
+func (s *Source) syncFile(f *file, priority int) {
+	data, changed, err := f.read()
+	if err != nil {
+		f.unreadable = true
+		f.fail(err)
+		return
+	}
+	if !changed {
+		if f.unreadable {
+			// Readable again with the contents already served.
+			f.unreadable = false
+			f.recovered()
+		}
+		return
+	}
+	f.unreadable = false
+	result, err := parse(f.path, data, priority)
+	if err != nil {
+		f.fail(err)
+		return
+	}
+	f.recovered()
+
+	members := make([]inventory.Member, 0, len(result.members))
+	for name, m := range result.members {
+		if err := result.bad[name]; err != nil {
+			if good, ok := f.good[name]; ok {
+				klog.ErrorS(nil, "Kubeconfig context is invalid; keeping its last good version", "file", f.path, "context", name, "problem", err.Error())
+				m = good
+			} else {
+				klog.ErrorS(nil, "Kubeconfig context is invalid; listing it as not ready", "file", f.path, "context", name, "problem", err.Error())
+			}
+		}
+		members = append(members, m)
+	}
+	good := map[string]inventory.Member{}
+	for _, m := range members {
+		if m.Access.Err == nil {
+			good[m.Cluster.Spec.Source.Kubeconfig.Context] = m
+		}
+	}
+	f.good = good
+	s.inv.Replace(owner(f.path), members)
+	klog.V(2).InfoS("Loaded kubeconfig file", "file", f.path, "contexts", len(members), "invalid", len(result.bad))
+}
+
+// owner is the inventory owner key of the members of the file at path.
+func owner(path string) string { return "kubeconfig:" + path }
+

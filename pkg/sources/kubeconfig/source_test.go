@@ -1,0 +1,229 @@
+package kubeconfig
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+)
+
+// contexts returns a kubeconfig with one context per name, each pointing at
+// https://<name>.<server suffix>.
+func contexts(suffix string, names ...string) string {
+	var clusters, users, ctxs strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&clusters, "- name: %s\n  cluster:\n    server: https://%s.%s\n", n, n, suffix)
+		fmt.Fprintf(&users, "- name: %s\n  user:\n    token: token-%s\n", n, n)
+		fmt.Fprintf(&ctxs, "- name: %s\n  context:\n    cluster: %s\n    user: %s\n", n, n, n)
+	}
+	return kubeconfig(clusters.String(), users.String(), ctxs.String())
+}
+
+// servers returns name -> spec.server of everything in the inventory.
+func servers(inv *inventory.Inventory) map[string]string {
+	objs, _ := inv.List()
+	out := map[string]string{}
+	for _, o := range objs {
+		out[o.Name] = o.Spec.Server
+	}
+	return out
+}
+
+func TestReload(t *testing.T) {
+	tests := []struct {
+		name string
+		// setup returns the --kubeconfig-source path and a change to apply.
+		setup  func(t *testing.T, dir string) (string, func())
+		before map[string]string
+		after  map[string]string
+	}{
+		{
+			name: "edit in place",
+			setup: func(t *testing.T, dir string) (string, func()) {
+				p := write(t, dir, "config", contexts("v1", "a", "b"))
+				return p, func() { write(t, dir, "config", contexts("v2", "a", "c")) }
+			},
+			before: map[string]string{"a": "https://a.v1", "b": "https://b.v1"},
+			after:  map[string]string{"a": "https://a.v2", "c": "https://c.v2"},
+		},
+		{
+			name: "replace by rename",
+			setup: func(t *testing.T, dir string) (string, func()) {
+				p := write(t, dir, "config", contexts("v1", "a"))
+				return p, func() {
+					tmp := write(t, dir, "config.tmp", contexts("v2", "a"))
+					if err := os.Rename(tmp, p); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+			before: map[string]string{"a": "https://a.v1"},
+			after:  map[string]string{"a": "https://a.v2"},
+		},
+		{
+			name: "ConfigMap volume symlink swap",
+			setup: func(t *testing.T, dir string) (string, func()) {
+				// dir/config -> ..data/config, ..data -> ..v1; the update
+				// writes ..v2 and atomically renames a new ..data link.
+				vol := filepath.Join(dir, "vol")
+				for _, v := range []string{"..v1", "..v2"} {
+					if err := os.MkdirAll(filepath.Join(vol, v), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+				write(t, filepath.Join(vol, "..v1"), "config", contexts("v1", "a"))
+				write(t, filepath.Join(vol, "..v2"), "config", contexts("v2", "a", "b"))
+				must(t, os.Symlink("..v1", filepath.Join(vol, "..data")))
+				must(t, os.Symlink("..data/config", filepath.Join(vol, "config")))
+				return vol, func() {
+					must(t, os.Symlink("..v2", filepath.Join(vol, "..data_tmp")))
+					must(t, os.Rename(filepath.Join(vol, "..data_tmp"), filepath.Join(vol, "..data")))
+				}
+			},
+			before: map[string]string{"a": "https://a.v1"},
+			after:  map[string]string{"a": "https://a.v2", "b": "https://b.v2"},
+		},
+		{
+			name: "broken file keeps the last good clusters",
+			setup: func(t *testing.T, dir string) (string, func()) {
+				p := write(t, dir, "config", contexts("v1", "a"))
+				return p, func() { write(t, dir, "config", "{{{ not yaml") }
+			},
+			before: map[string]string{"a": "https://a.v1"},
+			after:  map[string]string{"a": "https://a.v1"},
+		},
+		{
+			name: "deleted file keeps the last good clusters",
+			setup: func(t *testing.T, dir string) (string, func()) {
+				p := write(t, dir, "config", contexts("v1", "a"))
+				return p, func() { must(t, os.Remove(p)) }
+			},
+			before: map[string]string{"a": "https://a.v1"},
+			after:  map[string]string{"a": "https://a.v1"},
+		},
+		{
+			name: "file removed from a directory source",
+			setup: func(t *testing.T, dir string) (string, func()) {
+				write(t, dir, "one", contexts("v1", "a"))
+				p := write(t, dir, "two", contexts("v1", "b"))
+				write(t, dir, ".hidden", contexts("v1", "hidden"))
+				return dir, func() { must(t, os.Remove(p)) }
+			},
+			before: map[string]string{"a": "https://a.v1", "b": "https://b.v1"},
+			after:  map[string]string{"a": "https://a.v1"},
+		},
+		{
+			name: "one bad context keeps its last good version, others update",
+			setup: func(t *testing.T, dir string) (string, func()) {
+				p := write(t, dir, "config", contexts("v1", "a", "b"))
+				return p, func() {
+					bad := strings.Replace(contexts("v2", "a", "b"), "    cluster: a\n", "    cluster: missing\n", 1)
+					write(t, dir, "config", bad)
+				}
+			},
+			before: map[string]string{"a": "https://a.v1", "b": "https://b.v1"},
+			after:  map[string]string{"a": "https://a.v1", "b": "https://b.v2"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path, change := tc.setup(t, dir)
+			inv := inventory.New()
+			src := New(inv, []string{path}, time.Second)
+			src.Sync()
+			if diff := cmp.Diff(tc.before, servers(inv)); diff != "" {
+				t.Fatalf("before (-want +got):\n%s", diff)
+			}
+			change()
+			src.Sync()
+			if diff := cmp.Diff(tc.after, servers(inv)); diff != "" {
+				t.Errorf("after (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestBrokenThenFixed(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "config", "not: [valid")
+	inv := inventory.New()
+	src := New(inv, []string{p}, time.Second)
+	src.Sync()
+	if got := servers(inv); len(got) != 0 {
+		t.Fatalf("a broken file produced clusters: %v", got)
+	}
+	write(t, dir, "config", contexts("v1", "a"))
+	src.Sync()
+	if diff := cmp.Diff(map[string]string{"a": "https://a.v1"}, servers(inv)); diff != "" {
+		t.Errorf("after the fix (-want +got):\n%s", diff)
+	}
+}
+
+func TestNewBadContextIsListedNotReady(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "config", kubeconfig("", "- name: u\n  user:\n    token: t\n", "- name: Broken_Ctx\n  context:\n    cluster: nope\n    user: u\n"))
+	inv := inventory.New()
+	New(inv, []string{p}, time.Second).Sync()
+	objs, _ := inv.List()
+	if len(objs) != 1 {
+		t.Fatalf("got %d clusters, want the bad context listed", len(objs))
+	}
+	c := objs[0]
+	if c.Spec.Source.Kubeconfig.Context != "Broken_Ctx" || c.Spec.DisplayName != "Broken_Ctx" {
+		t.Errorf("original context name not kept: %+v", c.Spec)
+	}
+	if r := c.Status.Conditions[0]; r.Status != "False" || r.Reason != ReasonInvalidKubeconfig {
+		t.Errorf("Ready = %+v, want False/%s", r, ReasonInvalidKubeconfig)
+	}
+}
+
+func TestCollisionAcrossFiles(t *testing.T) {
+	dir := t.TempDir()
+	a := write(t, dir, "a", contexts("from-a", "dev"))
+	b := write(t, dir, "b", contexts("from-b", "dev"))
+	inv := inventory.New()
+	// b is given first, so it keeps the bare name.
+	New(inv, []string{b, a}, time.Second).Sync()
+	got := servers(inv)
+	if len(got) != 2 || got["dev"] != "https://dev.from-b" {
+		t.Errorf("servers = %v, want both, with dev from the first flag", got)
+	}
+}
+
+func TestRunPicksUpChanges(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "config", contexts("v1", "a"))
+	inv := inventory.New()
+	src := New(inv, []string{p}, 100*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go src.Run(ctx)
+	poll := func(want map[string]string) {
+		t.Helper()
+		err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+			return cmp.Equal(want, servers(inv)) && src.HasSynced(), nil
+		})
+		if err != nil {
+			t.Fatalf("inventory never became %v; it is %v", want, servers(inv))
+		}
+	}
+	poll(map[string]string{"a": "https://a.v1"})
+	write(t, dir, "config", contexts("v2", "a"))
+	poll(map[string]string{"a": "https://a.v2"})
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
