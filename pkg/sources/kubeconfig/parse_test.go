@@ -33,8 +33,8 @@ func TestParseAccessConfig(t *testing.T) {
 
 	type view struct {
 		Host, ServerName, CAFile, CertFile, KeyFile, BearerToken, BearerTokenFile, ExecCommand, Proxy string
-		CAData, CertData, KeyData                                                                    string
-		Insecure                                                                                     bool
+		CAData, CertData, KeyData                                                                     string
+		Insecure                                                                                      bool
 	}
 	viewOf := func(c *rest.Config) view {
 		v := view{

@@ -137,4 +137,3 @@ func (s *Source) syncFile(f *file, priority int) {
 
 // owner is the inventory owner key of the members of the file at path.
 func owner(path string) string { return "kubeconfig:" + path }
-
