@@ -69,6 +69,7 @@ func (c completedConfig) New() (*Server, error) {
 	s := &Server{GenericAPIServer: generic, sources: c.ExtraConfig.Sources}
 
 	group := genericapiserver.NewDefaultAPIGroupInfo(clusters.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+	group.NegotiatedSerializer = Serializer
 	group.VersionedResourcesStorageMap["v1alpha1"] = map[string]rest.Storage{
 		"clusters": clusterstorage.NewREST(c.ExtraConfig.Inventory),
 	}

@@ -14,7 +14,26 @@ var (
 	Scheme = runtime.NewScheme()
 	// Codecs encodes and decodes the types in Scheme.
 	Codecs = serializer.NewCodecFactory(Scheme)
+	// Serializer is Codecs without protobuf: the API types have no protobuf
+	// definitions, so a client asking for protobuf gets JSON when it also
+	// accepts JSON (as client-go does) and 406 Not Acceptable otherwise.
+	Serializer runtime.NegotiatedSerializer = withoutProtobuf{Codecs}
 )
+
+type withoutProtobuf struct {
+	runtime.NegotiatedSerializer
+}
+
+// SupportedMediaTypes implements runtime.NegotiatedSerializer.
+func (s withoutProtobuf) SupportedMediaTypes() []runtime.SerializerInfo {
+	var out []runtime.SerializerInfo
+	for _, info := range s.NegotiatedSerializer.SupportedMediaTypes() {
+		if info.MediaType != runtime.ContentTypeProtobuf {
+			out = append(out, info)
+		}
+	}
+	return out
+}
 
 func init() {
 	install.Install(Scheme)

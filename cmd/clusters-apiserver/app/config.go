@@ -28,6 +28,7 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	}
 
 	cfg := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
+	cfg.Serializer = apiserver.Serializer
 	cfg.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
 	cfg.FeatureGate = utilfeature.DefaultFeatureGate
 

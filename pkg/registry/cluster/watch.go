@@ -75,7 +75,10 @@ func (w *clusterWatch) run(ctx context.Context, cursor *inventory.Cursor, initia
 			return
 		}
 	}
-	if sendInitial && !w.send(ctx, bookmark(cursor.ResourceVersion(), true)) {
+	// The generic server turns a legacy watch (resourceVersion "" or "0")
+	// into sendInitialEvents=true; like the watch cache, mark the end of
+	// the initial events only for clients that accept bookmarks.
+	if sendInitial && bookmarks && !w.send(ctx, bookmark(cursor.ResourceVersion(), true)) {
 		return
 	}
 

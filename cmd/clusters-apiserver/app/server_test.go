@@ -1,0 +1,385 @@
+package app
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	clustersv1alpha1 "github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/generated/clientset/versioned"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/generated/informers/externalversions"
+)
+
+// Credentials written into the test kubeconfig; none may ever be served.
+var secrets = []string{
+	"tok-3f9a1c7e5b2d4a68",
+	"exec-env-secret-77d1",
+	"-----BEGIN FAKE KEY-----",
+	"cGVybWFuZW50LWNsaWVudC1rZXk=", // base64 of the key below
+	"permanent-client-key",
+	"basic-pass-9c2e",
+}
+
+func testKubeconfig(names ...string) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: Config\nclusters:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "- name: %s\n  cluster:\n    server: https://%s.example:6443\n    tls-server-name: api.%s\n", n, strings.ToLower(n), strings.ToLower(n))
+	}
+	b.WriteString("users:\n")
+	b.WriteString("- name: token\n  user:\n    token: tok-3f9a1c7e5b2d4a68\n")
+	b.WriteString("- name: key\n  user:\n    client-certificate-data: Q0VSVA==\n    client-key-data: cGVybWFuZW50LWNsaWVudC1rZXk=\n")
+	b.WriteString("- name: exec\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/credential-helper\n      interactiveMode: Never\n      env:\n      - name: SECRET\n        value: exec-env-secret-77d1\n")
+	b.WriteString("- name: basic\n  user:\n    username: admin\n    password: basic-pass-9c2e\n")
+	b.WriteString("contexts:\n")
+	users := []string{"token", "key", "exec", "basic"}
+	for i, n := range names {
+		fmt.Fprintf(&b, "- name: %s\n  context:\n    cluster: %s\n    user: %s\n", n, n, users[i%len(users)])
+	}
+	return b.String()
+}
+
+// startServer runs clusters-apiserver in-process on a loopback port with the
+// given kubeconfig sources and returns a client config for it.
+func startServer(t *testing.T, sources ...string) *rest.Config {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := NewOptions()
+	o.SecureServing.Listener = ln
+	o.SecureServing.BindPort = ln.Addr().(*net.TCPAddr).Port
+	o.SecureServing.ServerCert.CertDirectory = t.TempDir()
+	// No hub here: only the loopback identity (system:masters) is accepted.
+	o.Authentication.RemoteKubeConfigFileOptional = true
+	o.Authorization.RemoteKubeConfigFileOptional = true
+	o.KubeconfigSources = sources
+	o.KubeconfigPollInterval = 100 * time.Millisecond
+	if errs := o.Validate(); len(errs) > 0 {
+		t.Fatalf("options: %v", errs)
+	}
+	cfg, err := o.Config()
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	server, err := cfg.Complete().New()
+	if err != nil {
+		t.Fatalf("new server: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := server.Run(ctx); err != nil {
+			t.Errorf("server: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	client := rest.CopyConfig(cfg.GenericConfig.LoopbackClientConfig)
+	rc, err := rest.UnversionedRESTClientFor(withCodec(client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		return rc.Get().AbsPath("/readyz").Do(ctx).Error() == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("server never became ready: %v", err)
+	}
+	return client
+}
+
+func withCodec(c *rest.Config) *rest.Config {
+	c = rest.CopyConfig(c)
+	c.NegotiatedSerializer = versionedScheme()
+	return c
+}
+
+func TestServerListGetWatchAndInformer(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fleet.yaml")
+	writeFile(t, path, testKubeconfig("beta", "Alpha_Prod"))
+	cfg := startServer(t, path)
+	cs := versioned.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	clusters := cs.ClustersV1alpha1().Clusters()
+
+	list, err := clusters.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	var got []string
+	for _, c := range list.Items {
+		got = append(got, c.Name+"="+c.Spec.DisplayName)
+	}
+	alpha := list.Items[0].Name
+	if diff := cmp.Diff([]string{alpha + "=Alpha_Prod", "beta=beta"}, got); diff != "" {
+		t.Errorf("list (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(alpha, "alpha-prod-") {
+		t.Errorf("Alpha_Prod mapped to %q, want alpha-prod-<hash>", alpha)
+	}
+	if list.ResourceVersion == "" {
+		t.Errorf("list has no resourceVersion")
+	}
+
+	beta, err := clusters.Get(ctx, "beta", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	if beta.Spec.Server != "https://beta.example:6443" || beta.Spec.TLSServerName != "api.beta" || beta.Labels[clustersv1alpha1.LabelSource] != "kubeconfig" {
+		t.Errorf("beta = %+v", beta)
+	}
+	if _, err := clusters.Get(ctx, "nope", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("get of a missing cluster: %v, want NotFound", err)
+	}
+
+	selected, err := clusters.List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=beta", LabelSelector: clustersv1alpha1.LabelSource + "=kubeconfig"})
+	if err != nil || len(selected.Items) != 1 || selected.Items[0].Name != "beta" {
+		t.Errorf("selector list = %v, %v; want just beta", selected, err)
+	}
+	if _, err := clusters.List(ctx, metav1.ListOptions{FieldSelector: "spec.server=x"}); !apierrors.IsBadRequest(err) {
+		t.Errorf("unsupported field selector: %v, want BadRequest", err)
+	}
+
+	// Informer from pkg/generated, then ADDED / MODIFIED / DELETED from file edits.
+	factory := externalversions.NewSharedInformerFactory(cs, 0)
+	informer := factory.Clusters().V1alpha1().Clusters().Informer()
+	rec := &recorder{}
+	if _, err := informer.AddEventHandler(rec); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	factory.Start(stop)
+	if !cache.WaitForCacheSync(stop, informer.HasSynced) {
+		t.Fatal("informer did not sync")
+	}
+
+	w, err := clusters.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	defer w.Stop()
+
+	writeFile(t, path, strings.ReplaceAll(testKubeconfig("beta", "gamma"), "https://beta.example", "https://beta2.example"))
+	want := []string{"ADDED gamma", "MODIFIED beta", "DELETED " + alpha}
+	var seen []string
+	timeout := time.After(20 * time.Second)
+	for len(seen) < len(want) {
+		select {
+		case ev := <-w.ResultChan():
+			c := ev.Object.(*clustersv1alpha1.Cluster)
+			seen = append(seen, string(ev.Type)+" "+c.Name)
+		case <-timeout:
+			t.Fatalf("watch saw %v, want %v", seen, want)
+		}
+	}
+	if diff := cmp.Diff(sorted(want), sorted(seen)); diff != "" {
+		t.Errorf("watch events (-want +got):\n%s", diff)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
+		return rec.has("add gamma") && rec.has("update beta") && rec.has("delete "+alpha), nil
+	})
+	if err != nil {
+		t.Errorf("informer saw %v", rec.list())
+	}
+
+	// A resourceVersion from another server instance is 410 Gone.
+	if _, err := clusters.Watch(ctx, metav1.ListOptions{ResourceVersion: "12345"}); !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
+		t.Errorf("watch from a foreign resourceVersion: %v, want 410", err)
+	}
+}
+
+func TestServerRefusesWritesAndServesTablesAndOpenAPI(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fleet.yaml")
+	writeFile(t, path, testKubeconfig("one", "two", "three", "four"))
+	cfg := startServer(t, path)
+	rc, err := rest.UnversionedRESTClientFor(withCodec(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	base := "/apis/clusters.headlamp.dev/v1alpha1/clusters"
+
+	for _, verb := range []string{"POST", "PUT", "PATCH", "DELETE"} {
+		path := base + "/one"
+		if verb == "POST" {
+			path = base
+		}
+		var code int
+		rc.Verb(verb).AbsPath(path).Body([]byte(`{}`)).SetHeader("Content-Type", "application/merge-patch+json").Do(ctx).StatusCode(&code)
+		if code != 405 {
+			t.Errorf("%s %s = %d, want 405", verb, path, code)
+		}
+	}
+
+	// kubectl get asks for a Table.
+	raw, err := rc.Get().AbsPath(base).SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("table: %v", err)
+	}
+	var table metav1.Table
+	if err := json.Unmarshal(raw, &table); err != nil {
+		t.Fatal(err)
+	}
+	var cols []string
+	for _, c := range table.ColumnDefinitions {
+		cols = append(cols, fmt.Sprintf("%s/%d", c.Name, c.Priority))
+	}
+	wantCols := []string{"Name/0", "Source/0", "Server/0", "Version/0", "Ready/0", "Age/0", "Origin/1", "Display Name/1"}
+	if diff := cmp.Diff(wantCols, cols); diff != "" {
+		t.Errorf("columns (-want +got):\n%s", diff)
+	}
+	if len(table.Rows) != 4 || table.Rows[0].Cells[0] != "four" || table.Rows[0].Cells[1] != "kubeconfig" || table.Rows[0].Cells[4] != "Unknown" ||
+		table.Rows[0].Cells[6] != path+":four" {
+		t.Errorf("first row = %v", table.Rows[0].Cells)
+	}
+
+	// There are no protobuf definitions: protobuf alone is 406, protobuf
+	// with a JSON fallback (what client-go sends) gets JSON.
+	var code int
+	rc.Get().AbsPath(base).SetHeader("Accept", "application/vnd.kubernetes.protobuf").Do(ctx).StatusCode(&code)
+	if code != 406 {
+		t.Errorf("protobuf-only request = %d, want 406", code)
+	}
+	res := rc.Get().AbsPath(base).SetHeader("Accept", "application/vnd.kubernetes.protobuf, application/json").Do(ctx)
+	var contentType string
+	res.ContentType(&contentType)
+	if res.Error() != nil || contentType != "application/json" {
+		t.Errorf("protobuf-or-JSON request = %q, %v; want JSON", contentType, res.Error())
+	}
+
+	for _, p := range []string{"/openapi/v2", "/openapi/v3/apis/clusters.headlamp.dev/v1alpha1"} {
+		doc, err := rc.Get().AbsPath(p).SetHeader("Accept", "application/json").DoRaw(ctx)
+		if err != nil {
+			t.Fatalf("GET %s: %v", p, err)
+		}
+		for _, want := range []string{"Server is the URL of the member cluster", "dev.headlamp.clusters.v1alpha1.Cluster"} {
+			if !strings.Contains(string(doc), want) {
+				t.Errorf("%s lacks %q", p, want)
+			}
+		}
+	}
+}
+
+// TestNoCredentialIsServed serialises every response a client can get about
+// Clusters and checks that no credential from the source kubeconfig is in it.
+func TestNoCredentialIsServed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fleet.yaml")
+	content := testKubeconfig("one", "two", "three", "four", "Bad:Ctx")
+	content = strings.Replace(content, "    cluster: Bad:Ctx\n", "    cluster: missing\n", 1)
+	writeFile(t, path, content)
+	for _, s := range []string{"tok-3f9a1c7e5b2d4a68", "cGVybWFuZW50LWNsaWVudC1rZXk=", "exec-env-secret-77d1", "basic-pass-9c2e"} {
+		if !strings.Contains(content, s) {
+			t.Fatalf("test kubeconfig lacks %q", s)
+		}
+	}
+	cfg := startServer(t, path)
+	rc, err := rest.UnversionedRESTClientFor(withCodec(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	base := "/apis/clusters.headlamp.dev/v1alpha1/clusters"
+	var bodies []string
+	for _, accept := range []string{"application/json", "application/yaml", "application/json;as=Table;v=v1;g=meta.k8s.io", "application/vnd.kubernetes.protobuf"} {
+		for _, p := range []string{base, base + "/one", base + "/two", base + "/three", base + "/four"} {
+			raw, err := rc.Get().AbsPath(p).SetHeader("Accept", accept).DoRaw(ctx)
+			if err != nil && !strings.Contains(accept, "protobuf") {
+				t.Fatalf("GET %s as %s: %v", p, accept, err)
+			}
+			bodies = append(bodies, string(raw))
+		}
+	}
+	// A watch's initial events.
+	body, err := rc.Get().AbsPath(base).Param("watch", "true").Param("timeoutSeconds", "1").DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	bodies = append(bodies, string(body))
+	if !strings.Contains(strings.Join(bodies, ""), "InvalidKubeconfig") {
+		t.Errorf("the bad context is not served as not ready")
+	}
+	for _, b := range bodies {
+		for _, s := range secrets {
+			if strings.Contains(b, s) {
+				t.Errorf("a response contains the credential %q", s)
+			}
+		}
+		if strings.Contains(b, base64.StdEncoding.EncodeToString([]byte("tok-3f9a1c7e5b2d4a68"))) {
+			t.Errorf("a response contains the base64 of a token")
+		}
+	}
+}
+
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) add(s string) { r.mu.Lock(); defer r.mu.Unlock(); r.events = append(r.events, s) }
+func (r *recorder) OnAdd(obj interface{}, _ bool) {
+	r.add("add " + obj.(*clustersv1alpha1.Cluster).Name)
+}
+func (r *recorder) OnUpdate(_, obj interface{}) {
+	r.add("update " + obj.(*clustersv1alpha1.Cluster).Name)
+}
+func (r *recorder) OnDelete(obj interface{}) {
+	if c, ok := obj.(*clustersv1alpha1.Cluster); ok {
+		r.add("delete " + c.Name)
+	}
+}
+func (r *recorder) has(s string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+func (r *recorder) list() []string { r.mu.Lock(); defer r.mu.Unlock(); return append([]string(nil), r.events...) }
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var _ = watch.Added
