@@ -361,7 +361,11 @@ func (r *recorder) has(s string) bool {
 	}
 	return false
 }
-func (r *recorder) list() []string { r.mu.Lock(); defer r.mu.Unlock(); return append([]string(nil), r.events...) }
+func (r *recorder) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.events...)
+}
 
 func sorted(s []string) []string {
 	out := append([]string(nil), s...)
