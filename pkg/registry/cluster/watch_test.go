@@ -1,0 +1,151 @@
+package cluster
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+)
+
+func member(name, env string) inventory.Member {
+	return inventory.Member{
+		Name:   name,
+		Origin: "test:" + name,
+		Cluster: &clusters.Cluster{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"env": env}},
+			Spec:       clusters.ClusterSpec{Server: "https://" + name},
+		},
+		Access: inventory.Access{Hash: name},
+	}
+}
+
+// next reads one event from w or fails after a deadline.
+func next(t *testing.T, w watch.Interface) watch.Event {
+	t.Helper()
+	select {
+	case ev := <-w.ResultChan():
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no watch event")
+		return watch.Event{}
+	}
+}
+
+func describe(ev watch.Event) string {
+	c := ev.Object.(*clusters.Cluster)
+	if ev.Type == watch.Bookmark {
+		return "BOOKMARK " + c.Annotations[metav1.InitialEventsAnnotationKey]
+	}
+	return string(ev.Type) + " " + c.Name
+}
+
+func TestWatchSemantics(t *testing.T) {
+	yes := true
+	prod := labels.SelectorFromSet(labels.Set{"env": "prod"})
+	tests := []struct {
+		name    string
+		options func(rv string) *metainternalversion.ListOptions
+		change  func(inv *inventory.Inventory)
+		want    []string
+	}{
+		{
+			name:    "legacy watch from 0: initial ADDED, then changes",
+			options: func(string) *metainternalversion.ListOptions { return &metainternalversion.ListOptions{ResourceVersion: "0"} },
+			change:  func(inv *inventory.Inventory) { inv.Replace("c", []inventory.Member{member("c", "prod")}) },
+			want:    []string{"ADDED a", "ADDED b", "ADDED c"},
+		},
+		{
+			name: "streaming list: initial events, then the end bookmark",
+			options: func(string) *metainternalversion.ListOptions {
+				return &metainternalversion.ListOptions{SendInitialEvents: &yes, AllowWatchBookmarks: true, ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan}
+			},
+			change: func(inv *inventory.Inventory) { inv.Replace("a", nil) },
+			want:   []string{"ADDED a", "ADDED b", "BOOKMARK true", "DELETED a"},
+		},
+		{
+			name:    "from a resourceVersion: only later changes",
+			options: func(rv string) *metainternalversion.ListOptions { return &metainternalversion.ListOptions{ResourceVersion: rv} },
+			change:  func(inv *inventory.Inventory) { inv.Replace("b", []inventory.Member{member("b", "dev")}) },
+			want:    []string{"MODIFIED b"},
+		},
+		{
+			name: "label selector: moving in is ADDED, out is DELETED",
+			options: func(rv string) *metainternalversion.ListOptions {
+				return &metainternalversion.ListOptions{ResourceVersion: rv, LabelSelector: prod}
+			},
+			change: func(inv *inventory.Inventory) {
+				inv.Replace("a", []inventory.Member{member("a", "dev")})  // out
+				inv.Replace("b", []inventory.Member{member("b", "prod")}) // in
+				inv.Replace("b", []inventory.Member{member("b", "prod")}) // no change
+				inv.Replace("c", []inventory.Member{member("c", "dev")})  // never in
+			},
+			want: []string{"DELETED a", "ADDED b"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			inv := inventory.New()
+			inv.Replace("a", []inventory.Member{member("a", "prod")})
+			inv.Replace("b", []inventory.Member{member("b", "staging")})
+			_, rv := inv.List()
+			r := NewREST(inv)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w, err := r.Watch(ctx, tc.options(rv))
+			if err != nil {
+				t.Fatalf("watch: %v", err)
+			}
+			defer w.Stop()
+			tc.change(inv)
+			var got []string
+			for range tc.want {
+				got = append(got, describe(next(t, w)))
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestWatchBookmarks(t *testing.T) {
+	old := bookmarkInterval
+	bookmarkInterval = 10 * time.Millisecond
+	defer func() { bookmarkInterval = old }()
+	inv := inventory.New()
+	_, rv := inv.List()
+	w, err := NewREST(inv).Watch(context.Background(), &metainternalversion.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ev := next(t, w)
+	if ev.Type != watch.Bookmark || ev.Object.(*clusters.Cluster).ResourceVersion != rv {
+		t.Errorf("got %s at %s, want a bookmark at %s", ev.Type, ev.Object.(*clusters.Cluster).ResourceVersion, rv)
+	}
+}
+
+func TestWatchStopEndsTheStream(t *testing.T) {
+	inv := inventory.New()
+	w, err := NewREST(inv).Watch(context.Background(), &metainternalversion.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Stop()
+	select {
+	case _, ok := <-w.ResultChan():
+		if ok {
+			t.Errorf("event after Stop")
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("result channel not closed after Stop")
+	}
+}
