@@ -57,10 +57,12 @@ func TestWatchSemantics(t *testing.T) {
 		want    []string
 	}{
 		{
-			name:    "legacy watch from 0: initial ADDED, then changes",
-			options: func(string) *metainternalversion.ListOptions { return &metainternalversion.ListOptions{ResourceVersion: "0"} },
-			change:  func(inv *inventory.Inventory) { inv.Replace("c", []inventory.Member{member("c", "prod")}) },
-			want:    []string{"ADDED a", "ADDED b", "ADDED c"},
+			name: "legacy watch from 0: initial ADDED, then changes",
+			options: func(string) *metainternalversion.ListOptions {
+				return &metainternalversion.ListOptions{ResourceVersion: "0"}
+			},
+			change: func(inv *inventory.Inventory) { inv.Replace("c", []inventory.Member{member("c", "prod")}) },
+			want:   []string{"ADDED a", "ADDED b", "ADDED c"},
 		},
 		{
 			name: "streaming list: initial events, then the end bookmark",
@@ -71,10 +73,12 @@ func TestWatchSemantics(t *testing.T) {
 			want:   []string{"ADDED a", "ADDED b", "BOOKMARK true", "DELETED a"},
 		},
 		{
-			name:    "from a resourceVersion: only later changes",
-			options: func(rv string) *metainternalversion.ListOptions { return &metainternalversion.ListOptions{ResourceVersion: rv} },
-			change:  func(inv *inventory.Inventory) { inv.Replace("b", []inventory.Member{member("b", "dev")}) },
-			want:    []string{"MODIFIED b"},
+			name: "from a resourceVersion: only later changes",
+			options: func(rv string) *metainternalversion.ListOptions {
+				return &metainternalversion.ListOptions{ResourceVersion: rv}
+			},
+			change: func(inv *inventory.Inventory) { inv.Replace("b", []inventory.Member{member("b", "dev")}) },
+			want:   []string{"MODIFIED b"},
 		},
 		{
 			name: "label selector: moving in is ADDED, out is DELETED",
