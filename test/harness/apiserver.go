@@ -1,0 +1,110 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+)
+
+// cluster is one kube-apiserver the harness runs: the hub or a member.
+type cluster struct {
+	name  string
+	url   string
+	ca    *certAuthority // signs its serving certificate and its client certificates
+	admin *keyPair       // a system:masters client certificate
+	proc  *process
+}
+
+// aggregation is what the hub needs to proxy to aggregated API servers:
+// the CA extension servers trust for request headers, and the client
+// certificate the hub presents to them.
+type aggregation struct {
+	frontProxyCA *certAuthority
+	proxyClient  *keyPair
+}
+
+// clusterConfig says how to start one kube-apiserver.
+type clusterConfig struct {
+	name    string
+	binDir  string
+	pkiDir  string
+	logDir  string
+	etcdURL string
+	port    int
+	agg     *aggregation // nil for members
+}
+
+// startCluster creates the certificates of one kube-apiserver, starts it on
+// 127.0.0.1:cfg.port and waits until /readyz answers OK.
+func startCluster(ctx context.Context, cfg clusterConfig) (*cluster, error) {
+	ca, err := newCA(cfg.pkiDir, cfg.name+"-ca")
+	if err != nil {
+		return nil, err
+	}
+	serving, err := ca.servingCert(cfg.pkiDir, cfg.name+"-serving", "127.0.0.1", "localhost")
+	if err != nil {
+		return nil, err
+	}
+	admin, err := ca.clientCert(cfg.pkiDir, cfg.name+"-admin", "admin", "system:masters")
+	if err != nil {
+		return nil, err
+	}
+	saKey, saPub, err := newServiceAccountKey(cfg.pkiDir, cfg.name+"-sa")
+	if err != nil {
+		return nil, err
+	}
+	port := cfg.port
+	url := localURL(port)
+
+	args := []string{
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		// A loopback advertise address is refused for endpoints, so the
+		// kubernetes Service keeps none: nothing here reaches the hub by it.
+		"--advertise-address=127.0.0.1",
+		"--endpoint-reconciler-type=none",
+		"--etcd-servers=" + cfg.etcdURL,
+		"--etcd-prefix=/" + cfg.name,
+		"--tls-cert-file=" + serving.CertFile,
+		"--tls-private-key-file=" + serving.KeyFile,
+		"--client-ca-file=" + ca.CertFile,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file=" + saPub,
+		"--service-account-signing-key-file=" + saKey,
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--profiling=false",
+	}
+	if a := cfg.agg; a != nil {
+		args = append(args,
+			"--requestheader-client-ca-file="+a.frontProxyCA.CertFile,
+			"--requestheader-allowed-names=front-proxy-client",
+			"--requestheader-username-headers=X-Remote-User",
+			"--requestheader-uid-headers=X-Remote-Uid",
+			"--requestheader-group-headers=X-Remote-Group",
+			"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+			"--proxy-client-cert-file="+a.proxyClient.CertFile,
+			"--proxy-client-key-file="+a.proxyClient.KeyFile,
+			// Aggregator routing would dial the Service's endpoints, which
+			// cannot be loopback addresses; without it the hub dials the
+			// ExternalName Service's host name, localhost.
+			"--enable-aggregator-routing=false",
+		)
+	}
+	p, err := startProcess(cfg.name, filepath.Join(cfg.logDir, cfg.name+".log"), filepath.Join(cfg.binDir, "kube-apiserver"), args...)
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{name: cfg.name, url: url, ca: ca, admin: admin, proc: p}
+	client, err := httpsClient(ca.CertPEM, admin)
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
+	if err := waitHTTP200(ctx, fmt.Sprintf("%s to be ready", cfg.name), p, client, url+"/readyz"); err != nil {
+		p.stop()
+		return nil, err
+	}
+	return c, nil
+}

@@ -1,0 +1,12 @@
+// Package harness runs a real control plane on 127.0.0.1 for end-to-end
+// tests and local development of clusters-apiserver: one etcd, a hub
+// kube-apiserver with the aggregation layer and RBAC, member kube-apiservers
+// described by a kubeconfig file, and clusters-apiserver itself registered
+// on the hub through an APIService, as a real deployment would be.
+//
+// The binaries come from hack/build-binaries.sh (kube-apiserver, kubectl,
+// etcd in _output/bin) and from `go build ./cmd/clusters-apiserver`. Every
+// certificate is generated in Go. Every process is started in its own
+// process group, dies with the process that started it, and is stopped by
+// Env.Stop; the harness never signals a process it did not start.
+package harness

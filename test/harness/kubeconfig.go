@@ -1,0 +1,94 @@
+package harness
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// kubeconfigEntry is one context of a kubeconfig file: a server, the CA
+// that signed its certificate, and either a client certificate or a token.
+type kubeconfigEntry struct {
+	name   string
+	server string
+	caPEM  []byte
+	client *keyPair
+	token  string
+}
+
+// writeKubeconfig writes a self-contained kubeconfig (all credentials
+// inline) with one cluster, user and context per entry, all named after
+// the entry. The first entry is the current context.
+func writeKubeconfig(path string, entries ...kubeconfigEntry) error {
+	cfg := clientcmdapi.NewConfig()
+	for _, e := range entries {
+		cfg.Clusters[e.name] = &clientcmdapi.Cluster{Server: e.server, CertificateAuthorityData: e.caPEM}
+		user := &clientcmdapi.AuthInfo{Token: e.token}
+		if e.client != nil {
+			user.ClientCertificateData = e.client.CertPEM
+			user.ClientKeyData = e.client.KeyPEM
+		}
+		cfg.AuthInfos[e.name] = user
+		cfg.Contexts[e.name] = &clientcmdapi.Context{Cluster: e.name, AuthInfo: e.name}
+	}
+	if len(entries) > 0 {
+		cfg.CurrentContext = entries[0].name
+	}
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return fmt.Errorf("writing kubeconfig %s: %w", path, err)
+	}
+	return nil
+}
+
+// restConfig loads the current context of a kubeconfig file.
+func restConfig(path string) (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// writeKubeconfigs writes the hub admin kubeconfig, one admin kubeconfig
+// per member, and the members kubeconfig with a context per member.
+func (e *Env) writeKubeconfigs() error {
+	entry := func(c *cluster) kubeconfigEntry {
+		return kubeconfigEntry{name: c.name, server: c.url, caPEM: c.ca.CertPEM, client: c.admin}
+	}
+	e.HubURL = e.hub.url
+	e.HubKubeconfig = filepath.Join(e.WorkDir, "hub.kubeconfig")
+	if err := writeKubeconfig(e.HubKubeconfig, entry(e.hub)); err != nil {
+		return err
+	}
+	entries := make([]kubeconfigEntry, 0, len(e.members))
+	e.Members = make([]Member, 0, len(e.members))
+	for _, c := range e.members {
+		m := Member{Name: c.name, URL: c.url, Kubeconfig: filepath.Join(e.WorkDir, c.name+".kubeconfig")}
+		if err := writeKubeconfig(m.Kubeconfig, entry(c)); err != nil {
+			return err
+		}
+		e.Members = append(e.Members, m)
+		entries = append(entries, entry(c))
+	}
+	e.MembersKubeconfig = filepath.Join(e.WorkDir, "members.kubeconfig")
+	return writeKubeconfig(e.MembersKubeconfig, entries...)
+}
+
+// UserKubeconfig writes a kubeconfig for the hub that authenticates as user
+// in groups with a client certificate signed by the hub's CA, and returns
+// its path. The user has no permissions beyond what RBAC grants it.
+func (e *Env) UserKubeconfig(user string, groups ...string) (string, error) {
+	e.mu.Lock()
+	e.userSeq++
+	name := fmt.Sprintf("user-%d", e.userSeq)
+	e.mu.Unlock()
+	cert, err := e.hub.ca.clientCert(e.pkiDir, name, user, groups...)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(e.WorkDir, name+".kubeconfig")
+	return path, writeKubeconfig(path, kubeconfigEntry{name: "hub", server: e.hub.url, caPEM: e.hub.ca.CertPEM, client: cert})
+}

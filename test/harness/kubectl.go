@@ -1,0 +1,56 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Kubectl runs the kubectl built by hack/build-binaries.sh with
+// --kubeconfig=kubeconfig and args, and returns what it printed. err is
+// non-nil if kubectl could not run or exited non-zero; it is killed when
+// ctx ends.
+func (e *Env) Kubectl(ctx context.Context, kubeconfig string, args ...string) (stdout, stderr string, err error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(e.BinDir, "kubectl"), append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.SysProcAttr = sysProcAttr()
+	// kubectl starts nothing of its own worth a group-wide signal; end it
+	// with SIGTERM, as a user's Ctrl-C would, then SIGKILL.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// applyHubManifests applies Options.HubManifests to the hub and waits until
+// every CustomResourceDefinition is Established.
+func (e *Env) applyHubManifests(ctx context.Context) error {
+	if len(e.opts.HubManifests) == 0 {
+		return nil
+	}
+	args := []string{"apply"}
+	for _, m := range e.opts.HubManifests {
+		args = append(args, "-f", m)
+	}
+	e.opts.Log("applying %s to the hub", strings.Join(e.opts.HubManifests, ", "))
+	if _, stderr, err := e.Kubectl(ctx, e.HubKubeconfig, args...); err != nil {
+		return fmt.Errorf("applying hub manifests: %w: %s", err, stderr)
+	}
+	crds, stderr, err := e.Kubectl(ctx, e.HubKubeconfig, "get", "customresourcedefinitions", "-o", "name")
+	if err != nil {
+		return fmt.Errorf("listing CustomResourceDefinitions: %w: %s", err, stderr)
+	}
+	if strings.TrimSpace(crds) == "" {
+		return nil
+	}
+	if _, stderr, err := e.Kubectl(ctx, e.HubKubeconfig, "wait", "--for=condition=Established", "--timeout=60s", "customresourcedefinitions", "--all"); err != nil {
+		return fmt.Errorf("waiting for CustomResourceDefinitions: %w: %s", err, stderr)
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
+)
+
+// serverTokenTTL is how long the ServiceAccount token of clusters-apiserver
+// is valid: longer than any test or local-up session.
+const serverTokenTTL = 24 * time.Hour
+
+// server is clusters-apiserver as the harness runs it.
+type server struct {
+	port    int
+	serving *keyPair
+	caPEM   []byte
+	proc    *process
+}
+
+// register creates clusters-apiserver's serving certificate, registers it
+// on the hub for localhost:port, and writes a kubeconfig with a token of
+// its ServiceAccount.
+func (e *Env) register(ctx context.Context, port int) error {
+	ca, err := newCA(e.pkiDir, "clusters-apiserver-ca")
+	if err != nil {
+		return err
+	}
+	serving, err := ca.servingCert(e.pkiDir, "clusters-apiserver-serving", "localhost", "127.0.0.1", ServerDNSName)
+	if err != nil {
+		return err
+	}
+	e.server = &server{port: port, serving: serving, caPEM: ca.CertPEM}
+	e.ServerURL, e.ServerCAFile = localURL(port), ca.CertFile
+
+	if err := e.applyRegistration(ctx, port, ca.CertPEM); err != nil {
+		return err
+	}
+	cfg, err := e.HubRESTConfig()
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ttl := int64(serverTokenTTL / time.Second)
+	tr, err := kube.CoreV1().ServiceAccounts(ServerNamespace).CreateToken(ctx, ServerName,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &ttl}}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("requesting a token for ServiceAccount %s/%s: %w", ServerNamespace, ServerName, err)
+	}
+	e.ServerKubeconfig = filepath.Join(e.WorkDir, "clusters-apiserver.kubeconfig")
+	return writeKubeconfig(e.ServerKubeconfig, kubeconfigEntry{name: "hub", server: e.hub.url, caPEM: e.hub.ca.CertPEM, token: tr.Status.Token})
+}
+
+// StartServer starts clusters-apiserver (Options.ServerBinary) and waits
+// until the hub serves its API group through the APIService.
+func (e *Env) StartServer(ctx context.Context) error {
+	if e.opts.ServerBinary == "" {
+		return errors.New("no clusters-apiserver binary: set Options.ServerBinary")
+	}
+	s := e.server
+	if s.proc != nil && !s.proc.exited() {
+		return errors.New("clusters-apiserver is already running")
+	}
+	args := append([]string{
+		"--secure-port=" + strconv.Itoa(s.port),
+		"--bind-address=127.0.0.1",
+		"--tls-cert-file=" + s.serving.CertFile,
+		"--tls-private-key-file=" + s.serving.KeyFile,
+		"--kubeconfig=" + e.ServerKubeconfig,
+		"--authentication-kubeconfig=" + e.ServerKubeconfig,
+		"--authorization-kubeconfig=" + e.ServerKubeconfig,
+		"--kubeconfig-source=" + e.MembersKubeconfig,
+	}, e.opts.ServerArgs...)
+	e.opts.Log("starting clusters-apiserver")
+	p, err := startProcess("clusters-apiserver", filepath.Join(e.logDir, "clusters-apiserver.log"), e.opts.ServerBinary, args...)
+	if err != nil {
+		return err
+	}
+	s.proc = p
+	if err := e.waitServer(ctx); err != nil {
+		return err
+	}
+	e.opts.Log("clusters-apiserver is available through the hub")
+	return nil
+}
+
+// StopServer stops clusters-apiserver and waits for it to exit. The hub
+// keeps running and keeps the APIService registered.
+func (e *Env) StopServer() {
+	if e.server != nil && e.server.proc != nil {
+		e.server.proc.stop()
+	}
+}
+
+// RestartServer stops clusters-apiserver and starts it again with the same
+// flags, port and certificates, and waits until the hub serves it again.
+func (e *Env) RestartServer(ctx context.Context) error {
+	e.StopServer()
+	return e.StartServer(ctx)
+}
+
+// waitServer waits until clusters-apiserver answers /readyz, then until
+// the hub proxies its discovery document, which it does only once the
+// APIService is Available.
+func (e *Env) waitServer(ctx context.Context) error {
+	s := e.server
+	direct, err := httpsClient(s.caPEM, nil)
+	if err != nil {
+		return err
+	}
+	if err := waitHTTP200(ctx, "clusters-apiserver to be ready", s.proc, direct, e.ServerURL+"/readyz"); err != nil {
+		return err
+	}
+	cfg, err := e.HubRESTConfig()
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	agg, err := aggregator.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	// The hub rechecks an unavailable APIService with a back-off of up to
+	// 30 s. A change to its Service makes it check at once.
+	if err := e.pokeService(ctx, kube); err != nil {
+		return err
+	}
+	hub, err := httpsClient(e.hub.ca.CertPEM, e.hub.admin)
+	if err != nil {
+		return err
+	}
+	discovery := e.hub.url + "/apis/clusters.headlamp.dev/v1alpha1"
+	return poll(ctx, "the hub to serve clusters.headlamp.dev/v1alpha1", s.proc, func(ctx context.Context) (bool, string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, discovery, nil)
+		if err != nil {
+			return false, "", err
+		}
+		if resp, err := hub.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return true, "", nil
+			}
+		}
+		return false, apiServiceCondition(ctx, agg), nil
+	})
+}
+
+// pokeService stamps an annotation on clusters-apiserver's Service.
+func (e *Env) pokeService(ctx context.Context, kube kubernetes.Interface) error {
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{"harness.clusters.headlamp.dev/started":%q}}}`, time.Now().Format(time.RFC3339Nano))
+	_, err := kube.CoreV1().Services(ServerNamespace).Patch(ctx, ServerName, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{})
+	if err != nil {
+		return fmt.Errorf("touching Service %s/%s: %w", ServerNamespace, ServerName, err)
+	}
+	return nil
+}
+
+// apiServiceCondition describes the Available condition of the APIService.
+func apiServiceCondition(ctx context.Context, agg aggregator.Interface) string {
+	as, err := agg.ApiregistrationV1().APIServices().Get(ctx, APIServiceName, metav1.GetOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	for _, c := range as.Status.Conditions {
+		if c.Type == apiregistrationv1.Available {
+			return fmt.Sprintf("APIService %s Available=%s: %s: %s", APIServiceName, c.Status, c.Reason, c.Message)
+		}
+	}
+	return fmt.Sprintf("APIService %s has no Available condition yet", APIServiceName)
+}
