@@ -1,0 +1,57 @@
+# clusters-apiserver
+
+SHELL := /usr/bin/env bash -o errexit -o nounset -o pipefail
+GO ?= go
+OUTPUT := _output
+BIN := $(OUTPUT)/bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+LDFLAGS := -X github.com/headlamp-k8s/clusters-apiserver/pkg/version.Version=$(VERSION)
+UNIT_PKGS := ./cmd/... ./pkg/...
+
+.DEFAULT_GOAL := build
+
+# ---------------------------------------------------------------- build
+
+.PHONY: build
+build: ## Build the clusters-apiserver binary into _output/bin.
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/clusters-apiserver ./cmd/clusters-apiserver
+
+.PHONY: clean
+clean: ## Remove build outputs (not the hub binaries' Go build cache).
+	rm -rf $(OUTPUT)
+
+# ---------------------------------------------------------------- test
+
+.PHONY: test
+test: verify test-unit ## Everything CI runs: verification and all tests.
+
+.PHONY: test-unit
+test-unit: ## Unit tests, including an in-process server.
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+# ---------------------------------------------------------------- verify
+
+.PHONY: verify
+verify: verify-gofmt verify-vet verify-codegen ## Formatting, vet and generated code.
+
+.PHONY: verify-gofmt
+verify-gofmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: verify-vet
+verify-vet:
+	$(GO) vet ./...
+
+.PHONY: verify-codegen
+verify-codegen: ## Fail when generated code is stale.
+	hack/verify-codegen.sh
+
+.PHONY: update-codegen
+update-codegen: ## Regenerate deepcopy, conversion, OpenAPI, clientset, listers, informers.
+	hack/update-codegen.sh
+
+# ---------------------------------------------------------------- help
+
+.PHONY: help
+help:
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "%-16s %s\n", $$1, $$2}'
