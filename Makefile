@@ -23,11 +23,29 @@ clean: ## Remove build outputs (not the hub binaries' Go build cache).
 # ---------------------------------------------------------------- test
 
 .PHONY: test
-test: verify test-unit ## Everything CI runs: verification and all tests.
+test: verify test-unit test-e2e ## Everything CI runs: verification and all tests.
 
 .PHONY: test-unit
 test-unit: ## Unit tests, including an in-process server.
 	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+.PHONY: test-e2e
+test-e2e: binaries build ## Tests against real hub and member kube-apiservers.
+	$(GO) test -count=1 -timeout 20m ./test/...
+
+# ---------------------------------------------------------------- local hub
+
+.PHONY: binaries
+binaries: ## Build kube-apiserver, kubectl and etcd for the local hub (cached).
+	hack/build-binaries.sh
+
+.PHONY: local-up
+local-up: ## Hub, two members and clusters-apiserver on 127.0.0.1, in the foreground.
+	hack/local-up.sh
+
+.PHONY: local-down
+local-down: ## Stop a running local-up.
+	hack/local-down.sh
 
 # ---------------------------------------------------------------- verify
 

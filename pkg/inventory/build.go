@@ -31,7 +31,7 @@ func (inv *Inventory) build(e *entry) *clusters.Cluster {
 	obj.ResourceVersion = ""
 	obj.Generation = 0
 	if e.health.Version != "" {
-		obj.Status.Version.Kubernetes = e.health.Version
+		obj.Status.Version = &clusters.ClusterVersion{Kubernetes: e.health.Version}
 	}
 
 	ready := readyCondition(e)

@@ -163,8 +163,8 @@ func TestAccessErrorAndHealth(t *testing.T) {
 	}
 	inv.SetHealth("one", "https://1", Health{Checked: true, Ready: true, Reason: "Healthy", Version: "v1.37.0"})
 	got, _ = inv.Get("one")
-	if c := got.Status.Conditions[0]; c.Status != "True" || got.Status.Version.Kubernetes != "v1.37.0" {
-		t.Errorf("Ready = %+v version %q, want True v1.37.0", c, got.Status.Version.Kubernetes)
+	if c := got.Status.Conditions[0]; c.Status != "True" || got.Status.Version == nil || got.Status.Version.Kubernetes != "v1.37.0" {
+		t.Errorf("Ready = %+v version %v, want True v1.37.0", c, got.Status.Version)
 	}
 }
 

@@ -67,7 +67,7 @@ type ClusterProfileSource struct {
 // ClusterStatus is what the server last observed about a member cluster.
 type ClusterStatus struct {
 	Conditions []metav1.Condition
-	Version    ClusterVersion
+	Version    *ClusterVersion
 	Properties []ClusterProperty
 }
 

@@ -394,7 +394,6 @@ func schema_pkg_apis_clusters_v1alpha1_ClusterStatus(ref common.ReferenceCallbac
 					"version": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Version holds the versions the member cluster reports, when known.",
-							Default:     map[string]interface{}{},
 							Ref:         ref(v1alpha1.ClusterVersion{}.OpenAPIModelName()),
 						},
 					},

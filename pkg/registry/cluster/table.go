@@ -50,7 +50,7 @@ func (tableConvertor) ConvertToTable(_ context.Context, object runtime.Object, _
 				c.Name,
 				strings.ToLower(string(c.Spec.Source.Type)),
 				c.Spec.Server,
-				orNone(c.Status.Version.Kubernetes),
+				orNone(kubernetesVersion(c)),
 				readyStatus(c),
 				age(c.CreationTimestamp),
 				orNone(origin(c)),
@@ -60,6 +60,13 @@ func (tableConvertor) ConvertToTable(_ context.Context, object runtime.Object, _
 		})
 	}
 	return table, nil
+}
+
+func kubernetesVersion(c *clusters.Cluster) string {
+	if c.Status.Version == nil {
+		return ""
+	}
+	return c.Status.Version.Kubernetes
 }
 
 func readyStatus(c *clusters.Cluster) string {

@@ -24,7 +24,7 @@ func TestConvertToTable(t *testing.T) {
 		},
 		Status: clusters.ClusterStatus{
 			Conditions: []metav1.Condition{{Type: clusters.ConditionReady, Status: metav1.ConditionTrue}},
-			Version:    clusters.ClusterVersion{Kubernetes: "v1.37.0"},
+			Version:    &clusters.ClusterVersion{Kubernetes: "v1.37.0"},
 		},
 	}
 	cp := clusters.Cluster{

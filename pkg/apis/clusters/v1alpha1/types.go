@@ -129,7 +129,7 @@ type ClusterStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// Version holds the versions the member cluster reports, when known.
 	// +optional
-	Version ClusterVersion `json:"version,omitempty"`
+	Version *ClusterVersion `json:"version,omitempty"`
 	// Properties are the ClusterProfile's status.properties, when there are any.
 	// +optional
 	// +listType=map

@@ -172,7 +172,11 @@ func (in *ClusterStatus) DeepCopyInto(out *ClusterStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
-	out.Version = in.Version
+	if in.Version != nil {
+		in, out := &in.Version, &out.Version
+		*out = new(ClusterVersion)
+		**out = **in
+	}
 	if in.Properties != nil {
 		in, out := &in.Properties, &out.Properties
 		*out = make([]ClusterProperty, len(*in))
