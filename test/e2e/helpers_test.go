@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/generated/clientset/versioned"
+)
+
+// kubectl runs the project's kubectl against the hub as the admin.
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, stderr, err := env.Kubectl(context.Background(), env.HubKubeconfig, args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, stderr)
+	}
+	return out
+}
+
+// kubectlAs runs kubectl with kubeconfig and returns its output and error.
+func kubectlAs(kubeconfig string, args ...string) (string, error) {
+	out, stderr, err := env.Kubectl(context.Background(), kubeconfig, args...)
+	if err != nil {
+		return out + stderr, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr))
+	}
+	return out, nil
+}
+
+func hubKube(t *testing.T) kubernetes.Interface {
+	t.Helper()
+	cfg, err := env.HubRESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubernetes.NewForConfigOrDie(cfg)
+}
+
+func hubClusters(t *testing.T) versioned.Interface {
+	t.Helper()
+	cfg, err := env.HubRESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return versioned.NewForConfigOrDie(cfg)
+}
+
+// eventually polls cond every 200ms until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		ok, state := cond()
+		last = state
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: not within %s; last state: %s", what, timeout, last)
+	}
+}
+
+// bindClusterRole creates a ClusterRole with rules and binds it to user,
+// removing both when the test ends.
+func bindClusterRole(t *testing.T, name, user string, rules ...rbacv1.PolicyRule) {
+	t.Helper()
+	ctx := context.Background()
+	kube := hubKube(t)
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}
+	if _, err := kube.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}},
+	}
+	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = kube.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
+		_ = kube.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{})
+	})
+}
+
+// writeDynamic writes contexts into the dynamic kubeconfig source: each
+// name maps to the server it points at, reusing member-1's credentials.
+func writeDynamic(t *testing.T, servers map[string]string) {
+	t.Helper()
+	members, err := clientcmd.LoadFromFile(env.MembersKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := clientcmdapi.NewConfig()
+	for name, server := range servers {
+		c := members.Clusters["member-1"].DeepCopy()
+		c.Server = server
+		cfg.Clusters[name] = c
+		cfg.AuthInfos[name] = members.AuthInfos["member-1"].DeepCopy()
+		cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
+	}
+	data, err := clientcmd.Write(*cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replace by rename, as editors and config management tools do.
+	tmp := dynamicSource + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, dynamicSource); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clearDynamic empties the dynamic source when the test ends.
+func clearDynamic(t *testing.T) {
+	t.Cleanup(func() { writeDynamic(t, nil) })
+}

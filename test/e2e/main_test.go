@@ -1,0 +1,76 @@
+// Package e2e tests clusters-apiserver behind a real hub kube-apiserver,
+// with real member kube-apiservers and the real kubectl, all started by
+// test/harness on 127.0.0.1.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
+)
+
+// env is the hub, members and clusters-apiserver shared by every test.
+var env *harness.Env
+
+// dynamicSource is a kubeconfig source that tests rewrite to make clusters
+// appear, change and disappear. The members' own kubeconfig stays as it is.
+var dynamicSource string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	bin := filepath.Join(root, "_output", "bin")
+	if _, err := os.Stat(filepath.Join(bin, "kube-apiserver")); err != nil {
+		fmt.Fprintln(os.Stderr, "SKIP: no kube-apiserver in _output/bin; run 'make binaries' (make test-e2e does)")
+		return 0
+	}
+	work, err := os.MkdirTemp("", "clusters-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(work)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	server, err := harness.BuildServer(ctx, work)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	dynamicSource = filepath.Join(work, "dynamic.kubeconfig")
+	if err := os.WriteFile(dynamicSource, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	env, err = harness.Start(ctx, harness.Options{
+		WorkDir:      filepath.Join(work, "env"),
+		BinDir:       bin,
+		ServerBinary: server,
+		ServerArgs:   []string{"--kubeconfig-source=" + dynamicSource, "--kubeconfig-source-poll-interval=200ms"},
+		Members:      2,
+		Log:          func(format string, args ...any) { fmt.Fprintf(os.Stderr, "harness: "+format+"\n", args...) },
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the hub:", err)
+		return 1
+	}
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "process logs:\n%s\n", env.LogTails(40))
+	}
+	env.Stop()
+	return code
+}

@@ -1,0 +1,73 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+var metav1GetOptions = metav1.GetOptions{}
+
+var readClusters = rbacv1.PolicyRule{APIGroups: []string{"clusters.headlamp.dev"}, Resources: []string{"clusters"}, Verbs: []string{"get", "list", "watch"}}
+
+// TestHubRBACDecides checks that the hub's RBAC, not clusters-apiserver,
+// decides who sees what, and that kubectl auth can-i agrees with what
+// actually happens.
+func TestHubRBACDecides(t *testing.T) {
+	viewer := mustUser(t, "e2e-viewer")
+	nobody := mustUser(t, "e2e-nobody")
+	onlyOne := mustUser(t, "e2e-only-member-1")
+
+	bindClusterRole(t, "e2e-viewer", "e2e-viewer", readClusters)
+	oneRule := readClusters
+	oneRule.ResourceNames = []string{"member-1"}
+	bindClusterRole(t, "e2e-only-member-1", "e2e-only-member-1", oneRule)
+
+	tests := []struct {
+		name       string
+		kubeconfig string
+		args       []string
+		allowed    bool
+		canI       []string // kubectl auth can-i arguments for the same access
+	}{
+		{"viewer lists", viewer, []string{"get", "clusters"}, true, []string{"list", "clusters.clusters.headlamp.dev"}},
+		{"viewer gets", viewer, []string{"get", "cluster", "member-2"}, true, []string{"get", "clusters.clusters.headlamp.dev/member-2"}},
+		{"nobody lists", nobody, []string{"get", "clusters"}, false, []string{"list", "clusters.clusters.headlamp.dev"}},
+		{"nobody gets", nobody, []string{"get", "cluster", "member-1"}, false, []string{"get", "clusters.clusters.headlamp.dev/member-1"}},
+		{"resourceNames: the named cluster", onlyOne, []string{"get", "cluster", "member-1"}, true, []string{"get", "clusters.clusters.headlamp.dev/member-1"}},
+		{"resourceNames: another cluster", onlyOne, []string{"get", "cluster", "member-2"}, false, []string{"get", "clusters.clusters.headlamp.dev/member-2"}},
+		{"resourceNames: the whole list", onlyOne, []string{"get", "clusters"}, false, []string{"list", "clusters.clusters.headlamp.dev"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := kubectlAs(tc.kubeconfig, tc.args...)
+			if tc.allowed && err != nil {
+				t.Errorf("kubectl %s: %v", strings.Join(tc.args, " "), err)
+			}
+			if !tc.allowed && (err == nil || !strings.Contains(out, "Forbidden") && !strings.Contains(err.Error(), "forbidden")) {
+				t.Errorf("kubectl %s = %v, %q; want 403 Forbidden", strings.Join(tc.args, " "), err, out)
+			}
+			// can-i exits 1 for "no"; its answer is the first line of stdout.
+			canI, _, _ := env.Kubectl(context.Background(), tc.kubeconfig, append([]string{"auth", "can-i"}, tc.canI...)...)
+			want := "no"
+			if tc.allowed {
+				want = "yes"
+			}
+			if got := strings.TrimSpace(canI); got != want {
+				t.Errorf("kubectl auth can-i %s = %q, but the request was allowed=%v", strings.Join(tc.canI, " "), got, tc.allowed)
+			}
+		})
+	}
+}
+
+func mustUser(t *testing.T, name string, groups ...string) string {
+	t.Helper()
+	path, err := env.UserKubeconfig(name, groups...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
