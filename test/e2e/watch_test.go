@@ -24,6 +24,7 @@ type events struct {
 }
 
 func (e *events) add(s string) { e.mu.Lock(); e.got = append(e.got, s); e.mu.Unlock() }
+
 // has reports whether a recorded line starts with s, and what was recorded.
 func (e *events) has(s string) (bool, string) {
 	e.mu.Lock()
