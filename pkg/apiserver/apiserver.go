@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"net/http"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/healthz"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/health"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
 	clusterstorage "github.com/headlamp-k8s/clusters-apiserver/pkg/registry/cluster"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources"
 )
@@ -25,6 +26,10 @@ type ExtraConfig struct {
 	Inventory *inventory.Inventory
 	// Sources fill the inventory. readyz waits for each one's first sync.
 	Sources []sources.Source
+	// Proxy serves the clusters/proxy subresource.
+	Proxy *proxy.Proxy
+	// Prober checks members' health in the background.
+	Prober *health.Prober
 }
 
 // Config is the whole configuration of the server.
@@ -47,6 +52,8 @@ type CompletedConfig struct {
 type Server struct {
 	GenericAPIServer *genericapiserver.GenericAPIServer
 	sources          []sources.Source
+	proxy            *proxy.Proxy
+	prober           *health.Prober
 }
 
 // Complete fills in the fields of cfg that are not set.
@@ -66,12 +73,16 @@ func (c completedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{GenericAPIServer: generic, sources: c.ExtraConfig.Sources}
+	if c.ExtraConfig.Proxy == nil || c.ExtraConfig.Prober == nil {
+		return nil, fmt.Errorf("no proxy or prober configured")
+	}
+	s := &Server{GenericAPIServer: generic, sources: c.ExtraConfig.Sources, proxy: c.ExtraConfig.Proxy, prober: c.ExtraConfig.Prober}
 
-	group := genericapiserver.NewDefaultAPIGroupInfo(clusters.GroupName, Scheme, metav1.ParameterCodec, Codecs)
+	group := genericapiserver.NewDefaultAPIGroupInfo(clusters.GroupName, Scheme, ParameterCodec, Codecs)
 	group.NegotiatedSerializer = Serializer
 	group.VersionedResourcesStorageMap["v1alpha1"] = map[string]rest.Storage{
-		"clusters": clusterstorage.NewREST(c.ExtraConfig.Inventory),
+		"clusters":       clusterstorage.NewREST(c.ExtraConfig.Inventory),
+		"clusters/proxy": clusterstorage.NewProxyREST(c.ExtraConfig.Proxy),
 	}
 	if err := generic.InstallAPIGroup(&group); err != nil {
 		return nil, err
@@ -90,6 +101,8 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, src := range s.sources {
 		go src.Run(ctx)
 	}
+	go s.proxy.Run(ctx)
+	go s.prober.Run(ctx)
 	return s.GenericAPIServer.PrepareRun().RunWithContext(ctx)
 }
 

@@ -14,6 +14,9 @@ var (
 	Scheme = runtime.NewScheme()
 	// Codecs encodes and decodes the types in Scheme.
 	Codecs = serializer.NewCodecFactory(Scheme)
+	// ParameterCodec decodes query parameters, the proxy subresource's
+	// options among them, into the types in Scheme.
+	ParameterCodec = runtime.NewParameterCodec(Scheme)
 	// Serializer is Codecs without protobuf: the API types have no protobuf
 	// definitions, so a client asking for protobuf gets JSON when it also
 	// accepts JSON (as client-go does) and 406 Not Acceptable otherwise.

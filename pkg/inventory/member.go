@@ -37,6 +37,11 @@ type Access struct {
 	// cached transports can be rebuilt only then. It is not a credential
 	// but must not be exposed either.
 	Hash string
+	// Impersonate is true when the proxy forwards requests as the hub user
+	// (impersonation headers on top of Config's credential), false when it
+	// forwards with Config's credential alone. Only the server's flags set
+	// it, never an object a hub user can write.
+	Impersonate bool
 	// Err says why the member cannot be reached with this configuration; it
 	// surfaces as Ready=False. Its message must not contain a credential.
 	Err *AccessError

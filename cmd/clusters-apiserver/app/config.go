@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net"
 
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	genericfilters "k8s.io/apiserver/pkg/server/filters"
 	"k8s.io/apiserver/pkg/util/compatibility"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/rest"
@@ -15,7 +17,9 @@ import (
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apiserver"
 	generatedopenapi "github.com/headlamp-k8s/clusters-apiserver/pkg/generated/openapi"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/health"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources/kubeconfig"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/version"
@@ -61,13 +65,24 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	}
 	cfg.ClientConfig = hub
 
+	// Proxied requests stream for as long as the client and member keep
+	// them open: no request timeout applies to them, as for watches.
+	cfg.LongRunningFunc = genericfilters.BasicLongRunningRequestCheck(sets.NewString("watch", "proxy"), sets.NewString("proxy"))
+
 	inv := inventory.New()
 	srcs := []sources.Source{
-		kubeconfig.New(inv, o.KubeconfigSources, o.KubeconfigPollInterval),
+		kubeconfig.New(inv, o.KubeconfigSources, o.KubeconfigPollInterval, o.impersonates),
 	}
+	proxy.RegisterMetrics()
+	transports := proxy.NewTransports(o.ProxyTimeouts, proxy.TransportBuilt)
 	return &apiserver.Config{
 		GenericConfig: cfg,
-		ExtraConfig:   apiserver.ExtraConfig{Inventory: inv, Sources: srcs},
+		ExtraConfig: apiserver.ExtraConfig{
+			Inventory: inv,
+			Sources:   srcs,
+			Proxy:     proxy.New(inv, transports, cfg.Authorization.Authorizer),
+			Prober:    health.New(inv, transports, o.Health),
+		},
 	}, nil
 }
 

@@ -2,11 +2,15 @@ package app
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	cliflag "k8s.io/component-base/cli/flag"
 	logsapi "k8s.io/component-base/logs/api/v1"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/health"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
 )
 
 // Options are the command-line options of clusters-apiserver.
@@ -24,9 +28,29 @@ type Options struct {
 	KubeconfigSources []string
 	// KubeconfigPollInterval is how often kubeconfig sources are checked.
 	KubeconfigPollInterval time.Duration
+	// KubeconfigSourceIdentity maps a --kubeconfig-source path to the
+	// proxy identity mode of its clusters.
+	KubeconfigSourceIdentity map[string]string
+	// ProxyIdentity is the default proxy identity mode: "impersonate" or
+	// "source".
+	ProxyIdentity string
+	// ProxyTimeouts bound reaching a member; none limits a streaming body.
+	ProxyTimeouts proxy.Timeouts
+	// Health configures the background health checks of members.
+	Health health.Options
 	// ShowVersion prints the version and exits.
 	ShowVersion bool
 }
+
+// Proxy identity modes.
+const (
+	// IdentityImpersonate forwards with the source credential and
+	// impersonation of the hub user: the member's RBAC decides.
+	IdentityImpersonate = "impersonate"
+	// IdentitySource forwards with the source credential alone: every hub
+	// user allowed clusters/proxy acts on the member as that credential.
+	IdentitySource = "source"
+)
 
 // NewOptions returns the default options.
 func NewOptions() *Options {
@@ -38,6 +62,18 @@ func NewOptions() *Options {
 		Features:               genericoptions.NewFeatureOptions(),
 		Logs:                   logsapi.NewLoggingConfiguration(),
 		KubeconfigPollInterval: time.Second,
+		ProxyIdentity:          IdentityImpersonate,
+		ProxyTimeouts: proxy.Timeouts{
+			Dial:           10 * time.Second,
+			TLSHandshake:   10 * time.Second,
+			ResponseHeader: time.Minute,
+		},
+		Health: health.Options{
+			Interval:    15 * time.Second,
+			MaxInterval: 2 * time.Minute,
+			Timeout:     5 * time.Second,
+			Workers:     16,
+		},
 	}
 	// The hub's aggregation layer multiplexes many requests, watches among
 	// them, over few HTTP/2 connections to this server.
@@ -60,6 +96,23 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"A kubeconfig file, or a directory of kubeconfig files, whose contexts are served as Clusters. Repeatable; on a name collision the earlier flag wins. Changes are picked up without a restart.")
 	fs.DurationVar(&o.KubeconfigPollInterval, "kubeconfig-source-poll-interval", o.KubeconfigPollInterval,
 		"How often kubeconfig sources are checked for changes.")
+
+	fs.Var(cliflag.NewMapStringString(&o.KubeconfigSourceIdentity), "kubeconfig-source-identity",
+		"PATH=MODE pairs overriding --proxy-identity for the clusters of one --kubeconfig-source PATH (as given there). Repeatable or comma-separated.")
+
+	fs = fss.FlagSet("proxy")
+	fs.StringVar(&o.ProxyIdentity, "proxy-identity", o.ProxyIdentity,
+		"How the proxy identifies requests to members: 'impersonate' sends the source credential with impersonation of the hub user, so the member's RBAC decides; 'source' sends the source credential alone, so every hub user allowed clusters/proxy acts with its rights on the member.")
+	fs.DurationVar(&o.ProxyTimeouts.Dial, "proxy-dial-timeout", o.ProxyTimeouts.Dial, "How long connecting to a member may take.")
+	fs.DurationVar(&o.ProxyTimeouts.TLSHandshake, "proxy-tls-handshake-timeout", o.ProxyTimeouts.TLSHandshake, "How long the TLS handshake with a member may take.")
+	fs.DurationVar(&o.ProxyTimeouts.ResponseHeader, "proxy-response-header-timeout", o.ProxyTimeouts.ResponseHeader,
+		"How long a member may take to start its response. Streaming bodies (watch, logs) are not limited.")
+
+	fs = fss.FlagSet("health checks")
+	fs.DurationVar(&o.Health.Interval, "health-probe-interval", o.Health.Interval, "Time between health checks of a healthy member.")
+	fs.DurationVar(&o.Health.MaxInterval, "health-probe-max-interval", o.Health.MaxInterval, "Longest time between health checks of a failing member (exponential back-off).")
+	fs.DurationVar(&o.Health.Timeout, "health-probe-timeout", o.Health.Timeout, "How long one health check may take.")
+	fs.IntVar(&o.Health.Workers, "health-probe-workers", o.Health.Workers, "How many members are checked at once.")
 
 	fs = fss.FlagSet("hub")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig,
@@ -88,8 +141,48 @@ func (o *Options) Validate() []error {
 	if len(o.KubeconfigSources) == 0 {
 		errs = append(errs, fmt.Errorf("no source of clusters: give at least one --kubeconfig-source"))
 	}
+	for _, mode := range append([]string{o.ProxyIdentity}, mapValues(o.KubeconfigSourceIdentity)...) {
+		if mode != IdentityImpersonate && mode != IdentitySource {
+			errs = append(errs, fmt.Errorf("proxy identity %q is not %q or %q", mode, IdentityImpersonate, IdentitySource))
+		}
+	}
+	for path := range o.KubeconfigSourceIdentity {
+		if !slices.Contains(o.KubeconfigSources, path) {
+			errs = append(errs, fmt.Errorf("--kubeconfig-source-identity names %q, which is not a --kubeconfig-source", path))
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"--proxy-dial-timeout": o.ProxyTimeouts.Dial, "--proxy-tls-handshake-timeout": o.ProxyTimeouts.TLSHandshake,
+		"--proxy-response-header-timeout": o.ProxyTimeouts.ResponseHeader, "--health-probe-interval": o.Health.Interval,
+		"--health-probe-timeout": o.Health.Timeout,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
+		}
+	}
+	if o.Health.MaxInterval < o.Health.Interval {
+		errs = append(errs, fmt.Errorf("--health-probe-max-interval (%s) must be at least --health-probe-interval (%s)", o.Health.MaxInterval, o.Health.Interval))
+	}
 	if o.KubeconfigPollInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--kubeconfig-source-poll-interval must be at least 100ms, got %s", o.KubeconfigPollInterval))
 	}
 	return errs
+}
+
+// impersonates tells whether the proxy impersonates the hub user for the
+// clusters of kubeconfig source path.
+func (o *Options) impersonates(path string) bool {
+	mode, ok := o.KubeconfigSourceIdentity[path]
+	if !ok {
+		mode = o.ProxyIdentity
+	}
+	return mode == IdentityImpersonate
+}
+
+func mapValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
 }

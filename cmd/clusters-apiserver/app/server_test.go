@@ -250,7 +250,7 @@ func TestServerRefusesWritesAndServesTablesAndOpenAPI(t *testing.T) {
 	if diff := cmp.Diff(wantCols, cols); diff != "" {
 		t.Errorf("columns (-want +got):\n%s", diff)
 	}
-	if len(table.Rows) != 4 || table.Rows[0].Cells[0] != "four" || table.Rows[0].Cells[1] != "kubeconfig" || table.Rows[0].Cells[4] != "Unknown" ||
+	if len(table.Rows) != 4 || table.Rows[0].Cells[0] != "four" || table.Rows[0].Cells[1] != "kubeconfig" || (table.Rows[0].Cells[4] != "Unknown" && table.Rows[0].Cells[4] != "False") ||
 		table.Rows[0].Cells[6] != path+":four" {
 		t.Errorf("first row = %v", table.Rows[0].Cells)
 	}

@@ -91,3 +91,13 @@ type ClusterList struct {
 
 	Items []Cluster
 }
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ClusterProxyOptions is the query options of the proxy subresource.
+type ClusterProxyOptions struct {
+	metav1.TypeMeta
+
+	// Path is the path to request on the member's API server.
+	Path string
+}

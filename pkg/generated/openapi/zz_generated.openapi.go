@@ -37,6 +37,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.ClusterList{}.OpenAPIModelName():          schema_pkg_apis_clusters_v1alpha1_ClusterList(ref),
 		v1alpha1.ClusterProfileSource{}.OpenAPIModelName(): schema_pkg_apis_clusters_v1alpha1_ClusterProfileSource(ref),
 		v1alpha1.ClusterProperty{}.OpenAPIModelName():      schema_pkg_apis_clusters_v1alpha1_ClusterProperty(ref),
+		v1alpha1.ClusterProxyOptions{}.OpenAPIModelName():  schema_pkg_apis_clusters_v1alpha1_ClusterProxyOptions(ref),
 		v1alpha1.ClusterSource{}.OpenAPIModelName():        schema_pkg_apis_clusters_v1alpha1_ClusterSource(ref),
 		v1alpha1.ClusterSpec{}.OpenAPIModelName():          schema_pkg_apis_clusters_v1alpha1_ClusterSpec(ref),
 		v1alpha1.ClusterStatus{}.OpenAPIModelName():        schema_pkg_apis_clusters_v1alpha1_ClusterStatus(ref),
@@ -269,6 +270,40 @@ func schema_pkg_apis_clusters_v1alpha1_ClusterProperty(ref common.ReferenceCallb
 					},
 				},
 				Required: []string{"name", "value"},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_clusters_v1alpha1_ClusterProxyOptions(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ClusterProxyOptions is the query options of a Cluster's proxy subresource, /apis/clusters.headlamp.dev/v1alpha1/clusters/NAME/proxy/PATH, which forwards a request to PATH on the member's API server.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"path": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Path is the path to request on the member's API server.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
 			},
 		},
 	}

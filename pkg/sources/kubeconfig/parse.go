@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -34,7 +35,7 @@ type parsed struct {
 // parse turns the contents of the kubeconfig file at path into members, one
 // per context. Relative paths in the file resolve against its directory,
 // as clientcmd does. An error means the file as a whole is unusable.
-func parse(path string, data []byte, priority int) (*parsed, error) {
+func parse(path string, data []byte, priority int, impersonate bool) (*parsed, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("the file is empty")
 	}
@@ -57,7 +58,7 @@ func parse(path string, data []byte, priority int) (*parsed, error) {
 
 	out := &parsed{members: map[string]inventory.Member{}, bad: map[string]error{}}
 	for name, kctx := range cfg.Contexts {
-		m, err := member(path, name, kctx, cfg, priority)
+		m, err := member(path, name, kctx, cfg, priority, impersonate)
 		if err != nil {
 			out.bad[name] = err
 		}
@@ -69,7 +70,7 @@ func parse(path string, data []byte, priority int) (*parsed, error) {
 // member builds the member for context name. On error the member is still
 // returned, with Access.Err set, so that a context that never worked is
 // listed as not ready rather than hidden.
-func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Config, priority int) (inventory.Member, error) {
+func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Config, priority int, impersonate bool) (inventory.Member, error) {
 	m := inventory.Member{
 		Name:     inventory.ObjectName(name),
 		Origin:   "kubeconfig:" + path + ":" + name,
@@ -86,7 +87,7 @@ func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Con
 	}
 	m.Cluster.Labels = map[string]string{v1alpha1.LabelSource: SourceLabelValue}
 	if c, ok := cfg.Clusters[kctx.Cluster]; ok {
-		m.Cluster.Spec.Server = c.Server
+		m.Cluster.Spec.Server = withoutUserinfo(c.Server)
 		m.Cluster.Spec.TLSServerName = c.TLSServerName
 		m.Cluster.Spec.InsecureSkipTLSVerify = c.InsecureSkipTLSVerify
 	}
@@ -102,25 +103,38 @@ func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Con
 		return m, err
 	}
 	m.Access.Config = restConfig
-	m.Access.Hash = accessHash(kctx, cfg)
+	m.Access.Impersonate = impersonate
+	m.Access.Hash = accessHash(kctx, cfg, impersonate)
 	return m, nil
 }
 
 // accessHash fingerprints everything in the file that decides how the
 // context's member is reached, so a cached transport is rebuilt exactly
 // when one of them changes.
-func accessHash(kctx *clientcmdapi.Context, cfg *clientcmdapi.Config) string {
+func accessHash(kctx *clientcmdapi.Context, cfg *clientcmdapi.Config, impersonate bool) string {
 	data, err := json.Marshal(struct {
-		Context  *clientcmdapi.Context
-		Cluster  *clientcmdapi.Cluster
-		AuthInfo *clientcmdapi.AuthInfo
-	}{kctx, cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo]})
+		Context     *clientcmdapi.Context
+		Cluster     *clientcmdapi.Cluster
+		AuthInfo    *clientcmdapi.AuthInfo
+		Impersonate bool
+	}{kctx, cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo], impersonate})
 	if err != nil {
 		// Extensions that do not marshal: fall back to the printed form.
-		data = fmt.Appendf(nil, "%#v|%#v|%#v", kctx, cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo])
+		data = fmt.Appendf(nil, "%#v|%#v|%#v|%v", kctx, cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo], impersonate)
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// withoutUserinfo drops a user:password@ from a server URL: the Cluster
+// shows where the member is, never a credential.
+func withoutUserinfo(server string) string {
+	u, err := url.Parse(server)
+	if err != nil || u.User == nil {
+		return server
+	}
+	u.User = nil
+	return u.String()
 }
 
 // quoted matches what YAML and JSON decoding errors quote from their

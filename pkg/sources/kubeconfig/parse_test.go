@@ -101,7 +101,7 @@ func TestParseAccessConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, "config")
 			data := kubeconfig("- name: c\n  cluster:\n"+tc.cluster, "- name: u\n  user:\n"+tc.user, "- name: ctx\n  context:\n    cluster: c\n    user: u\n")
-			got, err := parse(path, []byte(data), 0)
+			got, err := parse(path, []byte(data), 0, true)
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}
@@ -147,7 +147,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parse("/tmp/kc", []byte(tc.data), 0)
+			got, err := parse("/tmp/kc", []byte(tc.data), 0, true)
 			if tc.wantFile != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantFile) {
 					t.Fatalf("parse error = %v, want it to mention %q", err, tc.wantFile)

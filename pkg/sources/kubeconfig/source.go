@@ -22,10 +22,11 @@ const DefaultPollInterval = time.Second
 
 // Source reads kubeconfig files and directories of them.
 type Source struct {
-	paths    []string
-	interval time.Duration
-	inv      *inventory.Inventory
-	synced   atomic.Bool
+	paths       []string
+	interval    time.Duration
+	impersonate func(path string) bool
+	inv         *inventory.Inventory
+	synced      atomic.Bool
 
 	mu    sync.Mutex
 	files map[string]*file // by path
@@ -35,12 +36,17 @@ var _ sources.Source = &Source{}
 
 // New returns a source for paths, each a kubeconfig file or a directory
 // whose non-hidden files are kubeconfig files. Clusters from an earlier
-// path win name collisions against later ones.
-func New(inv *inventory.Inventory, paths []string, interval time.Duration) *Source {
+// path win name collisions against later ones. impersonate tells, for a
+// path as given, whether the proxy forwards to its clusters as the hub user
+// (true) or with the kubeconfig's credential alone; nil means always.
+func New(inv *inventory.Inventory, paths []string, interval time.Duration, impersonate func(path string) bool) *Source {
 	if interval <= 0 {
 		interval = DefaultPollInterval
 	}
-	return &Source{paths: paths, interval: interval, inv: inv, files: map[string]*file{}}
+	if impersonate == nil {
+		impersonate = func(string) bool { return true }
+	}
+	return &Source{paths: paths, interval: interval, impersonate: impersonate, inv: inv, files: map[string]*file{}}
 }
 
 // Name implements sources.Source.
@@ -74,7 +80,7 @@ func (s *Source) Sync() {
 				f = &file{path: path}
 				s.files[path] = f
 			}
-			s.syncFile(f, i)
+			s.syncFile(f, i, s.impersonate(p))
 		}
 	}
 	for path := range s.files {
@@ -89,7 +95,7 @@ func (s *Source) Sync() {
 
 // syncFile re-reads f if it changed and publishes its members. On any error
 // the file's last good members stay published.
-func (s *Source) syncFile(f *file, priority int) {
+func (s *Source) syncFile(f *file, priority int, impersonate bool) {
 	data, changed, err := f.read()
 	if err != nil {
 		f.unreadable = true
@@ -105,7 +111,7 @@ func (s *Source) syncFile(f *file, priority int) {
 		return
 	}
 	f.unreadable = false
-	result, err := parse(f.path, data, priority)
+	result, err := parse(f.path, data, priority, impersonate)
 	if err != nil {
 		f.fail(err)
 		return

@@ -138,7 +138,7 @@ func TestReload(t *testing.T) {
 			dir := t.TempDir()
 			path, change := tc.setup(t, dir)
 			inv := inventory.New()
-			src := New(inv, []string{path}, time.Second)
+			src := New(inv, []string{path}, time.Second, nil)
 			src.Sync()
 			if diff := cmp.Diff(tc.before, servers(inv)); diff != "" {
 				t.Fatalf("before (-want +got):\n%s", diff)
@@ -156,7 +156,7 @@ func TestBrokenThenFixed(t *testing.T) {
 	dir := t.TempDir()
 	p := write(t, dir, "config", "not: [valid")
 	inv := inventory.New()
-	src := New(inv, []string{p}, time.Second)
+	src := New(inv, []string{p}, time.Second, nil)
 	src.Sync()
 	if got := servers(inv); len(got) != 0 {
 		t.Fatalf("a broken file produced clusters: %v", got)
@@ -172,7 +172,7 @@ func TestNewBadContextIsListedNotReady(t *testing.T) {
 	dir := t.TempDir()
 	p := write(t, dir, "config", kubeconfig("", "- name: u\n  user:\n    token: t\n", "- name: Broken_Ctx\n  context:\n    cluster: nope\n    user: u\n"))
 	inv := inventory.New()
-	New(inv, []string{p}, time.Second).Sync()
+	New(inv, []string{p}, time.Second, nil).Sync()
 	objs, _ := inv.List()
 	if len(objs) != 1 {
 		t.Fatalf("got %d clusters, want the bad context listed", len(objs))
@@ -192,7 +192,7 @@ func TestCollisionAcrossFiles(t *testing.T) {
 	b := write(t, dir, "b", contexts("from-b", "dev"))
 	inv := inventory.New()
 	// b is given first, so it keeps the bare name.
-	New(inv, []string{b, a}, time.Second).Sync()
+	New(inv, []string{b, a}, time.Second, nil).Sync()
 	got := servers(inv)
 	if len(got) != 2 || got["dev"] != "https://dev.from-b" {
 		t.Errorf("servers = %v, want both, with dev from the first flag", got)
@@ -203,7 +203,7 @@ func TestRunPicksUpChanges(t *testing.T) {
 	dir := t.TempDir()
 	p := write(t, dir, "config", contexts("v1", "a"))
 	inv := inventory.New()
-	src := New(inv, []string{p}, 100*time.Millisecond)
+	src := New(inv, []string{p}, 100*time.Millisecond, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go src.Run(ctx)

@@ -165,3 +165,17 @@ type ClusterList struct {
 	// Items are the Clusters, sorted by name.
 	Items []Cluster `json:"items"`
 }
+
+// +k8s:conversion-gen:explicit-from=net/url.Values
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ClusterProxyOptions is the query options of a Cluster's proxy subresource,
+// /apis/clusters.headlamp.dev/v1alpha1/clusters/NAME/proxy/PATH, which
+// forwards a request to PATH on the member's API server.
+type ClusterProxyOptions struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// Path is the path to request on the member's API server.
+	// +optional
+	Path string `json:"path,omitempty"`
+}

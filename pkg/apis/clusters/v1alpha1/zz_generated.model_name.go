@@ -42,6 +42,11 @@ func (in ClusterProperty) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ClusterProxyOptions) OpenAPIModelName() string {
+	return "dev.headlamp.clusters.v1alpha1.ClusterProxyOptions"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in ClusterSource) OpenAPIModelName() string {
 	return "dev.headlamp.clusters.v1alpha1.ClusterSource"
 }

@@ -1,0 +1,75 @@
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"time"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
+)
+
+// Reasons of the Ready condition set from health checks.
+const (
+	// ReasonHealthy: /readyz (or /healthz) answered 200.
+	ReasonHealthy = "Healthy"
+	// ReasonUnhealthy: the member answered, but not healthy.
+	ReasonUnhealthy = "Unhealthy"
+)
+
+// probe checks the member at server with tr: /readyz, or /healthz when the
+// member has no /readyz (or hides it), and /version when withVersion.
+func probe(ctx context.Context, tr *proxy.Transport, server string, timeout time.Duration, withVersion bool) inventory.Health {
+	h := inventory.Health{Checked: true}
+	code, _, err := get(ctx, tr, server, "/readyz", timeout)
+	if err == nil && code != http.StatusOK && code != http.StatusInternalServerError && code != http.StatusServiceUnavailable {
+		code, _, err = get(ctx, tr, server, "/healthz", timeout)
+	}
+	switch {
+	case err != nil:
+		h.Reason, h.Message = proxy.Classify(err)
+		return h
+	case code != http.StatusOK:
+		h.Reason, h.Message = ReasonUnhealthy, fmt.Sprintf("the API server's health check answered %d %s", code, http.StatusText(code))
+		return h
+	}
+	h.Ready, h.Reason, h.Message = true, ReasonHealthy, "The API server answers its health checks."
+	if withVersion {
+		if code, body, err := get(ctx, tr, server, "/version", timeout); err == nil && code == http.StatusOK {
+			var v struct {
+				GitVersion string `json:"gitVersion"`
+			}
+			if json.Unmarshal(body, &v) == nil {
+				h.Version = v.GitVersion
+			}
+		}
+	}
+	return h
+}
+
+// get requests p on the member and returns the status code and up to 64 KiB
+// of the body.
+func get(ctx context.Context, tr *proxy.Transport, server, p string, timeout time.Duration) (int, []byte, error) {
+	u, err := proxy.ParseServer(server)
+	if err != nil {
+		return 0, nil, err
+	}
+	u.Path = path.Join("/", u.Path, p)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := tr.RoundTripper.RoundTrip(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, body, err
+}

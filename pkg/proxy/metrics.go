@@ -1,0 +1,116 @@
+package proxy
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/felixge/httpsnoop"
+	compmetrics "k8s.io/component-base/metrics"
+	"k8s.io/component-base/metrics/legacyregistry"
+)
+
+// proxyMetrics are the proxy's Prometheus compmetrics. No label carries a path or
+// a user name: cardinality is bounded by the number of clusters.
+type proxyMetrics struct {
+	requests  *compmetrics.CounterVec
+	duration  *compmetrics.HistogramVec
+	inflight  *compmetrics.GaugeVec
+	upgraded  *compmetrics.GaugeVec
+	transport *compmetrics.CounterVec
+}
+
+var defaultMetrics = &proxyMetrics{
+	requests: compmetrics.NewCounterVec(&compmetrics.CounterOpts{
+		Subsystem: "clusters_proxy", Name: "requests_total",
+		Help:           "Requests proxied to member clusters, by cluster, verb class (read, write, watch, upgrade) and HTTP status code.",
+		StabilityLevel: compmetrics.ALPHA,
+	}, []string{"cluster", "verb_class", "code"}),
+	duration: compmetrics.NewHistogramVec(&compmetrics.HistogramOpts{
+		Subsystem: "clusters_proxy", Name: "request_duration_seconds",
+		Help:           "Time from receiving a proxied request to the end of its response, by cluster and verb class.",
+		Buckets:        []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+		StabilityLevel: compmetrics.ALPHA,
+	}, []string{"cluster", "verb_class"}),
+	inflight: compmetrics.NewGaugeVec(&compmetrics.GaugeOpts{
+		Subsystem: "clusters_proxy", Name: "inflight_requests",
+		Help:           "Proxied requests in flight, by cluster.",
+		StabilityLevel: compmetrics.ALPHA,
+	}, []string{"cluster"}),
+	upgraded: compmetrics.NewGaugeVec(&compmetrics.GaugeOpts{
+		Subsystem: "clusters_proxy", Name: "upgraded_streams",
+		Help:           "Open upgraded (SPDY or WebSocket) streams, by cluster.",
+		StabilityLevel: compmetrics.ALPHA,
+	}, []string{"cluster"}),
+	transport: compmetrics.NewCounterVec(&compmetrics.CounterOpts{
+		Subsystem: "clusters_proxy", Name: "transport_builds_total",
+		Help:           "Transports built for member clusters; one per access configuration.",
+		StabilityLevel: compmetrics.ALPHA,
+	}, []string{"cluster"}),
+}
+
+var registerOnce sync.Once
+
+// RegisterMetrics registers the proxy's metrics with the server's registry.
+func RegisterMetrics() {
+	registerOnce.Do(func() {
+		legacyregistry.MustRegister(defaultMetrics.requests, defaultMetrics.duration,
+			defaultMetrics.inflight, defaultMetrics.upgraded, defaultMetrics.transport)
+	})
+}
+
+// TransportBuilt counts a transport built for cluster.
+func TransportBuilt(cluster string) { defaultMetrics.transport.WithLabelValues(cluster).Inc() }
+
+// serve runs h and records the request. The wrapped writer keeps
+// http.Flusher and http.Hijacker, which streaming and upgrades need.
+func (m *proxyMetrics) serve(cluster, verbClass string, w http.ResponseWriter, req *http.Request, h http.Handler) {
+	start := time.Now()
+	inflight := m.inflight.WithLabelValues(cluster)
+	inflight.Inc()
+	defer inflight.Dec()
+
+	code := 0
+	hijacked := false
+	upgraded := m.upgraded.WithLabelValues(cluster)
+	wrapped := httpsnoop.Wrap(w, httpsnoop.Hooks{
+		WriteHeader: func(next httpsnoop.WriteHeaderFunc) httpsnoop.WriteHeaderFunc {
+			return func(c int) {
+				if code == 0 {
+					code = c
+				}
+				next(c)
+			}
+		},
+		Write: func(next httpsnoop.WriteFunc) httpsnoop.WriteFunc {
+			return func(b []byte) (int, error) {
+				if code == 0 {
+					code = http.StatusOK
+				}
+				return next(b)
+			}
+		},
+		Hijack: func(next httpsnoop.HijackFunc) httpsnoop.HijackFunc {
+			return func() (net.Conn, *bufio.ReadWriter, error) {
+				conn, rw, err := next()
+				if err == nil && !hijacked {
+					hijacked = true
+					upgraded.Inc()
+				}
+				return conn, rw, err
+			}
+		},
+	})
+	h.ServeHTTP(wrapped, req)
+	if hijacked {
+		upgraded.Dec()
+		if code == 0 {
+			code = http.StatusSwitchingProtocols
+		}
+	}
+	m.requests.WithLabelValues(cluster, verbClass, strconv.Itoa(code)).Inc()
+	m.duration.WithLabelValues(cluster, verbClass).Observe(time.Since(start).Seconds())
+}

@@ -1,0 +1,211 @@
+// Package proxy forwards requests to member clusters' API servers: the
+// handler behind the clusters/proxy subresource, the per-member transport
+// cache and the identity the request carries to the member.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/httpstream"
+	"k8s.io/apimachinery/pkg/util/proxy"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/endpoints/filters"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+)
+
+// Proxy forwards requests to the members in an inventory.
+type Proxy struct {
+	inv        *inventory.Inventory
+	transports *Transports
+	authorizer authorizer.Authorizer
+	metrics    *proxyMetrics
+}
+
+// New returns a proxy for the members of inv. authz authorizes the extra
+// create check of upgrade requests.
+func New(inv *inventory.Inventory, transports *Transports, authz authorizer.Authorizer) *Proxy {
+	return &Proxy{inv: inv, transports: transports, authorizer: authz, metrics: defaultMetrics}
+}
+
+// Transports returns the proxy's transport cache.
+func (p *Proxy) Transports() *Transports { return p.transports }
+
+// Handler returns the handler that forwards one request to memberPath on
+// cluster. It fails with a Status error a client can act on: 404 for an
+// unknown cluster, 503 for one that cannot be reached, 400 for a path that
+// would leave the member's server URL.
+func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (http.Handler, error) {
+	access, ok := p.inv.Access(cluster)
+	if !ok {
+		return nil, apierrors.NewNotFound(clusters.Resource("clusters"), cluster)
+	}
+	if access.Err != nil {
+		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cluster %q cannot be reached: %s: %s", cluster, access.Err.Reason, access.Err.Message))
+	}
+	location, err := memberLocation(access.Config.Host, memberPath)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	tr, err := p.transports.Get(cluster, access)
+	if err != nil {
+		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cluster %q cannot be reached: building its client: %v", cluster, err))
+	}
+
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		errs := errorResponder{cluster: cluster, responder: responder}
+		upgrade := httpstream.IsUpgradeRequest(req)
+		if upgrade {
+			// An upgrade opens a bidirectional stream (exec, attach,
+			// port-forward): like kube-apiserver for pods/exec, require
+			// create, not only the get a WebSocket GET was authorized for.
+			if err := p.authorize(req.Context(), "create"); err != nil {
+				responder.Error(err)
+				return
+			}
+		}
+		scrubHeaders(req.Header)
+		if access.Impersonate {
+			u, ok := genericapirequest.UserFrom(req.Context())
+			if !ok {
+				responder.Error(apierrors.NewUnauthorized("no authenticated user to impersonate on the member"))
+				return
+			}
+			impersonate(req.Header, u)
+		}
+
+		h := proxy.NewUpgradeAwareHandler(location, tr.RoundTripper, false, false, errs)
+		h.UpgradeTransport = tr.Upgrade
+		h.UseLocationHost = true
+		// A redirect could take the client, with its own credentials, or
+		// this request out of the proxy: answer 502 instead.
+		h.RejectForwardingRedirects = true
+		p.metrics.serve(cluster, class(req, upgrade), w, req, h)
+	}), nil
+}
+
+// memberLocation joins the member's server URL (which may carry a path
+// prefix, as with cluster managers that front many clusters) and the
+// requested path. A path with ".." segments is refused, so no request can
+// leave the prefix.
+func memberLocation(server, memberPath string) (*url.URL, error) {
+	base, err := ParseServer(server)
+	if err != nil {
+		return nil, err
+	}
+	for _, seg := range strings.Split(memberPath, "/") {
+		if seg == ".." {
+			return nil, errors.New("the proxied path may not contain \"..\"")
+		}
+	}
+	loc := *base
+	loc.User = nil
+	loc.RawQuery = ""
+	loc.Fragment = ""
+	loc.RawPath = ""
+	joined := path.Join("/", base.Path, memberPath)
+	if strings.HasSuffix(memberPath, "/") && !strings.HasSuffix(joined, "/") {
+		joined += "/"
+	}
+	loc.Path = joined
+	return &loc, nil
+}
+
+// ParseServer parses a member's server URL; like client-go, it takes a bare
+// host:port as https.
+func ParseServer(server string) (*url.URL, error) {
+	u, err := url.Parse(server)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		u, err = url.Parse("https://" + server)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the cluster's server URL is not valid: %w", err)
+	}
+	return u, nil
+}
+
+// Run drops, every minute, the transports of clusters that left the
+// inventory or whose access configuration changed, until ctx is done.
+func (p *Proxy) Run(ctx context.Context) {
+	wait.UntilWithContext(ctx, func(context.Context) {
+		p.transports.Prune(func(cluster, hash string) bool {
+			access, ok := p.inv.Access(cluster)
+			return ok && access.Hash == hash
+		})
+	}, time.Minute)
+}
+
+// authorize checks the request's attributes with verb instead of its own.
+func (p *Proxy) authorize(ctx context.Context, verb string) error {
+	info, ok := genericapirequest.RequestInfoFrom(ctx)
+	if !ok {
+		return apierrors.NewInternalError(errors.New("no request info in context"))
+	}
+	if info.Verb == verb {
+		return nil
+	}
+	attrs, err := filters.GetAuthorizerAttributes(ctx)
+	if err != nil {
+		return apierrors.NewInternalError(fmt.Errorf("building authorizer attributes: %w", err))
+	}
+	decision, reason, err := p.authorizer.Authorize(ctx, overrideVerb{Attributes: attrs, verb: verb})
+	if err != nil {
+		klog.ErrorS(err, "Authorizing an upgrade request failed", "cluster", info.Name)
+	}
+	if decision != authorizer.DecisionAllow {
+		if reason == "" {
+			reason = "streaming (upgrade) requests need " + verb + " on clusters/proxy"
+		}
+		return apierrors.NewForbidden(clusters.Resource("clusters/proxy"), info.Name, errors.New(reason))
+	}
+	return nil
+}
+
+type overrideVerb struct {
+	authorizer.Attributes
+	verb string
+}
+
+func (o overrideVerb) GetVerb() string { return o.verb }
+
+// errorResponder turns errors from reaching a member into Status responses
+// that name the cluster.
+type errorResponder struct {
+	cluster   string
+	responder rest.Responder
+}
+
+// Error implements proxy.ErrorResponder.
+func (e errorResponder) Error(_ http.ResponseWriter, req *http.Request, err error) {
+	if errors.Is(err, context.Canceled) && req.Context().Err() != nil {
+		return // the client went away
+	}
+	klog.V(2).InfoS("Proxying to a member failed", "cluster", e.cluster, "err", err.Error())
+	e.responder.Error(statusError(e.cluster, err))
+}
+
+// class sorts a request into a metrics verb class.
+func class(req *http.Request, upgrade bool) string {
+	switch {
+	case upgrade:
+		return "upgrade"
+	case req.URL.Query().Get("watch") == "true" || req.URL.Query().Get("watch") == "1" || req.URL.Query().Get("follow") == "true":
+		return "watch"
+	case req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodOptions:
+		return "read"
+	}
+	return "write"
+}

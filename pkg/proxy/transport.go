@@ -1,0 +1,168 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/proxy"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/transport"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+)
+
+// Timeouts bound how long reaching a member may take before its response
+// starts. None of them limits a streaming body.
+type Timeouts struct {
+	// Dial bounds the TCP connect.
+	Dial time.Duration
+	// TLSHandshake bounds the TLS handshake.
+	TLSHandshake time.Duration
+	// ResponseHeader bounds the wait for response headers after the
+	// request is written.
+	ResponseHeader time.Duration
+}
+
+// Transport is how one member is reached: one connection pool for plain
+// requests (HTTP/2, keep-alive) and one for protocol upgrades, both with
+// the member's credentials.
+type Transport struct {
+	// RoundTripper carries plain requests.
+	RoundTripper http.RoundTripper
+	// Upgrade carries SPDY and WebSocket upgrades. Upgrades need their own
+	// HTTP/1.1-only transport, and credentials applied to the upgrade
+	// request itself, which the proxy then writes to a raw connection.
+	Upgrade proxy.UpgradeRequestRoundTripper
+
+	hash string
+	base *http.Transport
+}
+
+// Transports caches one Transport per member, rebuilt only when the
+// member's access configuration changes, so connections and credentials
+// (exec plugin output included) are reused across requests.
+type Transports struct {
+	timeouts Timeouts
+	built    func(cluster string)
+
+	mu     sync.Mutex
+	byName map[string]*Transport
+}
+
+// NewTransports returns an empty cache. built, if not nil, is called each
+// time a transport is built.
+func NewTransports(timeouts Timeouts, built func(cluster string)) *Transports {
+	return &Transports{timeouts: timeouts, built: built, byName: map[string]*Transport{}}
+}
+
+// Get returns the cached transport of cluster, building it when there is
+// none or access has changed since it was built.
+func (t *Transports) Get(cluster string, access inventory.Access) (*Transport, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cur, ok := t.byName[cluster]; ok && cur.hash == access.Hash {
+		return cur, nil
+	}
+	if access.Config == nil {
+		return nil, fmt.Errorf("no access configuration")
+	}
+	next, err := t.build(access.Config, access.Impersonate)
+	if err != nil {
+		return nil, err
+	}
+	next.hash = access.Hash
+	if old, ok := t.byName[cluster]; ok {
+		old.close()
+	}
+	t.byName[cluster] = next
+	if t.built != nil {
+		t.built(cluster)
+	}
+	return next, nil
+}
+
+// Drop forgets the transport of cluster and closes its idle connections.
+// Requests in flight finish on their connections.
+func (t *Transports) Drop(cluster string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cur, ok := t.byName[cluster]; ok {
+		cur.close()
+		delete(t.byName, cluster)
+	}
+}
+
+// Prune drops the transports of clusters for which keep returns false.
+func (t *Transports) Prune(keep func(cluster, hash string) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name, cur := range t.byName {
+		if !keep(name, cur.hash) {
+			cur.close()
+			delete(t.byName, name)
+		}
+	}
+}
+
+func (tr *Transport) close() { tr.base.CloseIdleConnections() }
+
+// build makes the transports for cfg. With impersonate, an impersonation
+// configured in the source (a kubeconfig's "as") is ignored: the proxy sets
+// the hub user's identity on each request instead.
+func (t *Transports) build(cfg *rest.Config, impersonate bool) (*Transport, error) {
+	tc, err := cfg.TransportConfig()
+	if err != nil {
+		return nil, err
+	}
+	if impersonate {
+		tc.Impersonate = transport.ImpersonationConfig{}
+	}
+	tlsConfig, err := transport.TLSConfigFor(tc)
+	if err != nil {
+		return nil, err
+	}
+	dialer := &net.Dialer{Timeout: t.timeouts.Dial, KeepAlive: 30 * time.Second}
+	proxyFunc := tc.Proxy
+	if proxyFunc == nil {
+		proxyFunc = utilnet.NewProxierWithNoProxyCIDR(http.ProxyFromEnvironment)
+	}
+
+	// Plain requests: HTTP/2 when the member offers it, so many concurrent
+	// requests share one connection.
+	base := utilnet.SetTransportDefaults(&http.Transport{
+		Proxy:                 proxyFunc,
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       tlsConfig.Clone(),
+		TLSHandshakeTimeout:   t.timeouts.TLSHandshake,
+		ResponseHeaderTimeout: t.timeouts.ResponseHeader,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+	})
+	rt, err := transport.HTTPWrappersForConfig(tc, base)
+	if err != nil {
+		return nil, err
+	}
+
+	// Upgrades: HTTP/1.1 only, and the credentials are applied by wrapping
+	// the request (MirrorRequest returns it with the auth headers set),
+	// since the upgraded connection is dialled and written by hand.
+	upgradeBase := utilnet.SetOldTransportDefaults(&http.Transport{
+		Proxy:               proxyFunc,
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tlsConfig.Clone(),
+		TLSHandshakeTimeout: t.timeouts.TLSHandshake,
+	})
+	upgrader, err := transport.HTTPWrappersForConfig(tc, proxy.MirrorRequest)
+	if err != nil {
+		return nil, err
+	}
+	return &Transport{
+		RoundTripper: rt,
+		Upgrade:      proxy.NewUpgradeRequestRoundTripper(upgradeBase, upgrader),
+		base:         base,
+	}, nil
+}
