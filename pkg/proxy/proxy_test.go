@@ -1,0 +1,126 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/client-go/rest"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+)
+
+func TestMemberLocation(t *testing.T) {
+	tests := []struct {
+		name, server, path, want, wantErr string
+	}{
+		{name: "plain", server: "https://10.0.0.1:6443", path: "/api/v1/namespaces", want: "https://10.0.0.1:6443/api/v1/namespaces"},
+		{name: "path prefix kept", server: "https://rancher/k8s/clusters/c-1", path: "/api/v1/pods", want: "https://rancher/k8s/clusters/c-1/api/v1/pods"},
+		{name: "trailing slash kept", server: "https://rancher/k8s/clusters/c-1/", path: "/apis/", want: "https://rancher/k8s/clusters/c-1/apis/"},
+		{name: "no path", server: "https://a:6443", path: "", want: "https://a:6443/"},
+		{name: "bare host:port", server: "10.0.0.1:6443", path: "/version", want: "https://10.0.0.1:6443/version"},
+		{name: "userinfo dropped", server: "https://u:p@a", path: "/version", want: "https://a/version"},
+		{name: "double slashes folded", server: "https://a/prefix", path: "//api//v1", want: "https://a/prefix/api/v1"},
+		{name: "dot-dot refused", server: "https://a/prefix", path: "/api/../../secret", wantErr: `may not contain ".."`},
+		{name: "trailing dot-dot refused", server: "https://a/prefix", path: "/..", wantErr: `may not contain ".."`},
+		{name: "decoded slash is just a slash", server: "https://a/prefix", path: "/api/v1/namespaces/a/b", want: "https://a/prefix/api/v1/namespaces/a/b"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := memberLocation(tc.server, tc.path)
+			if tc.wantErr != "" {
+				if err == nil || !contains(err.Error(), tc.wantErr) {
+					t.Fatalf("memberLocation = %v, %v; want error %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != tc.want {
+				t.Errorf("memberLocation(%q, %q) = %q, want %q", tc.server, tc.path, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestScrubAndImpersonate(t *testing.T) {
+	h := http.Header{}
+	for _, k := range []string{"Authorization", "Cookie", "Proxy-Authorization", "Impersonate-User", "Impersonate-Group",
+		"Impersonate-Uid", "Impersonate-Extra-Scopes", "X-Remote-User", "X-Remote-Group", "X-Remote-Extra-Foo", "Accept", "Content-Type"} {
+		h.Set(k, "client-value")
+	}
+	scrubHeaders(h)
+	impersonate(h, &user.DefaultInfo{
+		Name:   "alice@example.com",
+		UID:    "1234",
+		Groups: []string{"dev", user.AllAuthenticated, "ops"},
+		Extra:  map[string][]string{"scopes.example.com/a b": {"x", "y"}},
+	})
+	want := http.Header{
+		"Accept":            {"client-value"},
+		"Content-Type":      {"client-value"},
+		"Impersonate-User":  {"alice@example.com"},
+		"Impersonate-Uid":   {"1234"},
+		"Impersonate-Group": {"dev", "ops"},
+		// Header names are canonicalised; kube-apiserver unescapes %2f too.
+		"Impersonate-Extra-Scopes.example.com%2fa%20b": {"x", "y"},
+	}
+	if diff := cmp.Diff(want, h); diff != "" {
+		t.Errorf("headers (-want +got):\n%s", diff)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		err    error
+		reason string
+	}{
+		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}, ReasonUnreachable},
+		{fmt.Errorf("tls: failed to verify certificate: x509: certificate signed by unknown authority"), ReasonTLSError},
+		{fmt.Errorf("getting credentials: exec: executable plugin failed with exit code 1"), ReasonCredentialError},
+		{fmt.Errorf("net/http: HTTP/1.x transport connection broken: malformed HTTP response"), ReasonBadGateway},
+	}
+	for _, tc := range tests {
+		if got, _ := Classify(tc.err); got != tc.reason {
+			t.Errorf("Classify(%v) = %s, want %s", tc.err, got, tc.reason)
+		}
+	}
+	if s := statusError("prod", errors.New("dial tcp: refused")); s.ErrStatus.Code != http.StatusServiceUnavailable || !contains(s.ErrStatus.Message, `cluster "prod"`) {
+		t.Errorf("statusError = %+v", s.ErrStatus)
+	}
+}
+
+func TestTransportsReuseAndRebuild(t *testing.T) {
+	built := map[string]int{}
+	tr := NewTransports(Timeouts{Dial: 1, TLSHandshake: 1, ResponseHeader: 1}, func(c string) { built[c]++ })
+	access := func(hash string) inventory.Access {
+		return inventory.Access{Config: &rest.Config{Host: "https://a", BearerToken: "t"}, Hash: hash, Impersonate: true}
+	}
+	first, err := tr.Get("a", access("h1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := tr.Get("a", access("h1"))
+	if first != again || built["a"] != 1 {
+		t.Errorf("same access: built %d transports, reused=%v; want 1, true", built["a"], first == again)
+	}
+	changed, _ := tr.Get("a", access("h2"))
+	if changed == first || built["a"] != 2 {
+		t.Errorf("changed access: built %d, rebuilt=%v; want 2, true", built["a"], changed != first)
+	}
+	tr.Prune(func(string, string) bool { return false })
+	if _, _ = tr.Get("a", access("h2")); built["a"] != 3 {
+		t.Errorf("after prune: built %d, want 3", built["a"])
+	}
+	if _, err := tr.Get("b", inventory.Access{Hash: "x"}); err == nil {
+		t.Errorf("a member without access configuration got a transport")
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
