@@ -1,0 +1,73 @@
+package health
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
+)
+
+func TestProberFollowsTheMember(t *testing.T) {
+	var healthy atomic.Bool
+	healthy.Store(true)
+	member := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/readyz":
+			if !healthy.Load() {
+				http.Error(w, "etcd not ready", http.StatusInternalServerError)
+				return
+			}
+			_, _ = w.Write([]byte("ok"))
+		case "/version":
+			_, _ = w.Write([]byte(`{"gitVersion":"v1.37.0"}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer member.Close()
+
+	inv := inventory.New()
+	inv.Replace("test", []inventory.Member{{
+		Name: "m", Origin: "test:m",
+		Cluster: &clusters.Cluster{Spec: clusters.ClusterSpec{Server: member.URL}},
+		Access:  inventory.Access{Config: &rest.Config{Host: member.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, Hash: "h"},
+	}})
+	transports := proxy.NewTransports(proxy.Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: time.Second}, nil)
+	p := New(inv, transports, Options{Interval: 50 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Timeout: time.Second, Workers: 2})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+
+	ready := func(status, reason string) {
+		t.Helper()
+		err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+			obj, _ := inv.Get("m")
+			c := meta.FindStatusCondition(obj.Status.Conditions, clusters.ConditionReady)
+			return c != nil && string(c.Status) == status && c.Reason == reason, nil
+		})
+		if err != nil {
+			obj, _ := inv.Get("m")
+			t.Fatalf("Ready never became %s/%s: %+v", status, reason, obj.Status)
+		}
+	}
+	ready("True", ReasonHealthy)
+	if obj, _ := inv.Get("m"); obj.Status.Version == nil || obj.Status.Version.Kubernetes != "v1.37.0" {
+		t.Errorf("version = %+v, want v1.37.0", obj.Status.Version)
+	}
+	healthy.Store(false)
+	ready("False", ReasonUnhealthy)
+	healthy.Store(true)
+	ready("True", ReasonHealthy)
+	member.Close()
+	ready("False", proxy.ReasonUnreachable)
+}
