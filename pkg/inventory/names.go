@@ -11,12 +11,17 @@ import (
 // hashLen is the number of hex digits of a SHA-256 that make a name suffix.
 const hashLen = 8
 
+// ClusterProfilePrefix starts the name of every Cluster from a
+// ClusterProfile. No other source's name starts with it.
+const ClusterProfilePrefix = "cp."
+
 // ObjectName maps a name from a source (a kubeconfig context name, which may
 // contain upper case, '_', ':', '@', '/' and more) to a valid Kubernetes
 // object name (a DNS-1123 subdomain). The mapping is deterministic and
 // injective in practice:
 //
-//   - a name that already is a valid DNS-1123 subdomain is kept as it is;
+//   - a name that already is a valid DNS-1123 subdomain, and does not start
+//     with the reserved ClusterProfilePrefix "cp.", is kept as it is;
 //   - any other name is lower-cased, every run of characters other than
 //     a-z and 0-9 becomes a single '-', leading and trailing '-' are dropped,
 //     and "-" plus the first 8 hex digits of the SHA-256 of the original name
@@ -24,7 +29,7 @@ const hashLen = 8
 //
 // A name with nothing left after that becomes "cluster-<hash>".
 func ObjectName(raw string) string {
-	if len(validation.IsDNS1123Subdomain(raw)) == 0 {
+	if len(validation.IsDNS1123Subdomain(raw)) == 0 && !strings.HasPrefix(raw, ClusterProfilePrefix) {
 		return raw
 	}
 	var b strings.Builder
@@ -45,6 +50,19 @@ func ObjectName(raw string) string {
 		base = "cluster"
 	}
 	return withSuffix(base, shortHash(raw))
+}
+
+// ProfileName maps a ClusterProfile's namespace and name to a Cluster name:
+// "cp.<namespace>.<name>". A namespace has no dots, so the mapping is
+// injective, and only ClusterProfiles produce names starting with "cp.".
+// A result longer than 253 characters is cut and given "-" plus the first 8
+// hex digits of the SHA-256 of "<namespace>/<name>".
+func ProfileName(namespace, name string) string {
+	full := ClusterProfilePrefix + namespace + "." + name
+	if len(full) <= validation.DNS1123SubdomainMaxLength {
+		return full
+	}
+	return withSuffix(full, shortHash(namespace+"/"+name))
 }
 
 // withSuffix appends "-suffix" to base, shortening base so that the result

@@ -27,6 +27,7 @@ func TestObjectName(t *testing.T) {
 		{name: "unicode", raw: "clüster☃", pre: "cl-ster-"},
 		{name: "very long", raw: strings.Repeat("A", 400), pre: strings.Repeat("a", 200)},
 		{name: "newline", raw: "a\nb", pre: "a-b-"},
+		{name: "reserved ClusterProfile prefix", raw: "cp.fleet.prod", pre: "cp-fleet-prod-"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,5 +58,31 @@ func TestObjectNameDistinct(t *testing.T) {
 			t.Errorf("ObjectName(%q) = ObjectName(%q) = %q", raw, prev, got)
 		}
 		seen[got] = raw
+	}
+}
+
+func TestProfileName(t *testing.T) {
+	long := strings.Repeat("n", 250)
+	tests := []struct {
+		namespace, name, want string
+	}{
+		{"fleet", "prod", "cp.fleet.prod"},
+		{"fleet", "prod.eu", "cp.fleet.prod.eu"},
+		{"fleet-prod", "eu", "cp.fleet-prod.eu"},
+		{"ns", long, withSuffix("cp.ns."+long, shortHash("ns/"+long))},
+	}
+	seen := map[string]bool{}
+	for _, tc := range tests {
+		got := ProfileName(tc.namespace, tc.name)
+		if got != tc.want {
+			t.Errorf("ProfileName(%q, %q) = %q, want %q", tc.namespace, tc.name, got, tc.want)
+		}
+		if errs := validation.IsDNS1123Subdomain(got); len(errs) > 0 {
+			t.Errorf("ProfileName(%q, %q) = %q: %v", tc.namespace, tc.name, got, errs)
+		}
+		if seen[got] {
+			t.Errorf("ProfileName collision on %q", got)
+		}
+		seen[got] = true
 	}
 }

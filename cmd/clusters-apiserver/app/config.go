@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"net"
+	"os"
 
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
@@ -10,10 +11,12 @@ import (
 	genericfilters "k8s.io/apiserver/pkg/server/filters"
 	"k8s.io/apiserver/pkg/util/compatibility"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	netutils "k8s.io/utils/net"
+	cpclient "sigs.k8s.io/cluster-inventory-api/client/clientset/versioned"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apiserver"
 	generatedopenapi "github.com/headlamp-k8s/clusters-apiserver/pkg/generated/openapi"
@@ -21,6 +24,7 @@ import (
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources/clusterprofile"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources/kubeconfig"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/version"
 )
@@ -73,6 +77,13 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	srcs := []sources.Source{
 		kubeconfig.New(inv, o.KubeconfigSources, o.KubeconfigPollInterval, o.impersonates),
 	}
+	if o.ClusterProfiles.Enabled {
+		src, err := o.clusterProfileSource(inv, hub)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, src)
+	}
 	proxy.RegisterMetrics()
 	transports := proxy.NewTransports(o.ProxyTimeouts, proxy.TransportBuilt)
 	return &apiserver.Config{
@@ -84,6 +95,42 @@ func (o *Options) Config() (*apiserver.Config, error) {
 			Prober:    health.New(inv, transports, o.Health),
 		},
 	}, nil
+}
+
+// clusterProfileSource builds the ClusterProfile source.
+func (o *Options) clusterProfileSource(inv *inventory.Inventory, hub *rest.Config) (sources.Source, error) {
+	if hub == nil {
+		return nil, fmt.Errorf("--clusterprofile-source reads the hub: give --kubeconfig, or run in a cluster")
+	}
+	providers, err := clusterprofile.LoadProviders(o.ClusterProfiles.ProviderFile)
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding this binary, which runs credential plugins under a time limit: %w", err)
+	}
+	client, err := cpclient.NewForConfig(hub)
+	if err != nil {
+		return nil, err
+	}
+	disc, err := discovery.NewDiscoveryClientForConfig(hub)
+	if err != nil {
+		return nil, err
+	}
+	mode := o.ClusterProfiles.Identity
+	if mode == "" {
+		mode = o.ProxyIdentity
+	}
+	return clusterprofile.New(inv, disc, client, providers, clusterprofile.Options{
+		Namespaces:    o.ClusterProfiles.Namespaces,
+		LabelSelector: o.ClusterProfiles.LabelSelector,
+		ProviderFile:  o.ClusterProfiles.ProviderFile,
+		Impersonate:   mode == IdentityImpersonate,
+		Self:          self,
+		ExecTimeout:   o.ClusterProfiles.ExecTimeout,
+		CheckInterval: o.ClusterProfiles.CheckInterval,
+	}), nil
 }
 
 // hubConfig returns the client configuration of the hub: --kubeconfig, the

@@ -9,6 +9,8 @@ import (
 	cliflag "k8s.io/component-base/cli/flag"
 	logsapi "k8s.io/component-base/logs/api/v1"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/health"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
 )
@@ -38,9 +40,26 @@ type Options struct {
 	ProxyTimeouts proxy.Timeouts
 	// Health configures the background health checks of members.
 	Health health.Options
+	// ClusterProfiles configures the ClusterProfile source.
+	ClusterProfiles ClusterProfileOptions
 	// ShowVersion prints the version and exits.
 	ShowVersion bool
 }
+
+// ClusterProfileOptions configure the ClusterProfile source.
+type ClusterProfileOptions struct {
+	Enabled       bool
+	ProviderFile  string
+	Namespaces    []string
+	LabelSelector string
+	Identity      string
+	ExecTimeout   time.Duration
+	CheckInterval time.Duration
+}
+
+// IgnoreLabel set to "true" on a ClusterProfile hides it, with the default
+// --clusterprofile-label-selector.
+const IgnoreLabel = "clusters.headlamp.dev/ignore"
 
 // Proxy identity modes.
 const (
@@ -67,6 +86,11 @@ func NewOptions() *Options {
 			Dial:           10 * time.Second,
 			TLSHandshake:   10 * time.Second,
 			ResponseHeader: time.Minute,
+		},
+		ClusterProfiles: ClusterProfileOptions{
+			LabelSelector: IgnoreLabel + "!=true",
+			ExecTimeout:   30 * time.Second,
+			CheckInterval: 10 * time.Second,
 		},
 		Health: health.Options{
 			Interval:    15 * time.Second,
@@ -99,6 +123,21 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 
 	fs.Var(cliflag.NewMapStringString(&o.KubeconfigSourceIdentity), "kubeconfig-source-identity",
 		"PATH=MODE pairs overriding --proxy-identity for the clusters of one --kubeconfig-source PATH (as given there). Repeatable or comma-separated.")
+
+	fs.BoolVar(&o.ClusterProfiles.Enabled, "clusterprofile-source", o.ClusterProfiles.Enabled,
+		"Serve the hub's Cluster Inventory API ClusterProfiles (multicluster.x-k8s.io/v1alpha1) as Clusters. Needs the hub (--kubeconfig or in-cluster) and --clusterprofile-provider-file.")
+	fs.StringVar(&o.ClusterProfiles.ProviderFile, "clusterprofile-provider-file", o.ClusterProfiles.ProviderFile,
+		"JSON file of access providers ({\"providers\": [{\"name\": ..., \"execConfig\": {...}}]}, the format of sigs.k8s.io/cluster-inventory-api/pkg/access). A profile is reached through the first provider of this file that its status.accessProviders offers.")
+	fs.StringSliceVar(&o.ClusterProfiles.Namespaces, "clusterprofile-namespaces", o.ClusterProfiles.Namespaces,
+		"Namespaces to read ClusterProfiles from. Empty means all namespaces.")
+	fs.StringVar(&o.ClusterProfiles.LabelSelector, "clusterprofile-label-selector", o.ClusterProfiles.LabelSelector,
+		"Label selector of the ClusterProfiles to serve. The default hides profiles labelled "+IgnoreLabel+"=true.")
+	fs.StringVar(&o.ClusterProfiles.Identity, "clusterprofile-identity", o.ClusterProfiles.Identity,
+		"Proxy identity mode for ClusterProfile clusters, overriding --proxy-identity: impersonate or source.")
+	fs.DurationVar(&o.ClusterProfiles.ExecTimeout, "clusterprofile-exec-timeout", o.ClusterProfiles.ExecTimeout,
+		"How long one run of a ClusterProfile access provider's credential plugin may take before it is killed.")
+	fs.DurationVar(&o.ClusterProfiles.CheckInterval, "clusterprofile-check-interval", o.ClusterProfiles.CheckInterval,
+		"How often the server checks whether the hub serves ClusterProfiles (the CRD may be installed or removed at any time).")
 
 	fs = fss.FlagSet("proxy")
 	fs.StringVar(&o.ProxyIdentity, "proxy-identity", o.ProxyIdentity,
@@ -138,10 +177,25 @@ func (o *Options) Validate() []error {
 	errs = append(errs, o.Authorization.Validate()...)
 	errs = append(errs, o.Audit.Validate()...)
 	errs = append(errs, o.Features.Validate()...)
-	if len(o.KubeconfigSources) == 0 {
-		errs = append(errs, fmt.Errorf("no source of clusters: give at least one --kubeconfig-source"))
+	if len(o.KubeconfigSources) == 0 && !o.ClusterProfiles.Enabled {
+		errs = append(errs, fmt.Errorf("no source of clusters: give at least one --kubeconfig-source, or --clusterprofile-source"))
 	}
-	for _, mode := range append([]string{o.ProxyIdentity}, mapValues(o.KubeconfigSourceIdentity)...) {
+	if o.ClusterProfiles.Enabled {
+		if o.ClusterProfiles.ProviderFile == "" {
+			errs = append(errs, fmt.Errorf("--clusterprofile-source needs --clusterprofile-provider-file"))
+		}
+		if _, err := labels.Parse(o.ClusterProfiles.LabelSelector); err != nil {
+			errs = append(errs, fmt.Errorf("--clusterprofile-label-selector: %w", err))
+		}
+		if o.ClusterProfiles.ExecTimeout <= 0 || o.ClusterProfiles.CheckInterval <= 0 {
+			errs = append(errs, fmt.Errorf("--clusterprofile-exec-timeout and --clusterprofile-check-interval must be positive"))
+		}
+	}
+	modes := append([]string{o.ProxyIdentity}, mapValues(o.KubeconfigSourceIdentity)...)
+	if o.ClusterProfiles.Identity != "" {
+		modes = append(modes, o.ClusterProfiles.Identity)
+	}
+	for _, mode := range modes {
 		if mode != IdentityImpersonate && mode != IdentitySource {
 			errs = append(errs, fmt.Errorf("proxy identity %q is not %q or %q", mode, IdentityImpersonate, IdentitySource))
 		}

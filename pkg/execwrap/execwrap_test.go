@@ -1,0 +1,45 @@
+package execwrap
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+func TestWrapCopies(t *testing.T) {
+	cfg := &clientcmdapi.ExecConfig{Command: "plugin", Args: []string{"--a"}, APIVersion: "client.authentication.k8s.io/v1"}
+	got := Wrap(cfg, "/bin/self", 5*time.Second)
+	if diff := cmp.Diff([]string{Command, "5s", "--", "plugin", "--a"}, got.Args); diff != "" {
+		t.Errorf("args (-want +got):\n%s", diff)
+	}
+	if got.Command != "/bin/self" || cfg.Command != "plugin" || len(cfg.Args) != 1 {
+		t.Errorf("Wrap changed its input or did not wrap: in %+v out %+v", cfg, got)
+	}
+}
+
+func TestMain_(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"success", []string{"5s", "--", "true"}, 0},
+		{"plugin exit code", []string{"5s", "--", "sh", "-c", "exit 3"}, 3},
+		{"timeout kills a hanging plugin", []string{"200ms", "--", "sleep", "30"}, 1},
+		{"missing plugin", []string{"5s", "--", "/does/not/exist"}, 1},
+		{"bad usage", []string{"5s", "true"}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			if got := Main(tc.args); got != tc.want {
+				t.Errorf("Main(%v) = %d, want %d", tc.args, got, tc.want)
+			}
+			if time.Since(start) > 20*time.Second {
+				t.Errorf("Main(%v) did not stop the plugin", tc.args)
+			}
+		})
+	}
+}

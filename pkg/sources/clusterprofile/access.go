@@ -1,0 +1,224 @@
+package clusterprofile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+
+	"k8s.io/client-go/rest"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	clientcmdlatest "k8s.io/client-go/tools/clientcmd/api/latest"
+	cpv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/cluster-inventory-api/pkg/access"
+	"sigs.k8s.io/yaml"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+)
+
+// Extension names of the Cluster Inventory API and of client-go's exec
+// authentication.
+const (
+	execExtension           = "client.authentication.k8s.io/exec"
+	additionalArgsExtension = "clusterprofiles.multicluster.x-k8s.io/exec/additional-args"
+	additionalEnvsExtension = "clusterprofiles.multicluster.x-k8s.io/exec/additional-envs"
+)
+
+// Ready reasons of ClusterProfile members whose access cannot be built.
+const (
+	// ReasonNoAccessProvider: none of the profile's access providers is
+	// configured in the provider file.
+	ReasonNoAccessProvider = "NoAccessProvider"
+	// ReasonInvalidAccessProvider: the chosen access provider's data is
+	// not usable.
+	ReasonInvalidAccessProvider = "InvalidAccessProvider"
+)
+
+// ProvidersFile is a checked provider file.
+type ProvidersFile struct {
+	*access.Config
+}
+
+// LoadProviders reads and checks a provider file in the JSON format of
+// sigs.k8s.io/cluster-inventory-api/pkg/access.
+func LoadProviders(path string) (*ProvidersFile, error) {
+	cfg, err := access.NewFromFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--clusterprofile-provider-file %s: %w", path, err)
+	}
+	if len(cfg.Providers) == 0 {
+		return nil, fmt.Errorf("--clusterprofile-provider-file %s: providers: no provider is configured", path)
+	}
+	for i, p := range cfg.Providers {
+		switch {
+		case p.Name == "":
+			return nil, fmt.Errorf("--clusterprofile-provider-file %s: providers[%d].name is empty", path, i)
+		case p.ExecConfig == nil || p.ExecConfig.Command == "":
+			return nil, fmt.Errorf("--clusterprofile-provider-file %s: providers[%d] (%s): execConfig.command is empty", path, i, p.Name)
+		case p.ExecConfig.APIVersion == "":
+			return nil, fmt.Errorf("--clusterprofile-provider-file %s: providers[%d] (%s): execConfig.apiVersion is empty", path, i, p.Name)
+		}
+	}
+	return &ProvidersFile{cfg}, nil
+}
+
+// chosenProvider returns the first provider of the file that the profile
+// offers, in the file's order. status.accessProviders win over the
+// deprecated status.credentialProviders of the same name.
+func chosenProvider(cp *cpv1alpha1.ClusterProfile, providers []access.Provider) (*access.Provider, *cpv1alpha1.AccessProvider) {
+	offered := map[string]*cpv1alpha1.AccessProvider{}
+	for i := range cp.Status.CredentialProviders {
+		offered[cp.Status.CredentialProviders[i].Name] = &cp.Status.CredentialProviders[i]
+	}
+	for i := range cp.Status.AccessProviders {
+		offered[cp.Status.AccessProviders[i].Name] = &cp.Status.AccessProviders[i]
+	}
+	for i := range providers {
+		if ap, ok := offered[providers[i].Name]; ok {
+			return &providers[i], ap
+		}
+	}
+	return nil, nil
+}
+
+// offeredNames lists the access providers a profile offers.
+func offeredNames(cp *cpv1alpha1.ClusterProfile) []string {
+	names := map[string]bool{}
+	for _, ap := range cp.Status.CredentialProviders {
+		names[ap.Name] = true
+	}
+	for _, ap := range cp.Status.AccessProviders {
+		names[ap.Name] = true
+	}
+	return slices.Sorted(maps.Keys(names))
+}
+
+// buildAccess builds the access configuration of a profile through the
+// given provider and access provider entry. Unlike BuildConfigFromCP of
+// cluster-inventory-api v0.1.x, it works on a copy of the provider's exec
+// configuration (so arguments do not pile up across rebuilds) and honours
+// tls-server-name, insecure-skip-tls-verify, disable-compression, a CA file
+// and proxy-url.
+func buildAccess(p *access.Provider, ap *cpv1alpha1.AccessProvider) (*rest.Config, *clientcmdapi.ExecConfig, error) {
+	cluster := clientcmdapi.NewCluster()
+	if err := clientcmdlatest.Scheme.Convert(&ap.Cluster, cluster, nil); err != nil {
+		return nil, nil, fmt.Errorf("access provider %q: cluster: %w", ap.Name, err)
+	}
+	if cluster.Server == "" {
+		return nil, nil, fmt.Errorf("access provider %q: cluster.server is empty", ap.Name)
+	}
+	exec := p.ExecConfig.DeepCopy()
+	exec.InteractiveMode = clientcmdapi.NeverExecInteractiveMode
+	for _, ext := range ap.Cluster.Extensions {
+		var err error
+		switch ext.Name {
+		case additionalArgsExtension:
+			err = appendArgs(exec, ext.Extension.Raw, p.ProfileSourcedCLIArgsPolicy)
+		case additionalEnvsExtension:
+			err = mergeEnv(exec, ext.Extension.Raw, p.ProfileSourcedEnvVarsPolicy)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("access provider %q: extension %s: %w", ap.Name, ext.Name, err)
+		}
+	}
+	if cfg, ok := cluster.Extensions[execExtension]; ok {
+		exec.Config = cfg
+	}
+
+	cfg := &rest.Config{
+		Host: cluster.Server,
+		TLSClientConfig: rest.TLSClientConfig{
+			CAData:     cluster.CertificateAuthorityData,
+			CAFile:     cluster.CertificateAuthority,
+			ServerName: cluster.TLSServerName,
+			Insecure:   cluster.InsecureSkipTLSVerify,
+		},
+		DisableCompression: cluster.DisableCompression,
+		ExecProvider:       exec,
+	}
+	if cluster.ProxyURL != "" {
+		u, err := url.Parse(cluster.ProxyURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("access provider %q: cluster.proxy-url is not a URL", ap.Name)
+		}
+		cfg.Proxy = http.ProxyURL(u)
+	}
+	return cfg, exec, nil
+}
+
+// appendArgs adds the profile's extra plugin arguments when the provider
+// allows it.
+func appendArgs(exec *clientcmdapi.ExecConfig, raw []byte, policy access.ProfileSourcedCLIArgsPolicy) error {
+	switch policy {
+	case "", access.ProfileSourcedCLIArgsPolicyIgnore:
+		return nil
+	case access.ProfileSourcedCLIArgsPolicyAppend:
+		var args []string
+		if err := yaml.Unmarshal(raw, &args); err != nil {
+			return fmt.Errorf("not a list of arguments: %w", err)
+		}
+		exec.Args = append(exec.Args, args...)
+		return nil
+	}
+	return fmt.Errorf("unsupported profileSourcedCLIArgsPolicy %q", policy)
+}
+
+// mergeEnv adds the profile's extra plugin environment when the provider
+// allows it: AppendIfNotExists keeps the provider's values, Replace the
+// profile's.
+func mergeEnv(exec *clientcmdapi.ExecConfig, raw []byte, policy access.ProfileSourcedEnvVarsPolicy) error {
+	if policy == "" || policy == access.ProfileSourcedEnvVarsPolicyIgnore {
+		return nil
+	}
+	if policy != access.ProfileSourcedEnvVarsPolicyAppendIfNotExists && policy != access.ProfileSourcedEnvVarsPolicyReplace {
+		return fmt.Errorf("unsupported profileSourcedEnvVarsPolicy %q", policy)
+	}
+	var extra map[string]string
+	if err := yaml.Unmarshal(raw, &extra); err != nil {
+		return fmt.Errorf("not a map of environment variables: %w", err)
+	}
+	env := map[string]string{}
+	for _, e := range exec.Env {
+		env[e.Name] = e.Value
+	}
+	for k, v := range extra {
+		if _, exists := env[k]; !exists || policy == access.ProfileSourcedEnvVarsPolicyReplace {
+			env[k] = v
+		}
+	}
+	exec.Env = exec.Env[:0:0]
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		exec.Env = append(exec.Env, clientcmdapi.ExecEnvVar{Name: k, Value: env[k]})
+	}
+	return nil
+}
+
+// hashOf fingerprints everything that decides how a member is reached.
+func hashOf(provider string, exec *clientcmdapi.ExecConfig, ap *cpv1alpha1.AccessProvider, impersonate bool) string {
+	data, err := json.Marshal(struct {
+		Provider    string
+		Exec        *clientcmdapi.ExecConfig
+		Cluster     any
+		Impersonate bool
+	}{provider, exec, ap.Cluster, impersonate})
+	if err != nil {
+		data = fmt.Appendf(nil, "%s|%#v|%#v|%v", provider, exec, ap.Cluster, impersonate)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// noAccess is the access of a profile that cannot be reached.
+func noAccess(reason, message string) inventory.Access {
+	return inventory.Access{Err: &inventory.AccessError{Reason: reason, Message: message}, Hash: "invalid:" + reason + ":" + message}
+}

@@ -1,0 +1,134 @@
+package clusterprofile
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	cpv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/cluster-inventory-api/pkg/access"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/execwrap"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+)
+
+// SourceLabelValue is the value of the clusters.headlamp.dev/source label on
+// Clusters from ClusterProfiles.
+const SourceLabelValue = "clusterprofile"
+
+// priority puts ClusterProfiles after every kubeconfig source in name
+// collisions, which their reserved "cp." prefix already rules out.
+const priority = 1 << 20
+
+// memberBuilder turns ClusterProfiles into inventory members.
+type memberBuilder struct {
+	providers    *access.Config
+	providerFile string
+	impersonate  bool
+	// self and execTimeout wrap credential plugins in a time limit; no
+	// wrapping when self is empty.
+	self        string
+	execTimeout time.Duration
+}
+
+// member maps cp to a member. A profile that cannot be reached is still a
+// member, with an access error that becomes Ready=False and the proxy's 503.
+func (b *memberBuilder) member(cp *cpv1alpha1.ClusterProfile) inventory.Member {
+	c := &clusters.Cluster{
+		ObjectMeta: metav1.ObjectMeta{CreationTimestamp: cp.CreationTimestamp, Labels: map[string]string{}},
+		Spec: clusters.ClusterSpec{
+			DisplayName: cp.Spec.DisplayName,
+			Source: clusters.ClusterSource{
+				Type: clusters.SourceTypeClusterProfile,
+				ClusterProfile: &clusters.ClusterProfileSource{
+					Namespace:      cp.Namespace,
+					Name:           cp.Name,
+					ClusterManager: cp.Spec.ClusterManager.Name,
+				},
+			},
+		},
+	}
+	for k, v := range cp.Labels {
+		c.Labels[k] = v
+	}
+	c.Labels[v1alpha1.LabelSource] = SourceLabelValue
+	if cp.Status.Version.Kubernetes != "" {
+		c.Status.Version = &clusters.ClusterVersion{Kubernetes: cp.Status.Version.Kubernetes}
+	}
+	for _, p := range cp.Status.Properties {
+		c.Status.Properties = append(c.Status.Properties, clusters.ClusterProperty{Name: p.Name, Value: p.Value})
+	}
+	if cond := meta.FindStatusCondition(cp.Status.Conditions, cpv1alpha1.ClusterConditionControlPlaneHealthy); cond != nil {
+		cond := *cond
+		cond.ObservedGeneration = 0
+		c.Status.Conditions = append(c.Status.Conditions, cond)
+	}
+
+	m := inventory.Member{
+		Name:     inventory.ProfileName(cp.Namespace, cp.Name),
+		Origin:   "clusterprofile:" + cp.Namespace + "/" + cp.Name,
+		Priority: priority,
+		Cluster:  c,
+	}
+	provider, ap := chosenProvider(cp, b.providers.Providers)
+	if provider == nil {
+		if offered := offeredNames(cp); len(offered) > 0 {
+			m.Access = noAccess(ReasonNoAccessProvider, fmt.Sprintf("none of the profile's access providers (%s) is configured in %s (%s)",
+				strings.Join(offered, ", "), b.providerFile, strings.Join(configured(b.providers), ", ")))
+			first := firstOffered(cp)
+			setEndpoint(c, first)
+		} else {
+			m.Access = noAccess(ReasonNoAccessProvider, "the profile lists no access providers in status.accessProviders")
+		}
+		return m
+	}
+	c.Spec.Source.ClusterProfile.AccessProvider = ap.Name
+	setEndpoint(c, ap)
+	cfg, exec, err := buildAccess(provider, ap)
+	if err != nil {
+		m.Access = noAccess(ReasonInvalidAccessProvider, err.Error())
+		return m
+	}
+	m.Access = inventory.Access{Config: cfg, Impersonate: b.impersonate, Hash: hashOf(provider.Name, exec, ap, b.impersonate)}
+	if b.self != "" {
+		cfg.ExecProvider = execwrap.Wrap(exec, b.self, b.execTimeout)
+	}
+	return m
+}
+
+func configured(cfg *access.Config) []string {
+	var names []string
+	for _, p := range cfg.Providers {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+func firstOffered(cp *cpv1alpha1.ClusterProfile) *cpv1alpha1.AccessProvider {
+	if len(cp.Status.AccessProviders) > 0 {
+		return &cp.Status.AccessProviders[0]
+	}
+	if len(cp.Status.CredentialProviders) > 0 {
+		return &cp.Status.CredentialProviders[0]
+	}
+	return nil
+}
+
+// setEndpoint shows where the member is, without a credential.
+func setEndpoint(c *clusters.Cluster, ap *cpv1alpha1.AccessProvider) {
+	if ap == nil {
+		return
+	}
+	c.Spec.Server = ap.Cluster.Server
+	if u, err := url.Parse(ap.Cluster.Server); err == nil && u.User != nil {
+		u.User = nil
+		c.Spec.Server = u.String()
+	}
+	c.Spec.TLSServerName = ap.Cluster.TLSServerName
+	c.Spec.InsecureSkipTLSVerify = ap.Cluster.InsecureSkipTLSVerify
+}

@@ -1,0 +1,257 @@
+// Package clusterprofile is the source of member clusters that reads
+// Cluster Inventory API ClusterProfiles (multicluster.x-k8s.io/v1alpha1) on
+// the hub: every profile is one Cluster, reached through the access provider
+// that the server's provider file configures.
+package clusterprofile
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+	cpv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	cpclient "sigs.k8s.io/cluster-inventory-api/client/clientset/versioned"
+	cpinformers "sigs.k8s.io/cluster-inventory-api/client/informers/externalversions"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources"
+)
+
+// Options configure the ClusterProfile source.
+type Options struct {
+	// Namespaces to read profiles from; all namespaces when empty.
+	Namespaces []string
+	// LabelSelector selects the profiles to serve.
+	LabelSelector string
+	// ProviderFile is the path the providers were read from, for messages.
+	ProviderFile string
+	// Impersonate makes the proxy forward to these clusters as the hub user.
+	Impersonate bool
+	// Self is this binary, which runs credential plugins under ExecTimeout.
+	Self string
+	// ExecTimeout bounds one run of a credential plugin.
+	ExecTimeout time.Duration
+	// CheckInterval is how often the source checks whether the
+	// ClusterProfile API is served (it may be installed or removed).
+	CheckInterval time.Duration
+}
+
+// Source serves the hub's ClusterProfiles.
+type Source struct {
+	opts      Options
+	discovery discovery.DiscoveryInterface
+	client    cpclient.Interface
+	inv       *inventory.Inventory
+	builder   *memberBuilder
+	synced    atomic.Bool
+
+	mu     sync.Mutex
+	stop   context.CancelFunc // of the running informers; nil while waiting
+	owners map[string]bool    // inventory owners published
+	logged string             // the last state logged, to log each once
+}
+
+var _ sources.Source = &Source{}
+
+// New returns a ClusterProfile source reading the hub through client.
+func New(inv *inventory.Inventory, disc discovery.DiscoveryInterface, client cpclient.Interface, providers *ProvidersFile, opts Options) *Source {
+	if opts.CheckInterval <= 0 {
+		opts.CheckInterval = 10 * time.Second
+	}
+	return &Source{
+		opts:      opts,
+		discovery: disc,
+		client:    client,
+		inv:       inv,
+		builder: &memberBuilder{providers: providers.Config, providerFile: opts.ProviderFile,
+			impersonate: opts.Impersonate, self: opts.Self, execTimeout: opts.ExecTimeout},
+		owners: map[string]bool{},
+	}
+}
+
+// Name implements sources.Source.
+func (s *Source) Name() string { return "clusterprofile-source" }
+
+// HasSynced implements sources.Source: true once the source knows whether
+// the API is served and, if it is and may be read, has listed the profiles.
+func (s *Source) HasSynced() bool { return s.synced.Load() }
+
+// Run implements sources.Source: it starts reading profiles when the
+// ClusterProfile API is served, and stops and removes their clusters when it
+// goes away.
+func (s *Source) Run(ctx context.Context) {
+	wait.UntilWithContext(ctx, s.reconcile, s.opts.CheckInterval)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		s.stop()
+	}
+}
+
+func (s *Source) reconcile(ctx context.Context) {
+	served, err := s.served()
+	if err != nil {
+		s.logOnce("discovery-error:"+err.Error(), "Cannot tell whether the hub serves ClusterProfiles; will retry", "err", err.Error())
+		s.synced.Store(true)
+		return
+	}
+	s.mu.Lock()
+	running := s.stop != nil
+	s.mu.Unlock()
+	switch {
+	case !served && running:
+		klog.InfoS("The ClusterProfile API is no longer served; removing its clusters and waiting for it to return")
+		s.stopInformers()
+	case !served:
+		s.logOnce("waiting", "The hub does not serve ClusterProfiles (multicluster.x-k8s.io/v1alpha1); waiting for the CRD to be installed")
+	case served && !running:
+		if err := s.canList(ctx); err != nil {
+			s.logOnce("list-error:"+err.Error(), "Cannot list ClusterProfiles on the hub; will retry. Grant clusters-apiserver's identity get, list and watch on clusterprofiles.multicluster.x-k8s.io", "err", err.Error())
+			s.synced.Store(true)
+			return
+		}
+		s.startInformers(ctx)
+		return
+	default:
+		return // running; the informers mark the source synced
+	}
+	s.synced.Store(true)
+}
+
+// served reports whether the hub serves clusterprofiles.
+func (s *Source) served() (bool, error) {
+	list, err := s.discovery.ServerResourcesForGroupVersion(cpv1alpha1.GroupVersion.String())
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, r := range list.APIResources {
+		if r.Name == "clusterprofiles" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// canList tries one list in every namespace to read, so that a missing
+// permission is reported clearly instead of by a retrying informer.
+func (s *Source) canList(ctx context.Context) error {
+	for _, ns := range s.namespaces() {
+		_, err := s.client.ApisV1alpha1().ClusterProfiles(ns).List(ctx, metav1.ListOptions{Limit: 1, LabelSelector: s.opts.LabelSelector})
+		if err != nil {
+			where := "all namespaces"
+			if ns != metav1.NamespaceAll {
+				where = "namespace " + ns
+			}
+			return fmt.Errorf("listing ClusterProfiles in %s: %w", where, err)
+		}
+	}
+	return nil
+}
+
+func (s *Source) namespaces() []string {
+	if len(s.opts.Namespaces) == 0 {
+		return []string{metav1.NamespaceAll}
+	}
+	return s.opts.Namespaces
+}
+
+// startInformers starts one informer per namespace to read and marks the
+// source synced when all have listed.
+func (s *Source) startInformers(ctx context.Context) {
+	ictx, cancel := context.WithCancel(ctx)
+	var synced []cache.InformerSynced
+	for _, ns := range s.namespaces() {
+		factory := cpinformers.NewSharedInformerFactoryWithOptions(s.client, 0,
+			cpinformers.WithNamespace(ns),
+			cpinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = s.opts.LabelSelector }))
+		informer := factory.Apis().V1alpha1().ClusterProfiles().Informer()
+		if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { s.publish(obj) },
+			UpdateFunc: func(_, obj any) { s.publish(obj) },
+			DeleteFunc: func(obj any) { s.remove(obj) },
+		}); err != nil {
+			klog.ErrorS(err, "Cannot watch ClusterProfiles")
+		}
+		factory.Start(ictx.Done())
+		synced = append(synced, informer.HasSynced)
+	}
+	s.mu.Lock()
+	s.stop = cancel
+	s.logged = ""
+	s.mu.Unlock()
+	klog.InfoS("Reading ClusterProfiles from the hub", "namespaces", s.opts.Namespaces, "labelSelector", s.opts.LabelSelector)
+	go func() {
+		if cache.WaitForCacheSync(ictx.Done(), synced...) {
+			s.synced.Store(true)
+		}
+	}()
+}
+
+// stopInformers stops reading and removes every published profile.
+func (s *Source) stopInformers() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+	for owner := range s.owners {
+		s.inv.Replace(owner, nil)
+	}
+	s.owners = map[string]bool{}
+}
+
+func (s *Source) publish(obj any) {
+	cp, ok := obj.(*cpv1alpha1.ClusterProfile)
+	if !ok {
+		return
+	}
+	m := s.builder.member(cp)
+	if m.Access.Err != nil {
+		klog.InfoS("ClusterProfile cannot be reached", "clusterProfile", klog.KObj(cp), "reason", m.Access.Err.Reason, "message", m.Access.Err.Message)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop == nil {
+		return // stopped meanwhile
+	}
+	s.owners[m.Origin] = true
+	s.inv.Replace(m.Origin, []inventory.Member{m})
+}
+
+func (s *Source) remove(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	cp, ok := obj.(*cpv1alpha1.ClusterProfile)
+	if !ok {
+		return
+	}
+	origin := "clusterprofile:" + cp.Namespace + "/" + cp.Name
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.owners, origin)
+	s.inv.Replace(origin, nil)
+}
+
+// logOnce logs msg when state differs from the last state logged.
+func (s *Source) logOnce(state, msg string, kv ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.logged == state {
+		return
+	}
+	s.logged = state
+	klog.InfoS(msg, kv...)
+}
