@@ -102,12 +102,30 @@ func writeDynamic(t *testing.T, servers map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := clientcmdapi.NewConfig()
+	entries := make(map[string]sourceEntry, len(servers))
 	for name, server := range servers {
 		c := members.Clusters["member-1"].DeepCopy()
 		c.Server = server
-		cfg.Clusters[name] = c
-		cfg.AuthInfos[name] = members.AuthInfos["member-1"].DeepCopy()
+		entries[name] = sourceEntry{cluster: c, user: members.AuthInfos["member-1"].DeepCopy()}
+	}
+	writeSource(t, dynamicSource, entries)
+}
+
+// sourceEntry is one context of a kubeconfig source: a cluster and the
+// credentials clusters-apiserver uses for it.
+type sourceEntry struct {
+	cluster *clientcmdapi.Cluster
+	user    *clientcmdapi.AuthInfo
+}
+
+// writeSource replaces the kubeconfig source at path with one context,
+// cluster and user per entry, each named after its key.
+func writeSource(t *testing.T, path string, entries map[string]sourceEntry) {
+	t.Helper()
+	cfg := clientcmdapi.NewConfig()
+	for name, e := range entries {
+		cfg.Clusters[name] = e.cluster
+		cfg.AuthInfos[name] = e.user
 		cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
 	}
 	data, err := clientcmd.Write(*cfg)
@@ -115,11 +133,11 @@ func writeDynamic(t *testing.T, servers map[string]string) {
 		t.Fatal(err)
 	}
 	// Replace by rename, as editors and config management tools do.
-	tmp := dynamicSource + ".tmp"
+	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(tmp, dynamicSource); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -39,7 +39,10 @@ func TestAPIServiceAndDiscovery(t *testing.T) {
 	for _, r := range resources.APIResources {
 		got = append(got, r.Name+" "+r.SingularName+" "+r.Kind+" "+strings.Join(r.Verbs, ",")+" namespaced="+boolString(r.Namespaced))
 	}
-	want := []string{"clusters cluster Cluster get,list,watch namespaced=false"}
+	want := []string{
+		"clusters cluster Cluster get,list,watch namespaced=false",
+		"clusters/proxy  ClusterProxyOptions create,delete,get,patch,update namespaced=false",
+	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("discovery (-want +got):\n%s", diff)
 	}

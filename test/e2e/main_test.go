@@ -21,6 +21,10 @@ var env *harness.Env
 // appear, change and disappear. The members' own kubeconfig stays as it is.
 var dynamicSource string
 
+// sourceIdentitySource is a kubeconfig source whose clusters the proxy
+// reaches with the source's credential alone, without impersonation.
+var sourceIdentitySource string
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -51,17 +55,30 @@ func run(m *testing.M) int {
 		return 1
 	}
 	dynamicSource = filepath.Join(work, "dynamic.kubeconfig")
-	if err := os.WriteFile(dynamicSource, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	sourceIdentitySource = filepath.Join(work, "source-identity.kubeconfig")
+	for _, path := range []string{dynamicSource, sourceIdentitySource} {
+		if err := os.WriteFile(path, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
 	env, err = harness.Start(ctx, harness.Options{
 		WorkDir:      filepath.Join(work, "env"),
 		BinDir:       bin,
 		ServerBinary: server,
-		ServerArgs:   []string{"--kubeconfig-source=" + dynamicSource, "--kubeconfig-source-poll-interval=200ms"},
-		Members:      2,
-		Log:          func(format string, args ...any) { fmt.Fprintf(os.Stderr, "harness: "+format+"\n", args...) },
+		ServerArgs: []string{
+			"--kubeconfig-source=" + dynamicSource,
+			"--kubeconfig-source=" + sourceIdentitySource,
+			"--kubeconfig-source-identity=" + sourceIdentitySource + "=source",
+			"--kubeconfig-source-poll-interval=200ms",
+			// Small enough that health changes and dead members show up
+			// within seconds.
+			"--health-probe-interval=1s",
+			"--health-probe-max-interval=2s",
+			"--proxy-dial-timeout=2s",
+		},
+		Members: 2,
+		Log:     func(format string, args ...any) { fmt.Fprintf(os.Stderr, "harness: "+format+"\n", args...) },
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the hub:", err)

@@ -14,6 +14,12 @@ type cluster struct {
 	ca    *certAuthority // signs its serving certificate and its client certificates
 	admin *keyPair       // a system:masters client certificate
 	proc  *process
+
+	// What start needs to run the same kube-apiserver again: same port,
+	// certificates and etcd prefix.
+	bin     string
+	args    []string
+	logFile string
 }
 
 // aggregation is what the hub needs to proxy to aggregated API servers:
@@ -92,19 +98,50 @@ func startCluster(ctx context.Context, cfg clusterConfig) (*cluster, error) {
 			"--enable-aggregator-routing=false",
 		)
 	}
-	p, err := startProcess(cfg.name, filepath.Join(cfg.logDir, cfg.name+".log"), filepath.Join(cfg.binDir, "kube-apiserver"), args...)
-	if err != nil {
-		return nil, err
+	c := &cluster{
+		name: cfg.name, url: url, ca: ca, admin: admin,
+		bin: filepath.Join(cfg.binDir, "kube-apiserver"), args: args, logFile: filepath.Join(cfg.logDir, cfg.name+".log"),
 	}
-	c := &cluster{name: cfg.name, url: url, ca: ca, admin: admin, proc: p}
-	client, err := httpsClient(ca.CertPEM, admin)
-	if err != nil {
-		p.stop()
-		return nil, err
-	}
-	if err := waitHTTP200(ctx, fmt.Sprintf("%s to be ready", cfg.name), p, client, url+"/readyz"); err != nil {
-		p.stop()
+	if err := c.start(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// start runs the cluster's kube-apiserver and waits until /readyz answers
+// OK; it stops it again if it does not.
+func (c *cluster) start(ctx context.Context) error {
+	p, err := startProcess(c.name, c.logFile, c.bin, c.args...)
+	if err != nil {
+		return err
+	}
+	c.proc = p
+	client, err := httpsClient(c.ca.CertPEM, c.admin)
+	if err != nil {
+		p.stop()
+		return err
+	}
+	if err := waitHTTP200(ctx, fmt.Sprintf("%s to be ready", c.name), p, client, c.url+"/readyz"); err != nil {
+		p.stop()
+		return err
+	}
+	return nil
+}
+
+// StopMember stops the kube-apiserver of Members[i] and waits for it to
+// exit. Its objects stay in etcd; StartMember brings it back.
+func (e *Env) StopMember(i int) {
+	e.members[i].proc.stop()
+}
+
+// StartMember starts the kube-apiserver of Members[i] again, stopped by
+// StopMember, with the same port, certificates and etcd prefix, and waits
+// until it is ready.
+func (e *Env) StartMember(ctx context.Context, i int) error {
+	c := e.members[i]
+	if !c.proc.exited() {
+		return fmt.Errorf("%s is already running", c.name)
+	}
+	e.opts.Log("starting %s again", c.name)
+	return c.start(ctx)
 }

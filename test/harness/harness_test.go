@@ -87,6 +87,26 @@ func TestHarness(t *testing.T) {
 		})
 	}
 
+	t.Run("member restart keeps its objects", func(t *testing.T) {
+		m := env.Members[1].Kubeconfig
+		if _, stderr, err := env.Kubectl(ctx, m, "create", "configmap", "harness-restart"); err != nil {
+			t.Fatalf("creating a ConfigMap on member-2: %v: %s", err, stderr)
+		}
+		env.StopMember(1)
+		if _, _, err := env.Kubectl(ctx, m, "get", "--raw", "/readyz", "--request-timeout=2s"); err == nil {
+			t.Error("member-2 answered after StopMember")
+		}
+		if err := env.StartMember(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.StartMember(ctx, 1); err == nil {
+			t.Error("StartMember of a running member succeeded")
+		}
+		stdout, stderr, err := env.Kubectl(ctx, m, "get", "configmap", "harness-restart", "-o", "name")
+		if err != nil || strings.TrimSpace(stdout) != "configmap/harness-restart" {
+			t.Errorf("after StartMember: %q, %v: %s", stdout, err, stderr)
+		}
+	})
 }
 
 // TestServerRestart starts clusters-apiserver, built from this repository,

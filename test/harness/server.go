@@ -127,6 +127,15 @@ func (e *Env) StopServer() {
 	}
 }
 
+// ServerPID returns the process id of the running clusters-apiserver, or 0
+// when it is not running.
+func (e *Env) ServerPID() int {
+	if e.server == nil || e.server.proc == nil || e.server.proc.exited() {
+		return 0
+	}
+	return e.server.proc.cmd.Process.Pid
+}
+
 // RestartServer stops clusters-apiserver and starts it again with the same
 // flags, port and certificates, and waits until the hub serves it again.
 func (e *Env) RestartServer(ctx context.Context) error {

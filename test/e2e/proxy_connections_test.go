@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Load of TestProxyReusesMemberConnections: clients at once, requests each.
+const (
+	loadClients  = 64
+	loadRequests = 20
+	// maxMemberConns is the most TCP connections the proxy may hold to one
+	// member under that load: a handful, as one transport per member,
+	// reused, gives (with HTTP/2 one or two).
+	maxMemberConns = 4
+)
+
+// TestProxyReusesMemberConnections sends many concurrent requests through
+// the proxy to member-1 and counts the TCP connections clusters-apiserver
+// holds to member-1 meanwhile: a transport per member, built once and
+// reused, keeps them to a handful.
+func TestProxyReusesMemberConnections(t *testing.T) {
+	pid := env.ServerPID()
+	if pid == 0 {
+		t.Fatal("clusters-apiserver is not running")
+	}
+	u, err := url.Parse(env.Members[0].URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	admin := hubTLS(t, env.HubKubeconfig)
+	target := env.HubURL + proxyPath("member-1", "/api/v1/namespaces/default")
+	// The first request builds member-1's transport, if nothing has yet.
+	if resp := send(t, admin, http.MethodGet, target, nil, ""); resp.code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", target, resp.code, resp.body)
+	}
+	buildsBefore, _ := metricValue(scrape(t, "clusters_proxy_"), "clusters_proxy_transport_builds_total", map[string]string{"cluster": "member-1"})
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var peak atomic.Int64
+	sampled := make(chan error, 1)
+	samplerCtx, stopSampler := context.WithCancel(ctx)
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			n, err := establishedTo(pid, port)
+			if err != nil {
+				sampled <- err
+				return
+			}
+			if int64(n) > peak.Load() {
+				peak.Store(int64(n))
+			}
+			select {
+			case <-samplerCtx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+
+	var failures atomic.Int64
+	var firstFailure sync.Once
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range loadClients {
+		wg.Go(func() {
+			// Each client has its own connection to the hub.
+			tr := &http.Transport{TLSClientConfig: admin.Clone(), ForceAttemptHTTP2: true}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr}
+			for range loadRequests {
+				code, err := get(ctx, client, target)
+				if err != nil || code != http.StatusOK {
+					failures.Add(1)
+					firstFailure.Do(func() { t.Errorf("GET %s: %d, %v", target, code, err) })
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stopSampler()
+	if err := <-sampled; err != nil {
+		t.Fatalf("counting connections: %v", err)
+	}
+	after, err := establishedTo(pid, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d requests in %s, %d failed; connections from clusters-apiserver to member-1: at most %d during the load, %d after",
+		loadClients*loadRequests, elapsed.Round(time.Millisecond), failures.Load(), peak.Load(), after)
+	if peak.Load() == 0 {
+		t.Error("no connection to member-1 seen during the load")
+	}
+	if peak.Load() > maxMemberConns {
+		t.Errorf("clusters-apiserver held up to %d connections to member-1, want at most %d", peak.Load(), maxMemberConns)
+	}
+	buildsAfter, _ := metricValue(scrape(t, "clusters_proxy_"), "clusters_proxy_transport_builds_total", map[string]string{"cluster": "member-1"})
+	if buildsAfter != buildsBefore {
+		t.Errorf("clusters_proxy_transport_builds_total{cluster=member-1} went from %v to %v during the load, want no new transport", buildsBefore, buildsAfter)
+	}
+}
+
+// get sends a GET and drains the answer, so that its connection is reused.
+func get(ctx context.Context, client *http.Client, url string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, err
+}
+
+// establishedTo counts the ESTABLISHED TCP connections of process pid to
+// 127.0.0.1:port: its sockets (from /proc/PID/fd) matched by inode against
+// the kernel's TCP tables.
+func establishedTo(pid, port int) (int, error) {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, err
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(link, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
+	n := 0
+	for _, table := range []string{"tcp", "tcp6"} {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			return 0, err
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "01" || !inodes[f[9]] {
+				continue
+			}
+			ip, p, err := parseProcAddr(f[2])
+			if err != nil {
+				return 0, err
+			}
+			if p == port && ip.Equal(net.IPv4(127, 0, 0, 1)) {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// parseProcAddr parses an address of /proc/net/tcp{,6}: the IP as 32-bit
+// words in host (little-endian) byte order, in hex, a colon, the port in
+// hex.
+func parseProcAddr(s string) (net.IP, int, error) {
+	hexIP, hexPort, ok := strings.Cut(s, ":")
+	if !ok {
+		return nil, 0, fmt.Errorf("bad address %q", s)
+	}
+	raw, err := hex.DecodeString(hexIP)
+	if err != nil || len(raw)%4 != 0 {
+		return nil, 0, fmt.Errorf("bad address %q", s)
+	}
+	for i := 0; i < len(raw); i += 4 {
+		raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+	}
+	port, err := strconv.ParseUint(hexPort, 16, 16)
+	if err != nil {
+		return nil, 0, fmt.Errorf("bad port in %q", s)
+	}
+	return net.IP(raw), int(port), nil
+}
