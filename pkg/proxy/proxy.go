@@ -16,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/proxy"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/filters"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
@@ -137,15 +136,46 @@ func ParseServer(server string) (*url.URL, error) {
 	return u, nil
 }
 
-// Run drops, every minute, the transports of clusters that left the
-// inventory or whose access configuration changed, until ctx is done.
+// Run drops the transport of a cluster as soon as it leaves the inventory
+// or its access configuration changes, closing its idle connections, until
+// ctx is done.
 func (p *Proxy) Run(ctx context.Context) {
-	wait.UntilWithContext(ctx, func(context.Context) {
-		p.transports.Prune(func(cluster, hash string) bool {
-			access, ok := p.inv.Access(cluster)
-			return ok && access.Hash == hash
-		})
-	}, time.Minute)
+	var cursor *inventory.Cursor
+	for ctx.Err() == nil {
+		if cursor == nil {
+			// Start (or, after falling behind the event log, restart) from
+			// now, dropping whatever went stale meanwhile.
+			p.transports.Prune(p.current)
+			_, rv := p.inv.List()
+			c, err := p.inv.Watch(rv)
+			if err != nil {
+				klog.ErrorS(err, "Cannot follow inventory changes; retrying")
+				time.Sleep(time.Second)
+				continue
+			}
+			cursor = c
+		}
+		events, next, err := cursor.Next()
+		if err != nil {
+			cursor = nil
+			continue
+		}
+		for _, ev := range events {
+			p.transports.DropStale(ev.Object.Name, p.current)
+		}
+		if next != nil {
+			select {
+			case <-next:
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+// current tells whether hash is cluster's access hash in the inventory.
+func (p *Proxy) current(cluster, hash string) bool {
+	access, ok := p.inv.Access(cluster)
+	return ok && access.Hash == hash
 }
 
 // authorize checks the request's attributes with verb instead of its own.

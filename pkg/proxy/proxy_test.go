@@ -1,14 +1,17 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/rest"
 
@@ -124,3 +127,35 @@ func TestTransportsReuseAndRebuild(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestRunDropsTransportsOfRemovedClusters(t *testing.T) {
+	inv := inventory.New()
+	member := func(host string) []inventory.Member {
+		return []inventory.Member{{Name: "a", Origin: "o", Access: inventory.Access{Config: &rest.Config{Host: host}, Hash: host}}}
+	}
+	inv.Replace("src", member("https://one"))
+	built := 0
+	tr := NewTransports(Timeouts{Dial: 1, TLSHandshake: 1, ResponseHeader: 1}, func(string) { built++ })
+	p := New(inv, tr, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+
+	cached := func() bool {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		_, ok := tr.byName["a"]
+		return ok
+	}
+	access, _ := inv.Access("a")
+	if _, err := tr.Get("a", access); err != nil {
+		t.Fatal(err)
+	}
+	inv.Replace("src", nil)
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return !cached(), nil
+	})
+	if err != nil {
+		t.Errorf("the transport of a removed cluster was not dropped")
+	}
+}

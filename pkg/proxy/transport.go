@@ -96,6 +96,16 @@ func (t *Transports) Drop(cluster string) {
 	}
 }
 
+// DropStale drops the transport of cluster if keep returns false for it.
+func (t *Transports) DropStale(cluster string, keep func(cluster, hash string) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cur, ok := t.byName[cluster]; ok && !keep(cluster, cur.hash) {
+		cur.close()
+		delete(t.byName, cluster)
+	}
+}
+
 // Prune drops the transports of clusters for which keep returns false.
 func (t *Transports) Prune(keep func(cluster, hash string) bool) {
 	t.mu.Lock()
