@@ -151,6 +151,10 @@ func (t *Transports) build(cfg *rest.Config, impersonate bool) (*Transport, erro
 		ResponseHeaderTimeout: t.timeouts.ResponseHeader,
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
+		// Pass the client's Accept-Encoding through as it is: without this
+		// the transport would ask for gzip itself and decompress every
+		// response for clients that did not want it compressed.
+		DisableCompression: true,
 	})
 	rt, err := transport.HTTPWrappersForConfig(tc, base)
 	if err != nil {

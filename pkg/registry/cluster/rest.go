@@ -81,7 +81,9 @@ func (r *REST) List(_ context.Context, options *metainternalversion.ListOptions)
 	list.Items = make([]clusters.Cluster, 0, len(objs))
 	for _, obj := range objs {
 		if f.matches(obj) {
-			list.Items = append(list.Items, *obj.DeepCopy())
+			// A shallow copy: the encoder sets the item's TypeMeta and only
+			// reads what lies below it (see shallow in watch.go).
+			list.Items = append(list.Items, *obj)
 		}
 	}
 	return list, nil

@@ -71,7 +71,7 @@ func (w *clusterWatch) Stop() { w.stopOnce.Do(func() { close(w.done) }) }
 func (w *clusterWatch) run(ctx context.Context, cursor *inventory.Cursor, initial []*clusters.Cluster, sendInitial, bookmarks bool, f filter) {
 	defer close(w.result)
 	for _, obj := range initial {
-		if f.matches(obj) && !w.send(ctx, watch.Event{Type: watch.Added, Object: obj.DeepCopy()}) {
+		if f.matches(obj) && !w.send(ctx, watch.Event{Type: watch.Added, Object: shallow(obj)}) {
 			return
 		}
 	}
@@ -135,18 +135,18 @@ func (w *clusterWatch) send(ctx context.Context, ev watch.Event) bool {
 // sees: a change into the selection is ADDED, out of it DELETED.
 func filtered(ev inventory.Event, f filter) (watch.Event, bool) {
 	if f.everything() {
-		return watch.Event{Type: ev.Type, Object: ev.Object.DeepCopy()}, true
+		return watch.Event{Type: ev.Type, Object: shallow(ev.Object)}, true
 	}
 	now, before := f.matches(ev.Object), f.matches(ev.Previous)
 	switch {
 	case ev.Type == watch.Deleted && now:
-		return watch.Event{Type: watch.Deleted, Object: ev.Object.DeepCopy()}, true
+		return watch.Event{Type: watch.Deleted, Object: shallow(ev.Object)}, true
 	case ev.Type == watch.Deleted:
 		return watch.Event{}, false
 	case now && before:
-		return watch.Event{Type: watch.Modified, Object: ev.Object.DeepCopy()}, true
+		return watch.Event{Type: watch.Modified, Object: shallow(ev.Object)}, true
 	case now:
-		return watch.Event{Type: watch.Added, Object: ev.Object.DeepCopy()}, true
+		return watch.Event{Type: watch.Added, Object: shallow(ev.Object)}, true
 	case before:
 		// The object left the selection: the client sees its last state
 		// that matched, at the new resourceVersion.
@@ -155,6 +155,14 @@ func filtered(ev inventory.Event, f filter) (watch.Event, bool) {
 		return watch.Event{Type: watch.Deleted, Object: gone}, true
 	}
 	return watch.Event{}, false
+}
+
+// shallow copies the top level of a published object for one client. The
+// encoder sets the copy's TypeMeta; everything below it is shared and only
+// read, so a full deep copy per watcher and event is not needed.
+func shallow(c *clusters.Cluster) *clusters.Cluster {
+	out := *c
+	return &out
 }
 
 // bookmark returns a BOOKMARK event at rv; initialEnd marks the end of the
