@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # build-binaries.sh builds the programs the end-to-end harness runs as the
 # hub and member clusters: kube-apiserver, kubectl and etcd, at the versions
-# pinned in hack/tools/kube and hack/tools/etcd, into _output/bin/.
+# pinned in hack/tools/kube and hack/tools/etcd, and the secretreader
+# credential plugin of the Cluster Inventory API at the version go.mod pins,
+# which reaches members published as ClusterProfiles, into _output/bin/.
 #
 # A build is skipped while a stamp file records that the same pins, Go
 # version and build flags produced the binaries already there, so a warm run
@@ -89,6 +91,27 @@ build_etcd() {
   echo "${stamp}" >"${STAMP_DIR}/etcd"
 }
 
+# build_secretreader builds the Cluster Inventory API's secretreader
+# credential plugin from the module cache, with this module's dependency
+# versions, so that it needs nothing beyond go.mod and go.sum.
+build_secretreader() {
+  local stamp
+  stamp="$({
+    go version
+    go env GOOS GOARCH CGO_ENABLED
+    cat "${BASH_SOURCE[0]}" "${ROOT}/go.mod" "${ROOT}/go.sum"
+  } | sha256sum | cut -d' ' -f1)"
+  if up_to_date secretreader "${stamp}" secretreader-plugin; then
+    echo "secretreader-plugin: up to date"
+    return
+  fi
+  echo "building secretreader-plugin"
+  (cd "${ROOT}" && go build -trimpath -ldflags "-s -w" -o "${BIN_DIR}/secretreader-plugin" \
+    sigs.k8s.io/cluster-inventory-api/plugins/secretreader/cmd/plugin)
+  echo "${stamp}" >"${STAMP_DIR}/secretreader"
+}
+
 build_etcd
 build_kube
+build_secretreader
 "${BIN_DIR}/kubectl" version --client

@@ -18,9 +18,12 @@ fi
 go build -o _output/bin/local-up ./test/harness/cmd/local-up
 
 # clusters-apiserver also reads ClusterProfiles: install their CRD on the hub
-# when the module that defines them is in the build.
+# when the module that defines them is in the build, and publish member-2
+# through a ClusterProfile too (local-up's -profile-member).
 args=()
 if dir="$(go list -m -f '{{.Dir}}' sigs.k8s.io/cluster-inventory-api 2>/dev/null)" && [[ -n "${dir}" ]]; then
   args+=(-hub-manifest "${dir}/config/crd/bases/multicluster.x-k8s.io_clusterprofiles.yaml")
+else
+  args+=(-profile-member=)
 fi
 exec _output/bin/local-up "${args[@]}" "$@"

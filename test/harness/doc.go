@@ -5,8 +5,11 @@
 // on the hub through an APIService, as a real deployment would be.
 //
 // The binaries come from hack/build-binaries.sh (kube-apiserver, kubectl,
-// etcd in _output/bin) and from `go build ./cmd/clusters-apiserver`. Every
-// certificate is generated in Go. Every process is started in its own
-// process group, dies with the process that started it, and is stopped by
-// Env.Stop; the harness never signals a process it did not start.
+// etcd and the Cluster Inventory API's secretreader credential plugin in
+// _output/bin) and from `go build ./cmd/clusters-apiserver`. With
+// Options.ClusterProfiles, members are also published as ClusterProfiles,
+// as a fleet's cluster manager would publish them. Every certificate is
+// generated in Go. Every process is started in its own process group, dies
+// with the process that started it, and is stopped by Env.Stop; the harness
+// never signals a process it did not start.
 package harness

@@ -36,6 +36,10 @@ type Options struct {
 	// ClusterProfile CustomResourceDefinition. CRDs among them are
 	// Established before Start goes on.
 	HubManifests []string
+	// ClusterProfiles, when set, runs clusters-apiserver with the
+	// ClusterProfile source, its members reachable through the
+	// secretreader credential plugin (see ClusterProfileOptions).
+	ClusterProfiles *ClusterProfileOptions
 	// Log reports progress. Nil means silence.
 	Log func(format string, args ...any)
 }
@@ -75,6 +79,9 @@ type Env struct {
 	ServerCAFile string
 	// Members are the member clusters, in the order of their names.
 	Members []Member
+	// ProviderFile is clusters-apiserver's --clusterprofile-provider-file
+	// when Options.ClusterProfiles is set.
+	ProviderFile string
 
 	opts         Options
 	manifestsDir string
@@ -86,6 +93,7 @@ type Env struct {
 	hub          *cluster
 	members      []*cluster
 	server       *server
+	profileArgs  []string // clusters-apiserver flags of the ClusterProfile source
 
 	mu       sync.Mutex // guards userSeq
 	userSeq  int
@@ -154,6 +162,11 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	opts.Log("registering clusters-apiserver on the hub")
 	if err := env.register(ctx, ports[len(ports)-1]); err != nil {
 		return nil, err
+	}
+	if opts.ClusterProfiles != nil {
+		if err := env.setUpClusterProfiles(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if opts.ServerBinary != "" {
 		if err := env.StartServer(ctx); err != nil {

@@ -10,13 +10,15 @@ import (
 )
 
 // kubeconfigEntry is one context of a kubeconfig file: a server, the CA
-// that signed its certificate, and either a client certificate or a token.
+// that signed its certificate, either a client certificate or a token, and
+// optionally the context's namespace.
 type kubeconfigEntry struct {
-	name   string
-	server string
-	caPEM  []byte
-	client *keyPair
-	token  string
+	name      string
+	server    string
+	caPEM     []byte
+	client    *keyPair
+	token     string
+	namespace string
 }
 
 // writeKubeconfig writes a self-contained kubeconfig (all credentials
@@ -32,7 +34,7 @@ func writeKubeconfig(path string, entries ...kubeconfigEntry) error {
 			user.ClientKeyData = e.client.KeyPEM
 		}
 		cfg.AuthInfos[e.name] = user
-		cfg.Contexts[e.name] = &clientcmdapi.Context{Cluster: e.name, AuthInfo: e.name}
+		cfg.Contexts[e.name] = &clientcmdapi.Context{Cluster: e.name, AuthInfo: e.name, Namespace: e.namespace}
 	}
 	if len(entries) > 0 {
 		cfg.CurrentContext = entries[0].name

@@ -34,13 +34,20 @@ func (e *Env) applyHubManifests(ctx context.Context) error {
 	if len(e.opts.HubManifests) == 0 {
 		return nil
 	}
+	return e.Apply(ctx, e.opts.HubManifests...)
+}
+
+// Apply applies manifests (files or directories) to the hub as its admin
+// with kubectl, and waits until every CustomResourceDefinition on the hub
+// is Established.
+func (e *Env) Apply(ctx context.Context, manifests ...string) error {
 	args := []string{"apply"}
-	for _, m := range e.opts.HubManifests {
+	for _, m := range manifests {
 		args = append(args, "-f", m)
 	}
-	e.opts.Log("applying %s to the hub", strings.Join(e.opts.HubManifests, ", "))
+	e.opts.Log("applying %s to the hub", strings.Join(manifests, ", "))
 	if _, stderr, err := e.Kubectl(ctx, e.HubKubeconfig, args...); err != nil {
-		return fmt.Errorf("applying hub manifests: %w: %s", err, stderr)
+		return fmt.Errorf("applying %s to the hub: %w: %s", strings.Join(manifests, ", "), err, stderr)
 	}
 	crds, stderr, err := e.Kubectl(ctx, e.HubKubeconfig, "get", "customresourcedefinitions", "-o", "name")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -109,7 +110,7 @@ func (e *Env) startServerProcess() error {
 		"--authentication-kubeconfig=" + e.ServerKubeconfig,
 		"--authorization-kubeconfig=" + e.ServerKubeconfig,
 		"--kubeconfig-source=" + e.MembersKubeconfig,
-	}, e.opts.ServerArgs...)
+	}, append(slices.Clone(e.profileArgs), e.opts.ServerArgs...)...)
 	e.opts.Log("starting clusters-apiserver")
 	p, err := startProcess("clusters-apiserver", filepath.Join(e.logDir, "clusters-apiserver.log"), e.opts.ServerBinary, args...)
 	if err != nil {
@@ -117,6 +118,12 @@ func (e *Env) startServerProcess() error {
 	}
 	s.proc = p
 	return nil
+}
+
+// ServerLog returns the path of clusters-apiserver's log file, which every
+// run of it appends to.
+func (e *Env) ServerLog() string {
+	return filepath.Join(e.logDir, "clusters-apiserver.log")
 }
 
 // StopServer stops clusters-apiserver and waits for it to exit. The hub

@@ -38,6 +38,7 @@ func run() error {
 	members := flag.Int("members", 2, "number of member clusters")
 	var manifests stringList
 	flag.Var(&manifests, "hub-manifest", "file or directory of manifests to apply to the hub before clusters-apiserver starts; repeatable")
+	profileMember := flag.String("profile-member", "member-2", "member also published as ClusterProfile "+harness.ProfileNamespace+"/<member>, reached through the secretreader credential plugin in -bin-dir; needs the ClusterProfile CRD among -hub-manifest; empty for no ClusterProfile source")
 	pidFile := flag.String("pid-file", "_output/local-up.pid", "file holding this process's id, for hack/local-down.sh")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: %s [flags] [-- clusters-apiserver flags]\n", os.Args[0])
@@ -63,6 +64,9 @@ func run() error {
 		HubManifests: manifests,
 		Log:          func(format string, args ...any) { fmt.Fprintf(os.Stderr, "local-up: "+format+"\n", args...) },
 	}
+	if *profileMember != "" {
+		opts.ClusterProfiles = &harness.ClusterProfileOptions{Publish: []string{*profileMember}}
+	}
 	if _, err := os.Stat(*serverBinary); err == nil {
 		opts.ServerBinary = abs(*serverBinary)
 	} else {
@@ -85,6 +89,9 @@ func run() error {
 	fmt.Fprintf(&b, "Members kubeconfig (--kubeconfig-source): %s\n", env.MembersKubeconfig)
 	for _, m := range env.Members {
 		fmt.Fprintf(&b, "  %s: %s (admin kubeconfig %s)\n", m.Name, m.URL, m.Kubeconfig)
+	}
+	if *profileMember != "" {
+		fmt.Fprintf(&b, "ClusterProfile %s/%s publishes %s too (access providers: %s)\n", harness.ProfileNamespace, *profileMember, *profileMember, env.ProviderFile)
 	}
 	fmt.Fprintf(&b, "clusters-apiserver: %s, ServiceAccount kubeconfig %s\n", env.ServerURL, env.ServerKubeconfig)
 	fmt.Fprintf(&b, "Logs: %s\n\nCtrl-C or hack/local-down.sh stops everything.\n", filepath.Join(env.WorkDir, "logs"))

@@ -1,0 +1,138 @@
+// Package clusterprofile tests the ClusterProfile source of
+// clusters-apiserver end to end: a real hub whose ClusterProfile CRD comes
+// and goes, real members reached through the Cluster Inventory API's own
+// secretreader credential plugin, the real kubectl, all started by
+// test/harness on 127.0.0.1.
+package clusterprofile
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/cluster-inventory-api/pkg/access"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
+)
+
+// Access providers of the provider file besides secretreader.
+const (
+	// brokenProvider's plugin fails, saying why on stderr.
+	brokenProvider = "broken"
+	// hangProvider's plugin does not finish before
+	// --clusterprofile-exec-timeout, nor for minutes after.
+	hangProvider = "hang"
+	// teamNamespace is read besides harness.ProfileNamespace.
+	teamNamespace = "team-a"
+)
+
+// env is the hub, members and clusters-apiserver shared by every test.
+var env *harness.Env
+
+// crd is the ClusterProfile CRD, which the hub does not have at start.
+var crd string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	bin := filepath.Join(root, "_output", "bin")
+	if _, err := os.Stat(filepath.Join(bin, "kube-apiserver")); err != nil {
+		fmt.Fprintln(os.Stderr, "SKIP: no kube-apiserver in _output/bin; run 'make binaries' (make test-e2e does)")
+		return 0
+	}
+	work, err := os.MkdirTemp("", "clusters-e2e-cp-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(work)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if crd, err = harness.ClusterProfileCRD(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	server, err := harness.BuildServer(ctx, work)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	env, err = harness.Start(ctx, harness.Options{
+		WorkDir:      filepath.Join(work, "env"),
+		BinDir:       bin,
+		ServerBinary: server,
+		ClusterProfiles: &harness.ClusterProfileOptions{Providers: []access.Provider{
+			plugin(brokenProvider, "sh", "-c", "echo 'e2e: the vault is sealed' >&2; exit 1"),
+			// Bounded, so that no plugin outlives the test for long,
+			// whatever happens to the server running it.
+			plugin(hangProvider, "sleep", "300"),
+		}},
+		ServerArgs: []string{
+			"--clusterprofile-namespaces=" + harness.ProfileNamespace + "," + teamNamespace,
+			"--clusterprofile-check-interval=1s",
+			"--clusterprofile-exec-timeout=2s",
+			"--health-probe-interval=1s",
+			"--health-probe-max-interval=2s",
+		},
+		Members: 2,
+		Log:     func(format string, args ...any) { fmt.Fprintf(os.Stderr, "harness: "+format+"\n", args...) },
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the hub:", err)
+		return 1
+	}
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "process logs:\n%s\n", env.LogTails(40))
+	}
+	env.Stop()
+	return code
+}
+
+// plugin is an access provider that runs command.
+func plugin(name, command string, args ...string) access.Provider {
+	return access.Provider{Name: name, ExecConfig: &clientcmdapi.ExecConfig{
+		APIVersion: "client.authentication.k8s.io/v1", Command: command, Args: args,
+		InteractiveMode: clientcmdapi.NeverExecInteractiveMode,
+	}}
+}
+
+// TestClusterProfileSource runs the steps in order: each builds on the
+// hub's state that the earlier ones left (the CRD installed, member-1
+// published as fleet/member-1-profile), and the last restarts the server.
+// A failed step stops the run only when the later ones need what it sets up.
+func TestClusterProfileSource(t *testing.T) {
+	steps := []struct {
+		name       string
+		test       func(t *testing.T)
+		foundation bool
+	}{
+		{"CRD missing at start", testCRDMissingAtStart, true},
+		{"real plugin reaches a member", testRealPlugin, true},
+		{"changes are watch events", testLiveChanges, false},
+		{"namespaces and label selector", testSelection, false},
+		{"choice of access provider", testProviderChoice, false},
+		{"no matching access provider", testNoAccessProvider, false},
+		{"failing plugin", testFailingPlugin, false},
+		{"hanging plugin", testHangingPlugin, false},
+		{"CRD deleted and reinstalled", testCRDDeleted, true},
+		{"forbidden to list profiles", testForbidden, false},
+	}
+	for _, step := range steps {
+		if !t.Run(step.name, step.test) && step.foundation {
+			t.Fatalf("stopping: later steps build on %q", step.name)
+		}
+	}
+}
