@@ -2,24 +2,36 @@
 // client-go runs a plugin without one, so a hanging plugin would hold every
 // request to its cluster forever. Wrap rewrites an exec configuration to
 // run the plugin through this server's own binary, which kills it when the
-// limit passes; Main is that wrapper's entry point.
+// limit passes or the server goes away; Main is that wrapper's entry point.
 package execwrap
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // Command is the first argument that makes the server binary act as the
 // wrapper instead of serving.
 const Command = "exec-plugin-with-timeout"
+
+// Exit codes of the wrapper besides the plugin's own, as timeout(1) and
+// shells use them; client-go reports them as "failed with exit code N".
+const (
+	// ExitTimeout: the plugin did not finish in time and was killed.
+	ExitTimeout = 124
+	// ExitNotRun: the plugin could not be started.
+	ExitNotRun = 127
+)
 
 // Wrap returns a copy of cfg that runs its plugin through self (this
 // binary) with the given time limit. cfg itself is not changed.
@@ -30,38 +42,47 @@ func Wrap(cfg *clientcmdapi.ExecConfig, self string, timeout time.Duration) *cli
 	return out
 }
 
-// Main runs "TIMEOUT -- COMMAND ARGS..." with this process's standard
-// streams and environment (which carries KUBERNETES_EXEC_INFO), and returns
-// the exit code: the plugin's, or 1 when it could not run or timed out.
+// Main runs "TIMEOUT -- COMMAND ARGS..." with this process's standard input
+// and output and environment (which carries KUBERNETES_EXEC_INFO), and
+// returns the plugin's exit code, ExitTimeout or ExitNotRun. The plugin's
+// standard error is discarded: it is free text that may hold a credential,
+// and the server logs what it writes. The plugin is killed, with its
+// children, when the time is up and when the server or this wrapper is
+// stopped.
 func Main(args []string) int {
 	if len(args) < 3 || args[1] != "--" {
 		fmt.Fprintf(os.Stderr, "usage: %s TIMEOUT -- COMMAND [ARGS...]\n", Command)
-		return 1
+		return ExitNotRun
 	}
 	timeout, err := time.ParseDuration(args[0])
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: invalid timeout %q: %v\n", Command, args[0], err)
-		return 1
+		fmt.Fprintf(os.Stderr, "%s: invalid timeout %q\n", Command, args[0])
+		return ExitNotRun
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	// Stop with the server, even when it is killed outright.
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+
 	cmd := exec.CommandContext(ctx, args[2], args[3:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	// Kill the plugin's children too when the time is up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, io.Discard
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	err = cmd.Run()
-	if ctx.Err() != nil {
-		fmt.Fprintf(os.Stderr, "credential plugin %s did not finish within %s\n", args[2], timeout)
-		return 1
-	}
 	var exit *exec.ExitError
-	if errors.As(err, &exit) {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		fmt.Fprintf(os.Stderr, "credential plugin %s did not finish within %s\n", args[2], timeout)
+		return ExitTimeout
+	case ctx.Err() != nil:
+		return ExitNotRun
+	case errors.As(err, &exit):
 		return exit.ExitCode()
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "running credential plugin %s: %v\n", args[2], err)
-		return 1
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "credential plugin %s could not be run\n", args[2])
+		return ExitNotRun
 	}
 	return 0
 }

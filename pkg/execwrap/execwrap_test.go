@@ -27,9 +27,9 @@ func TestMain_(t *testing.T) {
 	}{
 		{"success", []string{"5s", "--", "true"}, 0},
 		{"plugin exit code", []string{"5s", "--", "sh", "-c", "exit 3"}, 3},
-		{"timeout kills a hanging plugin", []string{"200ms", "--", "sleep", "30"}, 1},
-		{"missing plugin", []string{"5s", "--", "/does/not/exist"}, 1},
-		{"bad usage", []string{"5s", "true"}, 1},
+		{"timeout kills a hanging plugin", []string{"200ms", "--", "sleep", "30"}, ExitTimeout},
+		{"missing plugin", []string{"5s", "--", "/does/not/exist"}, ExitNotRun},
+		{"bad usage", []string{"5s", "true"}, ExitNotRun},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

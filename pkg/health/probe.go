@@ -22,8 +22,9 @@ const (
 )
 
 // probe checks the member at server with tr: /readyz, or /healthz when the
-// member has no /readyz (or hides it), and /version when withVersion.
-func probe(ctx context.Context, tr *proxy.Transport, server string, timeout time.Duration, withVersion bool) inventory.Health {
+// member has no /readyz (or hides it), and /version when withVersion. via
+// describes the member's credential for failure messages.
+func probe(ctx context.Context, tr *proxy.Transport, server, via string, timeout time.Duration, withVersion bool) inventory.Health {
 	h := inventory.Health{Checked: true}
 	code, _, err := get(ctx, tr, server, "/readyz", timeout)
 	if err == nil && code != http.StatusOK && code != http.StatusInternalServerError && code != http.StatusServiceUnavailable {
@@ -31,7 +32,7 @@ func probe(ctx context.Context, tr *proxy.Transport, server string, timeout time
 	}
 	switch {
 	case err != nil:
-		h.Reason, h.Message = proxy.Classify(err)
+		h.Reason, h.Message = proxy.Explain(err, via)
 		return h
 	case code != http.StatusOK:
 		h.Reason, h.Message = ReasonUnhealthy, fmt.Sprintf("the API server's health check answered %d %s", code, http.StatusText(code))

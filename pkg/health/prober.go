@@ -141,7 +141,7 @@ func (p *Prober) check(ctx context.Context, name string) {
 	h := inventory.Health{Checked: true}
 	tr, err := p.transports.Get(name, access)
 	if err == nil {
-		h = probe(ctx, tr, access.Config.Host, p.opts.Timeout, knownVersion == "")
+		h = probe(ctx, tr, access.Config.Host, access.Via, p.opts.Timeout, knownVersion == "")
 	} else {
 		h.Reason, h.Message = proxy.ReasonCredentialError, "building the member's client: "+err.Error()
 	}

@@ -42,6 +42,10 @@ type Access struct {
 	// forwards with Config's credential alone. Only the server's flags set
 	// it, never an object a hub user can write.
 	Impersonate bool
+	// Via describes, without credentials, how the member is reached, for
+	// messages about failures: for example `access provider "secretreader"
+	// (plugin secretreader-plugin)`.
+	Via string
 	// Err says why the member cannot be reached with this configuration; it
 	// surfaces as Ready=False. Its message must not contain a credential.
 	Err *AccessError

@@ -12,6 +12,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/execwrap"
 )
 
 // Reasons for why a member cannot be reached, used both in proxy errors and
@@ -58,9 +60,29 @@ func Classify(err error) (reason, message string) {
 	return ReasonUnreachable, msg
 }
 
+// Explain is Classify with the member's access described: a credential
+// failure names what produced the credential (via), and the exit codes of
+// the plugin time limit wrapper are spelt out.
+func Explain(err error, via string) (reason, message string) {
+	reason, message = Classify(err)
+	if reason != ReasonCredentialError {
+		return reason, message
+	}
+	switch {
+	case strings.Contains(message, fmt.Sprintf("exit code %d", execwrap.ExitTimeout)):
+		message += " (the credential plugin did not finish within its time limit)"
+	case strings.Contains(message, fmt.Sprintf("exit code %d", execwrap.ExitNotRun)):
+		message += " (the credential plugin could not be run)"
+	}
+	if via != "" {
+		message += "; credential from " + via
+	}
+	return reason, message
+}
+
 // statusError is the API error a client gets when cluster cannot be reached.
-func statusError(cluster string, err error) *apierrors.StatusError {
-	reason, message := Classify(err)
+func statusError(cluster, via string, err error) *apierrors.StatusError {
+	reason, message := Explain(err, via)
 	message = fmt.Sprintf("cluster %q cannot be reached: %s", cluster, message)
 	if reason == ReasonBadGateway {
 		return &apierrors.StatusError{ErrStatus: metav1.Status{

@@ -65,7 +65,7 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 	}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		errs := errorResponder{cluster: cluster, responder: responder}
+		errs := errorResponder{cluster: cluster, via: access.Via, responder: responder}
 		upgrade := httpstream.IsUpgradeRequest(req)
 		if upgrade {
 			// An upgrade opens a bidirectional stream (exec, attach,
@@ -215,6 +215,7 @@ func (o overrideVerb) GetVerb() string { return o.verb }
 // that name the cluster.
 type errorResponder struct {
 	cluster   string
+	via       string
 	responder rest.Responder
 }
 
@@ -224,7 +225,7 @@ func (e errorResponder) Error(_ http.ResponseWriter, req *http.Request, err erro
 		return // the client went away
 	}
 	klog.V(2).InfoS("Proxying to a member failed", "cluster", e.cluster, "err", err.Error())
-	e.responder.Error(statusError(e.cluster, err))
+	e.responder.Error(statusError(e.cluster, e.via, err))
 }
 
 // class sorts a request into a metrics verb class.

@@ -94,8 +94,26 @@ func TestClassify(t *testing.T) {
 			t.Errorf("Classify(%v) = %s, want %s", tc.err, got, tc.reason)
 		}
 	}
-	if s := statusError("prod", errors.New("dial tcp: refused")); s.ErrStatus.Code != http.StatusServiceUnavailable || !contains(s.ErrStatus.Message, `cluster "prod"`) {
+	if s := statusError("prod", "", errors.New("dial tcp: refused")); s.ErrStatus.Code != http.StatusServiceUnavailable || !contains(s.ErrStatus.Message, `cluster "prod"`) {
 		t.Errorf("statusError = %+v", s.ErrStatus)
+	}
+}
+
+func TestExplainCredentialErrors(t *testing.T) {
+	via := `access provider "sr" (plugin sr-plugin)`
+	tests := []struct {
+		err  string
+		want string
+	}{
+		{"getting credentials: exec: executable /bin/self failed with exit code 124", "did not finish within its time limit"},
+		{"getting credentials: exec: executable /bin/self failed with exit code 127", "could not be run"},
+		{"getting credentials: exec: executable /bin/self failed with exit code 1", "credential from " + via},
+	}
+	for _, tc := range tests {
+		reason, msg := Explain(errors.New(tc.err), via)
+		if reason != ReasonCredentialError || !strings.Contains(msg, tc.want) || !strings.Contains(msg, via) {
+			t.Errorf("Explain(%q) = %s, %q; want CredentialError naming %q and %q", tc.err, reason, msg, tc.want, via)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package clusterprofile
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -94,7 +95,12 @@ func (b *memberBuilder) member(cp *cpv1alpha1.ClusterProfile) inventory.Member {
 		m.Access = noAccess(ReasonInvalidAccessProvider, err.Error())
 		return m
 	}
-	m.Access = inventory.Access{Config: cfg, Impersonate: b.impersonate, Hash: hashOf(provider.Name, exec, ap, b.impersonate)}
+	m.Access = inventory.Access{
+		Config:      cfg,
+		Impersonate: b.impersonate,
+		Hash:        hashOf(provider.Name, exec, ap, b.impersonate),
+		Via:         fmt.Sprintf("access provider %q (plugin %s)", provider.Name, filepath.Base(exec.Command)),
+	}
 	if b.self != "" {
 		cfg.ExecProvider = execwrap.Wrap(exec, b.self, b.execTimeout)
 	}

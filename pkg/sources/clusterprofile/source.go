@@ -53,10 +53,12 @@ type Source struct {
 	builder   *memberBuilder
 	synced    atomic.Bool
 
-	mu     sync.Mutex
-	stop   context.CancelFunc // of the running informers; nil while waiting
-	owners map[string]bool    // inventory owners published
-	logged string             // the last state logged, to log each once
+	mu       sync.Mutex
+	stop     context.CancelFunc // of the running informers; nil while waiting
+	gen      int                // counts informer starts; events of older ones are ignored
+	owners   map[string]bool    // inventory owners published
+	logged   string             // the last state logged, to log each once
+	problems map[string]string  // the access problem last logged per profile
 }
 
 var _ sources.Source = &Source{}
@@ -73,7 +75,8 @@ func New(inv *inventory.Inventory, disc discovery.DiscoveryInterface, client cpc
 		inv:       inv,
 		builder: &memberBuilder{providers: providers.Config, providerFile: opts.ProviderFile,
 			impersonate: opts.Impersonate, self: opts.Self, execTimeout: opts.ExecTimeout},
-		owners: map[string]bool{},
+		owners:   map[string]bool{},
+		problems: map[string]string{},
 	}
 }
 
@@ -170,6 +173,10 @@ func (s *Source) namespaces() []string {
 // source synced when all have listed.
 func (s *Source) startInformers(ctx context.Context) {
 	ictx, cancel := context.WithCancel(ctx)
+	s.mu.Lock()
+	s.gen++
+	gen := s.gen
+	s.mu.Unlock()
 	var synced []cache.InformerSynced
 	for _, ns := range s.namespaces() {
 		factory := cpinformers.NewSharedInformerFactoryWithOptions(s.client, 0,
@@ -177,9 +184,9 @@ func (s *Source) startInformers(ctx context.Context) {
 			cpinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = s.opts.LabelSelector }))
 		informer := factory.Apis().V1alpha1().ClusterProfiles().Informer()
 		if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { s.publish(obj) },
-			UpdateFunc: func(_, obj any) { s.publish(obj) },
-			DeleteFunc: func(obj any) { s.remove(obj) },
+			AddFunc:    func(obj any) { s.publish(gen, obj) },
+			UpdateFunc: func(_, obj any) { s.publish(gen, obj) },
+			DeleteFunc: func(obj any) { s.remove(gen, obj) },
 		}); err != nil {
 			klog.ErrorS(err, "Cannot watch ClusterProfiles")
 		}
@@ -210,27 +217,26 @@ func (s *Source) stopInformers() {
 		s.inv.Replace(owner, nil)
 	}
 	s.owners = map[string]bool{}
+	s.problems = map[string]string{}
 }
 
-func (s *Source) publish(obj any) {
+func (s *Source) publish(gen int, obj any) {
 	cp, ok := obj.(*cpv1alpha1.ClusterProfile)
 	if !ok {
 		return
 	}
 	m := s.builder.member(cp)
-	if m.Access.Err != nil {
-		klog.InfoS("ClusterProfile cannot be reached", "clusterProfile", klog.KObj(cp), "reason", m.Access.Err.Reason, "message", m.Access.Err.Message)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stop == nil {
-		return // stopped meanwhile
+	if s.stop == nil || gen != s.gen {
+		return // from informers stopped meanwhile
 	}
+	s.logProblem(m, cp)
 	s.owners[m.Origin] = true
 	s.inv.Replace(m.Origin, []inventory.Member{m})
 }
 
-func (s *Source) remove(obj any) {
+func (s *Source) remove(gen int, obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
@@ -241,8 +247,29 @@ func (s *Source) remove(obj any) {
 	origin := "clusterprofile:" + cp.Namespace + "/" + cp.Name
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if gen != s.gen {
+		return
+	}
 	delete(s.owners, origin)
+	delete(s.problems, origin)
 	s.inv.Replace(origin, nil)
+}
+
+// logProblem logs why a profile cannot be reached when that changes.
+func (s *Source) logProblem(m inventory.Member, cp *cpv1alpha1.ClusterProfile) {
+	problem := ""
+	if m.Access.Err != nil {
+		problem = m.Access.Err.Error()
+	}
+	if s.problems[m.Origin] == problem {
+		return
+	}
+	if problem == "" {
+		delete(s.problems, m.Origin)
+		return
+	}
+	s.problems[m.Origin] = problem
+	klog.InfoS("ClusterProfile cannot be reached", "clusterProfile", klog.KObj(cp), "reason", m.Access.Err.Reason, "message", m.Access.Err.Message)
 }
 
 // logOnce logs msg when state differs from the last state logged.

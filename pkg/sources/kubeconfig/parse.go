@@ -104,6 +104,7 @@ func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Con
 	}
 	m.Access.Config = restConfig
 	m.Access.Impersonate = impersonate
+	m.Access.Via = fmt.Sprintf("user %q of context %q in %s", kctx.AuthInfo, name, path)
 	m.Access.Hash = accessHash(kctx, cfg, impersonate)
 	return m, nil
 }

@@ -93,6 +93,7 @@ func testFailingPlugin(t *testing.T) {
 	waitCluster(t, broken, readyIs(metav1.ConditionFalse, "CredentialError"))
 	_, err := proxyGet(t.Context(), hub, broken, "/version")
 	want503(t, err, broken, credentialFailed)
+	want503(t, err, broken, `credential from access provider "`+brokenProvider+`"`)
 
 	// Served with the secretreader token first...
 	switched := offering(t, "e2e-switch", harness.SecretReaderProvider, nil)
@@ -144,6 +145,7 @@ func testHangingPlugin(t *testing.T) {
 
 	r := <-hung
 	want503(t, r.err, hang, credentialFailed)
+	want503(t, r.err, hang, "did not finish within its time limit")
 	t.Logf("the request to the hanging plugin's cluster failed after %s", r.took.Round(100*time.Millisecond))
 	waitCluster(t, hang, readyIs(metav1.ConditionFalse, "CredentialError"))
 }

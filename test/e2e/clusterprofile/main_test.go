@@ -77,7 +77,7 @@ func run(m *testing.M) int {
 			plugin(brokenProvider, "sh", "-c", "echo 'e2e: the vault is sealed' >&2; exit 1"),
 			// Bounded, so that no plugin outlives the test for long,
 			// whatever happens to the server running it.
-			plugin(hangProvider, "sleep", "300"),
+			plugin(hangProvider, "sleep", "3600"),
 		}},
 		ServerArgs: []string{
 			"--clusterprofile-namespaces=" + harness.ProfileNamespace + "," + teamNamespace,
