@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// serverMetrics reads gauges from clusters-apiserver's /metrics, past the
+// hub, and returns the value of each name asked for (summed over labels).
+func (b *bench) serverMetrics(ctx context.Context, names ...string) (map[string]float64, error) {
+	client := httpClient(b.clients.server)
+	defer client.CloseIdleConnections()
+	body, err := getBody(ctx, client, b.clients.viaServer("/metrics"), nil)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		name, _, _ := strings.Cut(f[0], "{")
+		for _, want := range names {
+			if name == want {
+				v, err := strconv.ParseFloat(f[len(f)-1], 64)
+				if err != nil {
+					return nil, fmt.Errorf("metrics line %q: %w", line, err)
+				}
+				out[name] += v
+			}
+		}
+	}
+	return out, nil
+}
+
+// goroutines returns clusters-apiserver's go_goroutines.
+func (b *bench) goroutines(ctx context.Context) (int, error) {
+	m, err := b.serverMetrics(ctx, "go_goroutines")
+	if err != nil {
+		return 0, err
+	}
+	return int(m["go_goroutines"]), nil
+}
+
+// profile records a CPU profile of clusters-apiserver for d into
+// -profile-dir/name.pprof, when -profile-dir is set. It returns at once;
+// wait for the returned channel.
+func (b *bench) profile(ctx context.Context, name string, d time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	if b.opts.profileDir == "" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		client := httpClient(b.clients.server)
+		defer client.CloseIdleConnections()
+		ep := b.clients.viaServer(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())))
+		body, err := getBody(ctx, client, ep, nil)
+		if err != nil {
+			b.logf("profiling %s: %v", name, err)
+			return
+		}
+		if err := os.MkdirAll(b.opts.profileDir, 0o755); err != nil {
+			b.logf("profiling %s: %v", name, err)
+			return
+		}
+		path := filepath.Join(b.opts.profileDir, name+".pprof")
+		if err := os.WriteFile(path, body, 0o644); err != nil {
+			b.logf("profiling %s: %v", name, err)
+		}
+	}()
+	return done
+}
+
+// snapshot saves clusters-apiserver's /debug/pprof/KIND (heap, goroutine,
+// ...) into -profile-dir/name.pprof, when -profile-dir is set.
+func (b *bench) snapshot(ctx context.Context, name, kind string) {
+	if b.opts.profileDir == "" {
+		return
+	}
+	client := httpClient(b.clients.server)
+	defer client.CloseIdleConnections()
+	body, err := getBody(ctx, client, b.clients.viaServer("/debug/pprof/"+kind), nil)
+	if err == nil {
+		err = os.MkdirAll(b.opts.profileDir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(b.opts.profileDir, name+".pprof"), body, 0o644)
+	}
+	if err != nil {
+		b.logf("saving %s of clusters-apiserver: %v", kind, err)
+	}
+}
+
+// withHeader returns h with more headers set.
+func withHeader(h http.Header, kv ...string) http.Header {
+	out := h.Clone()
+	if out == nil {
+		out = http.Header{}
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out.Set(kv[i], kv[i+1])
+	}
+	return out
+}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"time"
+)
+
+// Scenario 5: an inventory of many clusters.
+const (
+	listRuns    = 5 // timed list requests of each kind
+	kubectlRuns = 3
+	changeRuns  = 3
+	// tableAccept is what kubectl get asks for.
+	tableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+)
+
+// scaleFigures is one source with many clusters.
+type scaleFigures struct {
+	Source   string `json:"source"`
+	Clusters int    `json:"clusters"`
+	// SetupSeconds is the time to write the kubeconfig file or create the
+	// ClusterProfiles on the hub.
+	SetupSeconds float64 `json:"setupSeconds"`
+	FileBytes    int64   `json:"fileBytes,omitempty"`
+	ReadySeconds float64 `json:"readySeconds"`
+	// CompleteSeconds is when a list first held every cluster;
+	// ListedAtReady is how many the first list after /readyz held.
+	CompleteSeconds float64   `json:"completeSeconds"`
+	ListedAtReady   int       `json:"listedAtReady"`
+	RSSReadyKB      int64     `json:"rssReadyKiB"`
+	RSSEndKB        int64     `json:"rssEndKiB"`
+	HWMKB           int64     `json:"peakRSSKiB"`
+	EndSeconds      float64   `json:"endSeconds"`
+	Goroutines      int       `json:"goroutinesEnd"`
+	MemberConns     int       `json:"memberConnsEnd"`
+	ListBytes       int       `json:"listBytes"`
+	ListJSON        durations `json:"listJSON"`
+	ListTable       durations `json:"listTable"`
+	Kubectl         durations `json:"kubectlGetClusters"`
+	Change          durations `json:"changeToWatcher"`
+	ChangeHub       durations `json:"changeToWatcherThroughHub,omitempty"`
+}
+
+// scaleRun is what differs between the sources of scenario 5.
+type scaleRun struct {
+	name  string
+	args  []string
+	watch string // the Cluster whose changes are timed
+	// change makes the i-th change and returns what to wait for.
+	change func(ctx context.Context, i int) (func(watchEvent) bool, error)
+	// hubWatch also times changes on a watch through the hub.
+	hubWatch bool
+}
+
+// measureScale runs a server of its own with run's flags and measures it.
+func (b *bench) measureScale(ctx context.Context, run scaleRun, f *scaleFigures) error {
+	srv, err := b.startOwnServer(ctx, run.name, run.args...)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	pid := srv.pid()
+	f.ReadySeconds = srv.readyAfter.Seconds()
+	m, _ := readMemory(pid)
+	f.RSSReadyKB = m.RSS
+	b.logf("  %s: ready after %.2f s, RSS %s", run.name, f.ReadySeconds, fmtMiB(m.RSS))
+
+	client := httpClient(b.clients.server)
+	defer client.CloseIdleConnections()
+	list := b.clients.viaServer(clustersPath)
+	var rv string
+	for {
+		body, err := getBody(ctx, client, list, nil)
+		if err != nil {
+			return err
+		}
+		var l struct {
+			Metadata struct{ ResourceVersion string } `json:"metadata"`
+			Items    []json.RawMessage                `json:"items"`
+		}
+		if err := json.Unmarshal(body, &l); err != nil {
+			return err
+		}
+		if f.ListedAtReady == 0 {
+			f.ListedAtReady = len(l.Items)
+		}
+		if len(l.Items) >= f.Clusters {
+			f.CompleteSeconds = time.Since(srv.started).Seconds()
+			f.ListBytes, rv = len(body), l.Metadata.ResourceVersion
+			break
+		}
+		if time.Since(srv.started) > 2*time.Minute {
+			return fmt.Errorf("%s: only %d of %d clusters listed after 2 minutes", run.name, len(l.Items), f.Clusters)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	profiled := b.profile(ctx, "scale-"+run.name+"-list", 3*time.Second)
+	if f.ListJSON, err = timeRuns(listRuns, func() error { _, err := getBody(ctx, client, list, nil); return err }); err != nil {
+		return err
+	}
+	table := http.Header{"Accept": {tableAccept}}
+	if f.ListTable, err = timeRuns(listRuns, func() error { _, err := getBody(ctx, client, list, table); return err }); err != nil {
+		return err
+	}
+	<-profiled
+
+	if err := b.waitHubServes(ctx); err != nil {
+		return err
+	}
+	cache := filepath.Join(b.work, "kubectl-cache-"+run.name)
+	kubectl := func() error {
+		_, stderr, err := b.env.Kubectl(ctx, b.env.HubKubeconfig, "--cache-dir="+cache, "get", "clusters")
+		if err != nil {
+			return fmt.Errorf("kubectl get clusters: %w: %s", err, stderr)
+		}
+		return nil
+	}
+	if err := kubectl(); err != nil { // fills the discovery cache
+		return err
+	}
+	if f.Kubectl, err = timeRuns(kubectlRuns, kubectl); err != nil {
+		return err
+	}
+
+	if f.Change, f.ChangeHub, err = b.timeChanges(ctx, run, rv); err != nil {
+		return err
+	}
+	b.snapshot(ctx, "scale-"+run.name+"-heap", "heap")
+	m, _ = readMemory(pid)
+	f.RSSEndKB, f.HWMKB = m.RSS, m.HWM
+	f.EndSeconds = time.Since(srv.started).Seconds()
+	f.MemberConns, _ = establishedTo(pid, b.memberPort)
+	f.Goroutines, _ = b.goroutines(ctx)
+	return nil
+}
+
+// timeChanges makes changeRuns changes and times each until a watch on the
+// server (and, if asked, one through the hub) sees it.
+func (b *bench) timeChanges(ctx context.Context, run scaleRun, rv string) (direct, hub durations, err error) {
+	path := clustersPath + "?watch=1&resourceVersion=" + rv + "&fieldSelector=metadata.name%3D" + run.watch
+	eps := []endpoint{b.clients.viaServer(path)}
+	if run.hubWatch {
+		eps = append(eps, b.clients.viaHub(path))
+	}
+	streams := make([]*watchStream, len(eps))
+	for i, ep := range eps {
+		client := httpClient(ep.tls)
+		defer client.CloseIdleConnections()
+		w, err := openWatch(ctx, client, ep, 64)
+		if err != nil {
+			return direct, hub, err
+		}
+		defer w.close()
+		streams[i] = w
+	}
+	took := make([][]time.Duration, len(eps))
+	profiled := b.profile(ctx, "scale-"+run.name+"-change", 5*time.Second)
+	defer func() { <-profiled }()
+	for i := range changeRuns {
+		start := time.Now()
+		match, err := run.change(ctx, i)
+		if err != nil {
+			return direct, hub, err
+		}
+		for j, w := range streams {
+			ev, err := w.waitFor(30*time.Second, match)
+			if err != nil {
+				return direct, hub, fmt.Errorf("%s: change %d on the %s watch: %w", run.name, i, eps[j].name, err)
+			}
+			took[j] = append(took[j], ev.at.Sub(start))
+		}
+	}
+	direct = summarizeDurations(took[0])
+	if run.hubWatch {
+		hub = summarizeDurations(took[1])
+	}
+	return direct, hub, nil
+}
+
+// timeRuns runs fn n times, after one unmeasured run, and times each.
+func timeRuns(n int, fn func() error) (durations, error) {
+	if err := fn(); err != nil {
+		return durations{}, err
+	}
+	var d []time.Duration
+	for range n {
+		start := time.Now()
+		if err := fn(); err != nil {
+			return durations{}, err
+		}
+		d = append(d, time.Since(start))
+	}
+	return summarizeDurations(d), nil
+}
+
+// reportScale adds the rows of one source.
+func (b *bench) reportScale(f scaleFigures, setup string) {
+	r := b.report
+	label := func(s string) string { return fmt.Sprintf("%d clusters from %s: %s", f.Clusters, f.Source, s) }
+	r.add("5", label("setup"), setup)
+	r.check("5", label("start → /readyz"), fmt.Sprintf("%.2f s; the first list after it held %d; all listed after %.2f s", f.ReadySeconds, f.ListedAtReady, f.CompleteSeconds),
+		"< 10 s", f.CompleteSeconds < 10)
+	r.check("5", label("RSS"), fmt.Sprintf("%s at ready, %s after %.0f s, peak %s", fmtMiB(f.RSSReadyKB), fmtMiB(f.RSSEndKB), f.EndSeconds, fmtMiB(f.HWMKB)),
+		"< 300 MB", f.HWMKB*1024 < 300e6)
+	r.check("5", label("list clusters, server-side (JSON, gzip)"), fmt.Sprintf("p50 %s, max %s (%s)", fmtMs(f.ListJSON.P50Ms), fmtMs(f.ListJSON.MaxMs), fmtMB(float64(f.ListBytes))),
+		"< 100 ms", f.ListJSON.P50Ms < 100)
+	r.add("5", label("list clusters, server-side (Table, as kubectl asks)"), fmt.Sprintf("p50 %s, max %s", fmtMs(f.ListTable.P50Ms), fmtMs(f.ListTable.MaxMs)))
+	r.add("5", label("kubectl get clusters through the hub"), fmt.Sprintf("p50 %s, max %s", fmtMs(f.Kubectl.P50Ms), fmtMs(f.Kubectl.MaxMs)))
+	change := fmt.Sprintf("p50 %s, max %s", fmtMs(f.Change.P50Ms), fmtMs(f.Change.MaxMs))
+	worst := f.Change.MaxMs
+	if f.ChangeHub.N > 0 {
+		change += fmt.Sprintf("; through the hub p50 %s, max %s", fmtMs(f.ChangeHub.P50Ms), fmtMs(f.ChangeHub.MaxMs))
+		worst = max(worst, f.ChangeHub.MaxMs)
+	}
+	r.check("5", label("one change → watcher"), change, "< 1 s", worst < 1000)
+	r.add("5", label("at the end"), fmt.Sprintf("%d goroutines, %d TCP connections to member-1", f.Goroutines, f.MemberConns))
+}

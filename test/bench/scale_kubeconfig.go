@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// inventoryScale is scenario 5: a kubeconfig source with -scale contexts,
+// then -scale ClusterProfiles on the hub, each served by a clusters-apiserver
+// of the bench's own (in place of the harness's, so the hub reaches it).
+func (b *bench) inventoryScale(ctx context.Context) error {
+	targets := []string{b.opts.scaleTarget}
+	if b.opts.scaleTarget == "both" {
+		targets = []string{"member", "closed"}
+	}
+	for _, target := range targets {
+		kc, err := b.scaleKubeconfig(ctx, target)
+		if err != nil {
+			return err
+		}
+		b.report.figure("5-scale-kubeconfig-"+target, kc)
+	}
+	cp, err := b.scaleProfiles(ctx)
+	if err != nil {
+		return err
+	}
+	b.report.figure("5-scale-clusterprofiles", cp)
+	return nil
+}
+
+// scaleKubeconfig measures one kubeconfig file with -scale contexts, each
+// with its own cluster and user entry (member-1's CA and admin certificate,
+// inline), pointing at member-1 or at a closed port.
+func (b *bench) scaleKubeconfig(ctx context.Context, target string) (scaleFigures, error) {
+	where := map[string]string{"member": "member-1", "closed": "a closed port"}[target]
+	f := scaleFigures{Source: "a kubeconfig file (contexts → " + where + ")", Clusters: b.opts.scale}
+	members, err := clientcmd.LoadFromFile(b.env.MembersKubeconfig)
+	if err != nil {
+		return f, err
+	}
+	server := b.env.Members[0].URL
+	if target == "closed" {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return f, err
+		}
+		server = "https://" + l.Addr().String()
+		l.Close()
+	}
+	cluster, user := members.Clusters["member-1"], members.AuthInfos["member-1"]
+	ca := base64.StdEncoding.EncodeToString(cluster.CertificateAuthorityData)
+	cert := base64.StdEncoding.EncodeToString(user.ClientCertificateData)
+	key := base64.StdEncoding.EncodeToString(user.ClientKeyData)
+	path := filepath.Join(b.work, "scale-"+target+".kubeconfig")
+	// write writes the file, with context changed's server spelled with
+	// host instead of 127.0.0.1, by rename as config tools do.
+	write := func(changed int, host string) error {
+		tmp := path + ".tmp"
+		out, err := os.Create(tmp)
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriterSize(out, 1<<20)
+		fmt.Fprintf(w, "apiVersion: v1\nkind: Config\ncurrent-context: bench-00000\nclusters:\n")
+		for i := range f.Clusters {
+			s := server
+			if i == changed {
+				s = strings.Replace(server, "127.0.0.1", host, 1)
+			}
+			fmt.Fprintf(w, "- name: bench-%05d\n  cluster:\n    server: %s\n    certificate-authority-data: %s\n", i, s, ca)
+		}
+		fmt.Fprintf(w, "users:\n")
+		for i := range f.Clusters {
+			fmt.Fprintf(w, "- name: bench-%05d\n  user:\n    client-certificate-data: %s\n    client-key-data: %s\n", i, cert, key)
+		}
+		fmt.Fprintf(w, "contexts:\n")
+		for i := range f.Clusters {
+			fmt.Fprintf(w, "- name: bench-%05d\n  context:\n    cluster: bench-%05d\n    user: bench-%05d\n", i, i, i)
+		}
+		if err := w.Flush(); err != nil {
+			out.Close()
+			return err
+		}
+		if err := out.Close(); err != nil {
+			return err
+		}
+		return os.Rename(tmp, path)
+	}
+	start := time.Now()
+	if err := write(-1, ""); err != nil {
+		return f, err
+	}
+	f.SetupSeconds = time.Since(start).Seconds()
+	if st, err := os.Stat(path); err == nil {
+		f.FileBytes = st.Size()
+	}
+
+	const watched = 42
+	hosts := []string{"localhost", "127.0.0.1"}
+	run := scaleRun{
+		name:  "kubeconfig-" + target,
+		args:  []string{"--kubeconfig-source=" + path},
+		watch: fmt.Sprintf("bench-%05d", watched),
+		change: func(_ context.Context, i int) (func(watchEvent) bool, error) {
+			host := hosts[i%len(hosts)]
+			want := strings.Replace(server, "127.0.0.1", host, 1)
+			if err := write(watched, host); err != nil {
+				return nil, err
+			}
+			return func(ev watchEvent) bool { return ev.Type == "MODIFIED" && ev.Object.Spec.Server == want }, nil
+		},
+	}
+	if err := b.measureScale(ctx, run, &f); err != nil {
+		return f, err
+	}
+	b.reportScale(f, fmt.Sprintf("%s file, each context its own cluster and user (inline CA and client certificate) pointing at %s; written in %.1f s",
+		fmtMB(float64(f.FileBytes)), where, f.SetupSeconds))
+	return f, nil
+}
