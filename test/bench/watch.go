@@ -84,7 +84,7 @@ func openWatch(ctx context.Context, client *http.Client, ep endpoint, buffer int
 	return w, nil
 }
 
-// close ends the watch and waits for its reader.
+// close ends the watch and waits for its reader. It may be called again.
 func (w *watchStream) close() {
 	w.cancel()
 	<-w.done

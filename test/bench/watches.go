@@ -191,6 +191,13 @@ func (b *bench) holdWatches(ctx context.Context, kube kubernetes.Interface, cm *
 		conns.Peak()
 		return f, err
 	}
+	// Closed below, where the time goroutines take to go is measured;
+	// this is for the paths that fail before.
+	defer func() {
+		for _, w := range streams {
+			w.close()
+		}
+	}()
 	f.OpenSeconds = time.Since(start).Seconds()
 	time.Sleep(2 * time.Second) // let allocations and goroutines settle
 	if f.GoroutinesOpen, err = b.goroutines(ctx); err != nil {
