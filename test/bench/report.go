@@ -146,6 +146,11 @@ func (r *report) describe(ctx context.Context, b *bench) {
 			}
 		}
 	}
+	for _, mod := range []string{"k8s.io/apiserver", "k8s.io/client-go"} {
+		if r.Versions[mod] == "" {
+			r.Versions[mod] = command("go", "list", "-m", "-f", "{{.Version}}", mod)
+		}
+	}
 	r.Versions["clusters-apiserver"] = firstLine(command(b.serverBinary, "--version"))
 	r.Versions["etcd"] = firstLine(command(filepath.Join(b.env.BinDir, "etcd"), "--version"))
 	var kubectl struct {
