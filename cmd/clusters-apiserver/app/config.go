@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
@@ -54,6 +55,7 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err := o.Authentication.ApplyTo(&cfg.Authentication, cfg.SecureServing, cfg.OpenAPIConfig); err != nil {
 		return nil, err
 	}
+	cfg.Authentication.Authenticator = newCachedCertAuthenticator(cfg.Authentication.Authenticator, cfg.Authentication.RequestHeaderConfig, 10*time.Second)
 	if err := o.Authorization.ApplyTo(&cfg.Authorization); err != nil {
 		return nil, err
 	}
