@@ -183,15 +183,21 @@ func (s *Source) startInformers(ctx context.Context) {
 			cpinformers.WithNamespace(ns),
 			cpinformers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = s.opts.LabelSelector }))
 		informer := factory.Apis().V1alpha1().ClusterProfiles().Informer()
-		if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		reg, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { s.publish(gen, obj) },
 			UpdateFunc: func(_, obj any) { s.publish(gen, obj) },
 			DeleteFunc: func(obj any) { s.remove(gen, obj) },
-		}); err != nil {
+		})
+		if err != nil {
 			klog.ErrorS(err, "Cannot watch ClusterProfiles")
+			cancel()
+			return
 		}
 		factory.Start(ictx.Done())
-		synced = append(synced, informer.HasSynced)
+		// The handler's HasSynced, not the informer's: readyz must wait
+		// until every initial profile is in the inventory, not only in
+		// the informer's store.
+		synced = append(synced, reg.HasSynced)
 	}
 	s.mu.Lock()
 	s.stop = cancel
