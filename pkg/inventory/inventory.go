@@ -5,6 +5,8 @@
 package inventory
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -62,7 +64,9 @@ func New() *Inventory {
 
 // Replace sets the complete list of members reported under owner, replacing
 // what that owner reported before, and emits watch events for the
-// differences. An empty list removes the owner's members.
+// differences. An empty list removes the owner's members. A member handed
+// back with the same Cluster pointer, name and access hash as before costs
+// nothing, so sources can replace large lists after small changes.
 func (inv *Inventory) Replace(owner string, members []Member) {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
@@ -73,6 +77,12 @@ func (inv *Inventory) Replace(owner string, members []Member) {
 	for i := range members {
 		m := members[i]
 		e, ok := old[m.Origin]
+		if ok && e.member.Name == m.Name && e.member.Cluster == m.Cluster && e.member.Access.Hash == m.Access.Hash {
+			// Handed back unchanged (the same object): nothing to redo.
+			e.member = m
+			next[m.Origin] = e
+			continue
+		}
 		if !ok {
 			e = &entry{created: metav1.NewTime(inv.now())}
 			if m.Cluster != nil && !m.Cluster.CreationTimestamp.IsZero() {
@@ -108,8 +118,9 @@ func (inv *Inventory) Replace(owner string, members []Member) {
 
 	// Reassign names in the touched groups, then publish every member of
 	// those groups: those whose object did not change emit nothing.
+	// In name order, so events come in the same order on every replica.
 	var touched []*entry
-	for name := range affected {
+	for _, name := range slices.Sorted(maps.Keys(affected)) {
 		touched = append(touched, inv.assignNames(name)...)
 	}
 	for _, e := range touched {

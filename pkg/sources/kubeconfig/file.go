@@ -24,6 +24,9 @@ type file struct {
 	sum  [sha256.Size]byte
 	// good holds the last valid member of each context.
 	good map[string]inventory.Member
+	// last is the last version parsed, whose unchanged contexts the next
+	// version reuses.
+	last *parsed
 	// failure is the last problem logged, so it is logged once.
 	failure string
 	// unreadable is true while the file cannot be read.

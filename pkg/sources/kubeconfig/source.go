@@ -6,18 +6,21 @@ package kubeconfig
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
+	"github.com/fsnotify/fsnotify"
 	"k8s.io/klog/v2"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources"
 )
 
-// DefaultPollInterval is how often files are checked for changes.
+// DefaultPollInterval is how often files are checked for changes when the
+// file system reports none.
 const DefaultPollInterval = time.Second
 
 // Source reads kubeconfig files and directories of them.
@@ -56,12 +59,73 @@ func (s *Source) Name() string { return "kubeconfig-source" }
 // once, whether or not it was valid.
 func (s *Source) HasSynced() bool { return s.synced.Load() }
 
-// Run implements sources.Source.
+// Run implements sources.Source. Files are checked when the file system
+// reports a change in their directories, and every poll interval in any
+// case (some file systems, such as network ones, report nothing).
 func (s *Source) Run(ctx context.Context) {
-	wait.UntilWithContext(ctx, func(context.Context) {
+	changed := make(chan struct{}, 1)
+	go s.watchDirs(ctx, changed)
+	tick := time.NewTicker(s.interval)
+	defer tick.Stop()
+	for {
 		s.Sync()
 		s.synced.Store(true)
-	}, s.interval)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-changed:
+			// Let a burst of events (a rename, a symlink swap) settle.
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case <-changed:
+			default:
+			}
+		}
+	}
+}
+
+// watchDirs signals changed on any file system event in the directories
+// that hold the sources' files, until ctx is done.
+func (s *Source) watchDirs(ctx context.Context, changed chan<- struct{}) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		klog.InfoS("Cannot watch kubeconfig files for changes; polling only", "interval", s.interval, "err", err.Error())
+		return
+	}
+	defer w.Close()
+	for _, p := range s.paths {
+		dir := p
+		if info, err := os.Stat(p); err != nil || !info.IsDir() {
+			dir = filepath.Dir(p)
+		}
+		if err := w.Add(dir); err != nil {
+			klog.InfoS("Cannot watch a kubeconfig directory for changes; polling it", "directory", dir, "err", err.Error())
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			klog.V(2).InfoS("Watching kubeconfig files", "err", err.Error())
+		}
+	}
 }
 
 // Sync checks every path once and updates the inventory with what changed.
@@ -111,7 +175,7 @@ func (s *Source) syncFile(f *file, priority int, impersonate bool) {
 		return
 	}
 	f.unreadable = false
-	result, err := parse(f.path, data, priority, impersonate)
+	result, err := parseReusing(f.path, data, priority, impersonate, f.last)
 	if err != nil {
 		f.fail(err)
 		return
@@ -137,6 +201,7 @@ func (s *Source) syncFile(f *file, priority int, impersonate bool) {
 		}
 	}
 	f.good = good
+	f.last = result
 	s.inv.Replace(owner(f.path), members)
 	klog.V(2).InfoS("Loaded kubeconfig file", "file", f.path, "contexts", len(members), "invalid", len(result.bad))
 }

@@ -227,3 +227,65 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestEditReusesUnchangedContexts(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "config", contexts("v1", "a", "b", "c"))
+	inv := inventory.New()
+	src := New(inv, []string{p}, time.Second, nil)
+	src.Sync()
+	before := src.files[p].last.members
+	_, rv := inv.List()
+	cursor, err := inv.Watch(rv)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	write(t, dir, "config", strings.Replace(contexts("v1", "a", "b", "c"), "https://b.v1", "https://b.v2", 1))
+	src.Sync()
+	after := src.files[p].last.members
+	for _, name := range []string{"a", "c"} {
+		if before[name].Cluster != after[name].Cluster {
+			t.Errorf("unchanged context %q was rebuilt", name)
+		}
+	}
+	if before["b"].Cluster == after["b"].Cluster {
+		t.Errorf("changed context b was not rebuilt")
+	}
+	events, _, err := cursor.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range events {
+		got = append(got, string(ev.Type)+" "+ev.Object.Name)
+	}
+	if diff := cmp.Diff([]string{"MODIFIED b"}, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+func TestRunReactsToFileEventsBeforeThePoll(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "config", contexts("v1", "a"))
+	inv := inventory.New()
+	// A poll interval far beyond the deadline: only file events can make
+	// the change show up in time.
+	src := New(inv, []string{p}, time.Hour, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go src.Run(ctx)
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return src.HasSynced(), nil
+	})
+	if err != nil {
+		t.Fatal("never synced")
+	}
+	write(t, dir, "config", contexts("v2", "a"))
+	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return servers(inv)["a"] == "https://a.v2", nil
+	})
+	if err != nil {
+		t.Errorf("an edit was not picked up from file events: %v", servers(inv))
+	}
+}
