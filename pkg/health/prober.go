@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	"k8s.io/klog/v2"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
@@ -25,6 +26,8 @@ type Options struct {
 	Timeout time.Duration
 	// Workers is how many members are checked at once.
 	Workers int
+	// MaxRate caps the checks per second over all members.
+	MaxRate float64
 }
 
 // Prober checks every member of an inventory through the proxy's cached
@@ -52,6 +55,9 @@ func New(inv *inventory.Inventory, transports *proxy.Transports, opts Options) *
 	if opts.Workers <= 0 {
 		opts.Workers = 16
 	}
+	if opts.MaxRate <= 0 {
+		opts.MaxRate = 100
+	}
 	return &Prober{opts: opts, inv: inv, transports: transports, state: map[string]*schedule{}}
 }
 
@@ -73,10 +79,14 @@ func (p *Prober) Run(ctx context.Context) {
 	defer wg.Wait()
 	defer close(work)
 
+	limit := rate.NewLimiter(rate.Limit(p.opts.MaxRate), p.opts.Workers)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		for _, name := range p.due(time.Now()) {
+			if limit.Wait(ctx) != nil {
+				return
+			}
 			select {
 			case work <- name:
 			case <-ctx.Done():
@@ -138,10 +148,21 @@ func (p *Prober) check(ctx context.Context, name string) {
 	}
 	p.mu.Unlock()
 
+	// A member the proxy is using is checked over the proxy's transport
+	// and connections. Any other is checked over a transport that is
+	// closed afterwards: keeping a client and a TLS connection for each of
+	// 10,000 members nobody uses costs hundreds of megabytes.
 	h := inventory.Health{Checked: true}
-	tr, err := p.transports.Get(name, access)
+	tr, cached := p.transports.Cached(name, access)
+	var err error
+	if !cached {
+		tr, err = p.transports.Temporary(access)
+	}
 	if err == nil {
 		h = probe(ctx, tr, access.Config.Host, access.Via, p.opts.Timeout, knownVersion == "")
+		if !cached {
+			tr.Close()
+		}
 	} else {
 		h.Reason, h.Message = proxy.ReasonCredentialError, "building the member's client: "+err.Error()
 	}
@@ -165,7 +186,10 @@ func (p *Prober) done(name, hash string, ready bool, version string) {
 	}
 	s.busy = false
 	s.version = version
-	wait := p.opts.Interval
+	// Never more than MaxRate checks a second in all: a large fleet is
+	// checked less often rather than flooded with handshakes.
+	base := max(p.opts.Interval, time.Duration(float64(len(p.state))/p.opts.MaxRate*float64(time.Second)))
+	wait := base
 	if ready {
 		s.failures = 0
 	} else {
@@ -173,7 +197,7 @@ func (p *Prober) done(name, hash string, ready bool, version string) {
 		for i := 1; i < s.failures && wait < p.opts.MaxInterval; i++ {
 			wait *= 2
 		}
-		wait = min(wait, p.opts.MaxInterval)
+		wait = min(wait, max(p.opts.MaxInterval, base))
 	}
 	// Spread checks so that many members do not line up.
 	wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))

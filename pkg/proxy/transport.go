@@ -85,6 +85,30 @@ func (t *Transports) Get(cluster string, access inventory.Access) (*Transport, e
 	return next, nil
 }
 
+// Cached returns the cached transport of cluster if it was built for
+// access as it is now.
+func (t *Transports) Cached(cluster string, access inventory.Access) (*Transport, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur, ok := t.byName[cluster]
+	if !ok || cur.hash != access.Hash {
+		return nil, false
+	}
+	return cur, true
+}
+
+// Temporary builds a transport for access that is not cached; the caller
+// closes it when done.
+func (t *Transports) Temporary(access inventory.Access) (*Transport, error) {
+	if access.Config == nil {
+		return nil, fmt.Errorf("no access configuration")
+	}
+	return t.build(access.Config, access.Impersonate)
+}
+
+// Close closes the transport's idle connections.
+func (tr *Transport) Close() { tr.close() }
+
 // Drop forgets the transport of cluster and closes its idle connections.
 // Requests in flight finish on their connections.
 func (t *Transports) Drop(cluster string) {

@@ -97,6 +97,7 @@ func NewOptions() *Options {
 			MaxInterval: 2 * time.Minute,
 			Timeout:     5 * time.Second,
 			Workers:     16,
+			MaxRate:     100,
 		},
 	}
 	// The hub's aggregation layer multiplexes many requests, watches among
@@ -152,6 +153,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.DurationVar(&o.Health.MaxInterval, "health-probe-max-interval", o.Health.MaxInterval, "Longest time between health checks of a failing member (exponential back-off).")
 	fs.DurationVar(&o.Health.Timeout, "health-probe-timeout", o.Health.Timeout, "How long one health check may take.")
 	fs.IntVar(&o.Health.Workers, "health-probe-workers", o.Health.Workers, "How many members are checked at once.")
+	fs.Float64Var(&o.Health.MaxRate, "health-probe-max-rate", o.Health.MaxRate,
+		"Most health checks per second over all members: a fleet larger than interval × rate is checked less often.")
 
 	fs = fss.FlagSet("hub")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig,
@@ -213,6 +216,9 @@ func (o *Options) Validate() []error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
 		}
+	}
+	if o.Health.MaxRate <= 0 || o.Health.Workers <= 0 {
+		errs = append(errs, fmt.Errorf("--health-probe-max-rate and --health-probe-workers must be positive"))
 	}
 	if o.Health.MaxInterval < o.Health.Interval {
 		errs = append(errs, fmt.Errorf("--health-probe-max-interval (%s) must be at least --health-probe-interval (%s)", o.Health.MaxInterval, o.Health.Interval))
