@@ -33,6 +33,12 @@ test-unit: ## Unit tests, including an in-process server.
 test-e2e: binaries build ## Tests against real hub and member kube-apiservers (one package, one hub at a time).
 	$(GO) test -count=1 -p 1 -timeout 20m ./test/...
 
+# ---------------------------------------------------------------- bench
+
+.PHONY: bench
+bench: binaries build ## Benchmarks against a real hub and members: a table on stdout, every figure in _output/bench/results.json.
+	$(GO) run ./test/bench -server-binary $(BIN)/clusters-apiserver -out $(OUTPUT)/bench/results.json
+
 # ---------------------------------------------------------------- local hub
 
 .PHONY: binaries
