@@ -93,6 +93,12 @@ func (c completedConfig) New() (*Server, error) {
 			return nil, err
 		}
 	}
+	if rh := c.GenericConfig.Authentication.RequestHeaderConfig; rh != nil && rh.CAContentProvider != nil && c.GenericConfig.SecureServing != nil {
+		check := &frontProxyCACheck{ca: rh.CAContentProvider, userHdrs: rh.UsernameHeaders, addr: c.GenericConfig.SecureServing.Listener.Addr()}
+		if err := generic.AddReadyzChecks(check); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
