@@ -11,6 +11,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
 	"k8s.io/apiserver/pkg/authentication/request/headerrequest"
+	"k8s.io/apiserver/pkg/authentication/user"
 )
 
 // cachedCertAuthenticator remembers, for a short time, who a request that
@@ -38,7 +39,9 @@ func (c *cachedCertAuthenticator) AuthenticateRequest(req *http.Request) (*authe
 		return v.(*authenticator.Response), true, nil
 	}
 	resp, ok, err := c.delegate.AuthenticateRequest(req)
-	if err == nil && ok && resp != nil {
+	// The delegate ends with the anonymous authenticator: an anonymous
+	// answer (say, before the front-proxy CA is loaded) must not stick.
+	if err == nil && ok && resp != nil && resp.User != nil && resp.User.GetName() != user.Anonymous {
 		ttl := c.ttl
 		if left := time.Until(req.TLS.PeerCertificates[0].NotAfter); left < ttl {
 			ttl = left
