@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // Scenario 4: connections from clusters-apiserver to a member.
@@ -29,7 +31,7 @@ type connectionFigures struct {
 func (b *bench) connections(ctx context.Context) error {
 	pid := b.env.ServerPID()
 	ep := b.clients.viaHub(proxyPath("member-1", smallPath))
-	before, err := establishedTo(pid, b.memberPort)
+	before, err := harness.EstablishedTo(pid, b.memberPort)
 	if err != nil {
 		return err
 	}
@@ -43,7 +45,7 @@ func (b *bench) connections(ctx context.Context) error {
 		return sampleErr
 	}
 	time.Sleep(100 * time.Millisecond)
-	after, _ := establishedTo(pid, b.memberPort)
+	after, _ := harness.EstablishedTo(pid, b.memberPort)
 	f := connectionFigures{Clients: hammerClients, Load: st, Before: before, Peak: peak, After: after}
 	b.report.figure("4-connections", f)
 	b.report.check("4", fmt.Sprintf("TCP connections clusters-apiserver → member-1, %d clients with own connections through the hub (%.0f req/s)", hammerClients, st.RPS),

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // Scenario 5: an inventory of many clusters.
@@ -147,7 +149,7 @@ func (b *bench) measureScale(ctx context.Context, run scaleRun, f *scaleFigures)
 	m, _ = readMemory(pid)
 	f.RSSEndKB, f.HWMKB = m.RSS, m.HWM
 	f.EndSeconds = time.Since(srv.started).Seconds()
-	f.MemberConns, _ = establishedTo(pid, b.memberPort)
+	f.MemberConns, _ = harness.EstablishedTo(pid, b.memberPort)
 	f.Goroutines, _ = b.goroutines(ctx)
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // smallPath is the small request of scenario 1.
@@ -59,9 +61,9 @@ func (b *bench) smallRequests(ctx context.Context) error {
 		// Counted after the load, not during it: sampling /proc costs CPU
 		// the load would miss. Idle connections stay open for 90 s, so
 		// none the load opened is gone yet.
-		p.MemberConns, _ = establishedTo(b.env.ServerPID(), b.memberPort)
+		p.MemberConns, _ = harness.EstablishedTo(b.env.ServerPID(), b.memberPort)
 		if hub := b.processes()["hub"]; hub != 0 {
-			p.HubConns, _ = establishedTo(hub, b.serverPort)
+			p.HubConns, _ = harness.EstablishedTo(hub, b.serverPort)
 		}
 		p.HubOverDirectP50 = p.Hub.P50Ms / p.Direct.P50Ms
 		p.ServerOverDirectP50 = p.Server.P50Ms / p.Direct.P50Ms

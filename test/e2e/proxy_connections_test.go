@@ -2,19 +2,16 @@ package e2e
 
 import (
 	"context"
-	"encoding/hex"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // Load of TestProxyReusesMemberConnections: clients at once, requests each.
@@ -59,7 +56,7 @@ func TestProxyReusesMemberConnections(t *testing.T) {
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			n, err := establishedTo(pid, port)
+			n, err := harness.EstablishedTo(pid, port)
 			if err != nil {
 				sampled <- err
 				return
@@ -100,7 +97,7 @@ func TestProxyReusesMemberConnections(t *testing.T) {
 	if err := <-sampled; err != nil {
 		t.Fatalf("counting connections: %v", err)
 	}
-	after, err := establishedTo(pid, port)
+	after, err := harness.EstablishedTo(pid, port)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,65 +128,4 @@ func get(ctx context.Context, client *http.Client, url string) (int, error) {
 	defer resp.Body.Close()
 	_, err = io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode, err
-}
-
-// establishedTo counts the ESTABLISHED TCP connections of process pid to
-// 127.0.0.1:port: its sockets (from /proc/PID/fd) matched by inode against
-// the kernel's TCP tables.
-func establishedTo(pid, port int) (int, error) {
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		return 0, err
-	}
-	inodes := map[string]bool{}
-	for _, fd := range fds {
-		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
-		if err == nil && strings.HasPrefix(link, "socket:[") {
-			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
-		}
-	}
-	n := 0
-	for _, table := range []string{"tcp", "tcp6"} {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
-		if err != nil {
-			return 0, err
-		}
-		for _, line := range strings.Split(string(data), "\n")[1:] {
-			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-			f := strings.Fields(line)
-			if len(f) < 10 || f[3] != "01" || !inodes[f[9]] {
-				continue
-			}
-			ip, p, err := parseProcAddr(f[2])
-			if err != nil {
-				return 0, err
-			}
-			if p == port && ip.Equal(net.IPv4(127, 0, 0, 1)) {
-				n++
-			}
-		}
-	}
-	return n, nil
-}
-
-// parseProcAddr parses an address of /proc/net/tcp{,6}: the IP as 32-bit
-// words in host (little-endian) byte order, in hex, a colon, the port in
-// hex.
-func parseProcAddr(s string) (net.IP, int, error) {
-	hexIP, hexPort, ok := strings.Cut(s, ":")
-	if !ok {
-		return nil, 0, fmt.Errorf("bad address %q", s)
-	}
-	raw, err := hex.DecodeString(hexIP)
-	if err != nil || len(raw)%4 != 0 {
-		return nil, 0, fmt.Errorf("bad address %q", s)
-	}
-	for i := 0; i < len(raw); i += 4 {
-		raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
-	}
-	port, err := strconv.ParseUint(hexPort, 16, 16)
-	if err != nil {
-		return nil, 0, fmt.Errorf("bad port in %q", s)
-	}
-	return net.IP(raw), int(port), nil
 }
