@@ -16,7 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
@@ -96,9 +96,10 @@ func startServer(t *testing.T, sources ...string) *rest.Config {
 	return client
 }
 
+// withCodec returns c with a serializer for raw requests.
 func withCodec(c *rest.Config) *rest.Config {
 	c = rest.CopyConfig(c)
-	c.NegotiatedSerializer = versionedScheme()
+	c.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
 	return c
 }
 
@@ -323,4 +324,3 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-var _ = watch.Added
