@@ -230,10 +230,12 @@ func (e errorResponder) Error(_ http.ResponseWriter, req *http.Request, err erro
 
 // class sorts a request into a metrics verb class.
 func class(req *http.Request, upgrade bool) string {
-	switch {
-	case upgrade:
+	if upgrade {
 		return "upgrade"
-	case req.URL.Query().Get("watch") == "true" || req.URL.Query().Get("watch") == "1" || req.URL.Query().Get("follow") == "true":
+	}
+	q := req.URL.Query()
+	switch {
+	case q.Get("watch") == "true" || q.Get("watch") == "1" || q.Get("follow") == "true":
 		return "watch"
 	case req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodOptions:
 		return "read"
