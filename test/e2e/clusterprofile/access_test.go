@@ -31,6 +31,15 @@ func offering(t *testing.T, name, provider string, change func(*cpv1alpha1.Clust
 	return "cp." + harness.ProfileNamespace + "." + name
 }
 
+// viaProvider is a waitCluster condition: the Cluster is reached through
+// access provider name.
+func viaProvider(name string) func(*clustersv1alpha1.Cluster) (bool, string) {
+	return func(c *clustersv1alpha1.Cluster) (bool, string) {
+		got := c.Spec.Source.ClusterProfile.AccessProvider
+		return got == name, "access provider " + got
+	}
+}
+
 // testProviderChoice: a profile is reached through the first provider of
 // the provider file (secretreader, broken, hang) that it offers, in
 // status.accessProviders or the deprecated status.credentialProviders.
@@ -71,7 +80,12 @@ func testNoAccessProvider(t *testing.T) {
 	cluster := offering(t, "e2e-no-provider", "vendor-x", func(cp *cpv1alpha1.ClusterProfile) {
 		cp.Status.Version.Kubernetes = "v1.2.3-profile"
 	})
-	c := waitCluster(t, cluster, readyIs(metav1.ConditionFalse, "NoAccessProvider"))
+	// Created first and given its status after, the profile offers no
+	// provider at all for a moment: wait for the one it offers.
+	c := waitCluster(t, cluster, func(c *clustersv1alpha1.Cluster) (bool, string) {
+		ok, state := readyIs(metav1.ConditionFalse, "NoAccessProvider")(c)
+		return ok && strings.Contains(state, "vendor-x"), state
+	})
 	ready := meta.FindStatusCondition(c.Status.Conditions, clustersv1alpha1.ConditionReady)
 	for _, w := range []string{"vendor-x", harness.SecretReaderProvider, brokenProvider, hangProvider} {
 		if !strings.Contains(ready.Message, w) {
@@ -103,9 +117,7 @@ func testFailingPlugin(t *testing.T) {
 	}
 	// ...never again once the profile offers only the failing plugin.
 	offering(t, "e2e-switch", brokenProvider, nil)
-	waitCluster(t, switched, func(c *clustersv1alpha1.Cluster) (bool, string) {
-		return c.Spec.Source.ClusterProfile.AccessProvider == brokenProvider, c.Spec.Source.ClusterProfile.AccessProvider
-	})
+	waitCluster(t, switched, viaProvider(brokenProvider))
 	_, err = proxyGet(t.Context(), hub, switched, "/version")
 	want503(t, err, switched, credentialFailed)
 }
@@ -116,7 +128,7 @@ func testFailingPlugin(t *testing.T) {
 func testHangingPlugin(t *testing.T) {
 	hub := hubKube(t)
 	hang := offering(t, "e2e-hang", hangProvider, nil)
-	waitCluster(t, hang, nil)
+	waitCluster(t, hang, viaProvider(hangProvider))
 
 	type result struct {
 		err  error
