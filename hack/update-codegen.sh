@@ -10,6 +10,9 @@ set -o pipefail
 
 SCRIPT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "${SCRIPT_ROOT}"
+# go list -m prints no directory for a module not downloaded yet, as on a
+# fresh machine: download it first.
+go mod download k8s.io/code-generator
 CODEGEN_PKG=$(go list -m -f '{{.Dir}}' k8s.io/code-generator)
 THIS_PKG=github.com/headlamp-k8s/clusters-apiserver
 BOILERPLATE="${SCRIPT_ROOT}/hack/boilerplate.go.txt"
