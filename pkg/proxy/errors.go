@@ -1,11 +1,14 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -85,12 +88,88 @@ func statusError(cluster, via string, err error) *apierrors.StatusError {
 	reason, message := Explain(err, via)
 	message = fmt.Sprintf("cluster %q cannot be reached: %s", cluster, message)
 	if reason == ReasonBadGateway {
-		return &apierrors.StatusError{ErrStatus: metav1.Status{
-			Status:  metav1.StatusFailure,
-			Code:    http.StatusBadGateway,
-			Reason:  metav1.StatusReason(ReasonBadGateway),
-			Message: message,
-		}}
+		return badGateway(message)
 	}
 	return apierrors.NewServiceUnavailable(message)
+}
+
+// guardResponse replaces, with a Status, a member answer that
+// refusedAnswer refuses; every other response is returned as it is.
+func guardResponse(cluster string, resp *http.Response) *http.Response {
+	st := refusedAnswer(cluster, resp)
+	if st == nil {
+		return resp
+	}
+	resp.Body.Close()
+	return statusResponse(resp.Request, st)
+}
+
+// refusedAnswer returns the error to answer instead of a member response
+// that a client would take as being about itself rather than the member,
+// or nil. A 401 or 407 (with WWW-Authenticate or Proxy-Authenticate) would
+// make kubectl and client-go believe that their hub credential is bad, and
+// refresh or drop it; a redirect could take the client, with its hub
+// credential, out of the proxy. Both become a 502 that names the member.
+func refusedAnswer(cluster string, resp *http.Response) *apierrors.StatusError {
+	switch code := resp.StatusCode; {
+	case code == http.StatusUnauthorized || code == http.StatusProxyAuthRequired:
+		return badGateway(fmt.Sprintf("cluster %q refused the credential clusters-apiserver uses for it (%d %s): %s",
+			cluster, code, http.StatusText(code), memberMessage(resp)))
+	case code >= 300 && code < 400 && resp.Header.Get("Location") != "":
+		return badGateway(fmt.Sprintf("cluster %q answered with a redirect (%d), which the proxy does not follow", cluster, code))
+	}
+	return nil
+}
+
+// badGateway is a 502 Status error.
+func badGateway(message string) *apierrors.StatusError {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status:  metav1.StatusFailure,
+		Code:    http.StatusBadGateway,
+		Reason:  metav1.StatusReason(ReasonBadGateway),
+		Message: message,
+	}}
+}
+
+// memberMessage returns a short, printable account of a member's error
+// answer: the message of a Status, or the start of any other body.
+func memberMessage(resp *http.Response) string {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	var st metav1.Status
+	msg := strings.TrimSpace(string(body))
+	if json.Unmarshal(body, &st) == nil && st.Message != "" {
+		msg = st.Message
+	}
+	msg = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, msg)
+	if len(msg) > 256 {
+		msg = msg[:256] + "..."
+	}
+	if msg == "" {
+		msg = "no message"
+	}
+	return msg
+}
+
+// statusResponse is a JSON response holding the Status of err, as
+// kube-apiserver writes it.
+func statusResponse(req *http.Request, err *apierrors.StatusError) *http.Response {
+	st := err.ErrStatus
+	st.Kind, st.APIVersion = "Status", "v1"
+	body, _ := json.Marshal(st)
+	return &http.Response{
+		Status:        fmt.Sprintf("%d %s", st.Code, http.StatusText(int(st.Code))),
+		StatusCode:    int(st.Code),
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        http.Header{"Content-Type": {"application/json"}},
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}
 }

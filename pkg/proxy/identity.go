@@ -1,40 +1,106 @@
 package proxy
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apiserver/pkg/authentication/user"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 )
 
-// stripped are headers that identify or authorize the caller to this
+// errNoIdentity is returned instead of sending a request that should carry
+// the hub user's identity but has none to carry.
+var errNoIdentity = errors.New("no authenticated hub user to impersonate on the member")
+
+// forwarder is the last step of a proxied plain request before the
+// member's credentials are added. It runs after httputil.ReverseProxy has
+// removed the hop-by-hop headers, those a caller names in Connection
+// included, so nothing the caller sends can remove what it sets: like
+// kube-aggregator, which adds identity in transport.NewAuthProxyRoundTripper
+// for the same reason.
+type forwarder struct {
+	cluster     string
+	impersonate bool
+	next        http.RoundTripper
+}
+
+// RoundTrip implements http.RoundTripper.
+func (f *forwarder) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = utilnet.CloneRequest(req)
+	if err := forwardIdentity(req.Context(), req.Header, f.impersonate); err != nil {
+		return nil, err
+	}
+	resp, err := f.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	return guardResponse(f.cluster, resp), nil
+}
+
+// strippedPrefixes and strippedHeaders name, in lower case with "_" read
+// as "-", the headers that identify or authorize the caller to this
 // server. The proxy never forwards them: the member must see only the
 // source credential and, when impersonating, the identity the hub
-// authenticated.
-var strippedPrefixes = []string{"Impersonate-", "X-Remote-"}
-
-var strippedHeaders = []string{"Authorization", "Cookie", "Proxy-Authorization"}
+// authenticated. Names are compared that loosely because some servers and
+// proxies in front of members treat "_" as "-" or ignore case in ways Go
+// does not.
+var (
+	strippedPrefixes = []string{"impersonate-", "x-remote-"}
+	strippedHeaders  = []string{"authorization", "cookie", "proxy-authorization"}
+)
 
 // scrubHeaders removes every header that identifies or authorizes the
 // caller.
 func scrubHeaders(h http.Header) {
-	for _, name := range strippedHeaders {
-		h.Del(name)
-	}
 	for name := range h {
-		for _, prefix := range strippedPrefixes {
-			if strings.HasPrefix(name, prefix) {
-				delete(h, name)
-			}
+		if identifying(name) {
+			delete(h, name)
 		}
 	}
 }
 
-// impersonate sets the headers that make the member act as u. The member
-// adds system:authenticated itself, and impersonating it explicitly is
-// refused by some authorizers, so it is left out.
-func impersonate(h http.Header, u user.Info) {
+// identifying tells whether a header of that name identifies or
+// authorizes the caller.
+func identifying(name string) bool {
+	n := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(name)), "_", "-")
+	for _, s := range strippedHeaders {
+		if n == s {
+			return true
+		}
+	}
+	for _, p := range strippedPrefixes {
+		if strings.HasPrefix(n, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardIdentity removes from h every header that identifies or
+// authorizes the caller and, with impersonate, sets the identity of the
+// hub user in ctx. It fails rather than let a request that should be
+// impersonated leave without Impersonate-User.
+func forwardIdentity(ctx context.Context, h http.Header, impersonate bool) error {
+	scrubHeaders(h)
+	if !impersonate {
+		return nil
+	}
+	u, ok := genericapirequest.UserFrom(ctx)
+	if !ok || u.GetName() == "" {
+		return errNoIdentity
+	}
+	setImpersonation(h, u)
+	return nil
+}
+
+// setImpersonation sets the headers that make the member act as u. The
+// member adds system:authenticated itself, and impersonating it explicitly
+// is refused by some authorizers, so it is left out.
+func setImpersonation(h http.Header, u user.Info) {
 	h.Set(authenticationv1.ImpersonateUserHeader, u.GetName())
 	if uid := u.GetUID(); uid != "" {
 		h.Set(authenticationv1.ImpersonateUIDHeader, uid)

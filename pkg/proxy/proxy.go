@@ -14,13 +14,13 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/proxy"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/filters"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/klog/v2"
+	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
@@ -67,32 +67,31 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		errs := errorResponder{cluster: cluster, via: access.Via, responder: responder}
 		upgrade := httpstream.IsUpgradeRequest(req)
-		if upgrade {
-			// An upgrade opens a bidirectional stream (exec, attach,
-			// port-forward): like kube-apiserver for pods/exec, require
-			// create, not only the get a WebSocket GET was authorized for.
+		// An upgrade opens a bidirectional stream. Unless it is a watch (a
+		// read, as a WebSocket watch is), it needs create, as kube-apiserver
+		// requires for pods/exec, not only the get a WebSocket GET was
+		// authorized for.
+		if upgrade && !isWatch(req.Method, memberPath, req.URL.RawQuery) {
 			if err := p.authorize(req.Context(), "create"); err != nil {
 				responder.Error(err)
 				return
 			}
 		}
-		scrubHeaders(req.Header)
-		if access.Impersonate {
-			u, ok := genericapirequest.UserFrom(req.Context())
-			if !ok {
-				responder.Error(apierrors.NewUnauthorized("no authenticated user to impersonate on the member"))
+		if _, ok := genericapirequest.UserFrom(req.Context()); access.Impersonate && !ok {
+			responder.Error(apierrors.NewUnauthorized(errNoIdentity.Error()))
+			return
+		}
+		p.metrics.serve(cluster, class(req, upgrade), w, req, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if upgrade {
+				p.serveUpgrade(w, req, location, tr, errs)
 				return
 			}
-			impersonate(req.Header, u)
-		}
-
-		h := proxy.NewUpgradeAwareHandler(location, tr.RoundTripper, false, false, errs)
-		h.UpgradeTransport = tr.Upgrade
-		h.UseLocationHost = true
-		// A redirect could take the client, with its own credentials, or
-		// this request out of the proxy: answer 502 instead.
-		h.RejectForwardingRedirects = true
-		p.metrics.serve(cluster, class(req, upgrade), w, req, h)
+			// tr.forward scrubs the caller's credentials and sets the
+			// identity after ReverseProxy's hop-by-hop processing.
+			h := proxy.NewUpgradeAwareHandler(location, tr.forward, false, false, errs)
+			h.UseLocationHost = true
+			h.ServeHTTP(w, req)
+		}))
 	}), nil
 }
 

@@ -59,7 +59,7 @@ func TestScrubAndImpersonate(t *testing.T) {
 		h.Set(k, "client-value")
 	}
 	scrubHeaders(h)
-	impersonate(h, &user.DefaultInfo{
+	setImpersonation(h, &user.DefaultInfo{
 		Name:   "alice@example.com",
 		UID:    "1234",
 		Groups: []string{"dev", user.AllAuthenticated, "ops"},

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/proxy"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
+	"k8s.io/streaming/pkg/httpstream/spdy"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
@@ -28,18 +29,28 @@ type Timeouts struct {
 }
 
 // Transport is how one member is reached: one connection pool for plain
-// requests (HTTP/2, keep-alive) and one for protocol upgrades, both with
-// the member's credentials.
+// requests (HTTP/2, keep-alive) and a dialer for protocol upgrades, both
+// with the member's credentials.
 type Transport struct {
-	// RoundTripper carries plain requests.
+	// RoundTripper carries plain requests with the member's credentials and
+	// nothing else: what health checks use.
 	RoundTripper http.RoundTripper
-	// Upgrade carries SPDY and WebSocket upgrades. Upgrades need their own
-	// HTTP/1.1-only transport, and credentials applied to the upgrade
-	// request itself, which the proxy then writes to a raw connection.
-	Upgrade proxy.UpgradeRequestRoundTripper
 
-	hash string
-	base *http.Transport
+	// forward is RoundTripper behind the identity guard: what proxied plain
+	// requests use.
+	forward http.RoundTripper
+	// upgradeCreds sets the member's credentials on an upgrade request
+	// (it answers with the request, see proxy.MirrorRequest), which the
+	// proxy then writes to a connection of its own from upgradeDialer.
+	upgradeCreds  http.RoundTripper
+	upgradeDialer *spdy.SpdyRoundTripper
+	timeouts      Timeouts
+	impersonate   bool
+
+	hash      string
+	base      *http.Transport
+	closed    chan struct{} // closed by close: upgraded streams end
+	closeOnce sync.Once
 }
 
 // Transports caches one Transport per member, rebuilt only when the
@@ -70,7 +81,7 @@ func (t *Transports) Get(cluster string, access inventory.Access) (*Transport, e
 	if access.Config == nil {
 		return nil, fmt.Errorf("no access configuration")
 	}
-	next, err := t.build(access.Config, access.Impersonate)
+	next, err := t.build(cluster, access.Config, access.Impersonate)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +114,7 @@ func (t *Transports) Temporary(access inventory.Access) (*Transport, error) {
 	if access.Config == nil {
 		return nil, fmt.Errorf("no access configuration")
 	}
-	return t.build(access.Config, access.Impersonate)
+	return t.build("", access.Config, access.Impersonate)
 }
 
 // Close closes the transport's idle connections.
@@ -142,12 +153,17 @@ func (t *Transports) Prune(keep func(cluster, hash string) bool) {
 	}
 }
 
-func (tr *Transport) close() { tr.base.CloseIdleConnections() }
+// close closes the idle connections and ends the upgraded streams that
+// use the transport; plain requests in flight finish on their connections.
+func (tr *Transport) close() {
+	tr.base.CloseIdleConnections()
+	tr.closeOnce.Do(func() { close(tr.closed) })
+}
 
-// build makes the transports for cfg. With impersonate, an impersonation
-// configured in the source (a kubeconfig's "as") is ignored: the proxy sets
-// the hub user's identity on each request instead.
-func (t *Transports) build(cfg *rest.Config, impersonate bool) (*Transport, error) {
+// build makes the transports of cluster for cfg. With impersonate, an
+// impersonation configured in the source (a kubeconfig's "as") is ignored:
+// the proxy sets the hub user's identity on each request instead.
+func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (*Transport, error) {
 	tc, err := cfg.TransportConfig()
 	if err != nil {
 		return nil, err
@@ -185,22 +201,30 @@ func (t *Transports) build(cfg *rest.Config, impersonate bool) (*Transport, erro
 		return nil, err
 	}
 
-	// Upgrades: HTTP/1.1 only, and the credentials are applied by wrapping
-	// the request (MirrorRequest returns it with the auth headers set),
-	// since the upgraded connection is dialled and written by hand.
-	upgradeBase := utilnet.SetOldTransportDefaults(&http.Transport{
-		Proxy:               proxyFunc,
-		DialContext:         dialer.DialContext,
-		TLSClientConfig:     tlsConfig.Clone(),
-		TLSHandshakeTimeout: t.timeouts.TLSHandshake,
-	})
-	upgrader, err := transport.HTTPWrappersForConfig(tc, proxy.MirrorRequest)
+	// Upgrades: the proxy writes the upgrade request to a connection of
+	// its own and then copies bytes both ways, so the credentials are
+	// applied to the request itself (proxy.MirrorRequest answers with the
+	// request the wrappers prepared), and the connection comes from a
+	// dialer that honours the same proxy, TLS configuration and dial
+	// timeout as plain requests (the recipe of kubectl's
+	// makeUpgradeTransport).
+	upgradeCreds, err := transport.HTTPWrappersForConfig(tc, proxy.MirrorRequest)
 	if err != nil {
 		return nil, err
 	}
+	upgradeDialer, err := spdy.NewRoundTripperWithConfig(spdy.RoundTripperConfig{TLS: tlsConfig.Clone(), Proxier: proxyFunc})
+	if err != nil {
+		return nil, err
+	}
+	upgradeDialer.Dialer = dialer
 	return &Transport{
-		RoundTripper: rt,
-		Upgrade:      proxy.NewUpgradeRequestRoundTripper(upgradeBase, upgrader),
-		base:         base,
+		RoundTripper:  rt,
+		forward:       &forwarder{cluster: cluster, impersonate: impersonate, next: rt},
+		upgradeCreds:  upgradeCreds,
+		upgradeDialer: upgradeDialer,
+		timeouts:      t.timeouts,
+		impersonate:   impersonate,
+		base:          base,
+		closed:        make(chan struct{}),
 	}, nil
 }

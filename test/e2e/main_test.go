@@ -17,6 +17,10 @@ import (
 // env is the hub, members and clusters-apiserver shared by every test.
 var env *harness.Env
 
+// node is member-1's node, with a pod whose exec, attach, port-forward
+// and logs reach a kubelet streaming server of this process.
+var node *harness.Node
+
 // dynamicSource is a kubeconfig source that tests rewrite to make clusters
 // appear, change and disappear. The members' own kubeconfig stays as it is.
 var dynamicSource string
@@ -82,6 +86,11 @@ func run(m *testing.M) int {
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the hub:", err)
+		return 1
+	}
+	if node, err = env.StartNode(ctx, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "starting member-1's node:", err)
+		env.Stop()
 		return 1
 	}
 	code := m.Run()

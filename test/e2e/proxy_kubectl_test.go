@@ -81,6 +81,7 @@ const watchHold = 70 * time.Second
 // TestProxyKubectlWatchOutlivesRequestTimeout holds `kubectl get cm -w`
 // through the proxy past watchHold and checks it still receives events.
 func TestProxyKubectlWatchOutlivesRequestTimeout(t *testing.T) {
+	t.Parallel() // it mostly waits: hold it beside TestProxyLogsFollow
 	const ns = "e2e-proxy-watch"
 	member := memberKube(t, 0)
 	createNamespace(t, member, ns)

@@ -82,6 +82,19 @@ func startCluster(ctx context.Context, cfg clusterConfig) (*cluster, error) {
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--profiling=false",
 	}
+	if cfg.agg == nil {
+		// Members reach the kubelet endpoints of their nodes (see
+		// StartNode) as kube-apiserver reaches kubelets.
+		kubeletClient, err := ca.clientCert(cfg.pkiDir, cfg.name+"-kubelet-client", "kube-apiserver-kubelet-client", "system:masters")
+		if err != nil {
+			return nil, err
+		}
+		args = append(args,
+			"--kubelet-client-certificate="+kubeletClient.CertFile,
+			"--kubelet-client-key="+kubeletClient.KeyFile,
+			"--kubelet-certificate-authority="+ca.CertFile,
+		)
+	}
 	if a := cfg.agg; a != nil {
 		args = append(args,
 			"--requestheader-client-ca-file="+a.frontProxyCA.CertFile,

@@ -93,6 +93,7 @@ type Env struct {
 	hub          *cluster
 	members      []*cluster
 	server       *server
+	kubelets     []*kubelet
 	profileArgs  []string // clusters-apiserver flags of the ClusterProfile source
 
 	mu       sync.Mutex // guards userSeq
@@ -223,6 +224,9 @@ func (e *Env) Stop() {
 		var wg sync.WaitGroup
 		if e.server != nil && e.server.proc != nil {
 			e.server.proc.stop()
+		}
+		for _, k := range e.kubelets {
+			k.stop()
 		}
 		for _, c := range append([]*cluster{e.hub}, e.members...) {
 			if c != nil {

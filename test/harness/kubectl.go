@@ -16,16 +16,24 @@ import (
 // non-nil if kubectl could not run or exited non-zero; it is killed when
 // ctx ends.
 func (e *Env) Kubectl(ctx context.Context, kubeconfig string, args ...string) (stdout, stderr string, err error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(e.BinDir, "kubectl"), append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
+	cmd := e.KubectlCmd(ctx, kubeconfig, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// KubectlCmd returns kubectl with --kubeconfig=kubeconfig and args, for a
+// caller that sets its input, output or environment, or runs it in the
+// background. It is ended when ctx ends.
+func (e *Env) KubectlCmd(ctx context.Context, kubeconfig string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(e.BinDir, "kubectl"), append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
 	cmd.SysProcAttr = sysProcAttr()
 	// kubectl starts nothing of its own worth a group-wide signal; end it
 	// with SIGTERM, as a user's Ctrl-C would, then SIGKILL.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
-	err = cmd.Run()
-	return out.String(), errOut.String(), err
+	return cmd
 }
 
 // applyHubManifests applies Options.HubManifests to the hub and waits until

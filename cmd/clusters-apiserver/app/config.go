@@ -40,6 +40,7 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	cfg.Serializer = apiserver.Serializer
 	cfg.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
 	cfg.FeatureGate = utilfeature.DefaultFeatureGate
+	cfg.RequestInfoResolver = apiserver.NewRequestInfoResolver(&cfg.Config)
 
 	namer := openapi.NewDefinitionNamer(apiserver.Scheme)
 	cfg.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(generatedopenapi.GetOpenAPIDefinitions, namer)
