@@ -53,13 +53,34 @@ var (
 	strippedHeaders  = []string{"authorization", "cookie", "proxy-authorization"}
 )
 
+// bearerProtocolPrefix starts the WebSocket subprotocol in which a
+// browser client sends its bearer token (kube-apiserver's
+// base64url.bearer.authorization.k8s.io.TOKEN).
+const bearerProtocolPrefix = "base64url.bearer.authorization.k8s.io."
+
 // scrubHeaders removes every header that identifies or authorizes the
-// caller.
+// caller, and any bearer token offered as a WebSocket subprotocol.
 func scrubHeaders(h http.Header) {
 	for name := range h {
 		if identifying(name) {
 			delete(h, name)
 		}
+	}
+	protocols := h.Values("Sec-Websocket-Protocol")
+	if len(protocols) == 0 {
+		return
+	}
+	var keep []string
+	for _, v := range protocols {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" && !strings.HasPrefix(strings.ToLower(p), bearerProtocolPrefix) {
+				keep = append(keep, p)
+			}
+		}
+	}
+	h.Del("Sec-Websocket-Protocol")
+	if len(keep) > 0 {
+		h.Set("Sec-Websocket-Protocol", strings.Join(keep, ", "))
 	}
 }
 

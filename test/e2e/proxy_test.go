@@ -79,7 +79,14 @@ func hubTLS(t *testing.T, kubeconfig string) *tls.Config {
 // CA, and the hub's RBAC allows its admin everything.
 func serverTLS(t *testing.T) *tls.Config {
 	t.Helper()
-	cfg := hubTLS(t, env.HubKubeconfig).Clone()
+	return serverTLSAs(t, env.HubKubeconfig)
+}
+
+// serverTLSAs authenticates to clusters-apiserver itself, past the hub,
+// with the client certificate of a hub kubeconfig.
+func serverTLSAs(t *testing.T, kubeconfig string) *tls.Config {
+	t.Helper()
+	cfg := hubTLS(t, kubeconfig).Clone()
 	ca, err := os.ReadFile(env.ServerCAFile)
 	if err != nil {
 		t.Fatal(err)
