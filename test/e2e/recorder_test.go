@@ -33,9 +33,10 @@ const (
 // inspected: an HTTPS server on 127.0.0.1 that records every request other
 // than health probes and answers
 //   - /readyz, /healthz, /livez: ok; /version: v1.37.0;
-//   - an upgrade request: 101 Switching Protocols with the first offered
+//   - any other upgrade request: 101 Switching Protocols with the first offered
 //     SPDY stream protocol or WebSocket subprotocol, then echoes bytes;
-//   - /status/CODE: CODE; /redirect: 302 to /redirected;
+//   - /status/CODE: CODE (401 with WWW-Authenticate, 407 with
+//     Proxy-Authenticate); /redirect: 302 to /redirected, upgrade or not;
 //   - anything else: 200;
 //
 // echoing the request body, with an X-Recorder header.
@@ -118,11 +119,12 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.seen = append(r.seen, recorded{method: req.Method, path: req.URL.Path, query: req.URL.RawQuery, header: req.Header.Clone(), body: string(body)})
 	r.mu.Unlock()
 
-	if strings.Contains(strings.ToLower(req.Header.Get("Connection")), "upgrade") {
+	w.Header().Set("X-Recorder", "seen")
+	if strings.Contains(strings.ToLower(req.Header.Get("Connection")), "upgrade") &&
+		req.URL.Path != "/redirect" && !strings.HasPrefix(req.URL.Path, "/status/") {
 		r.upgrade(w, req)
 		return
 	}
-	w.Header().Set("X-Recorder", "seen")
 	switch {
 	case req.URL.Path == "/redirect":
 		http.Redirect(w, req, "/redirected", http.StatusFound)
@@ -131,6 +133,12 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		code, err := strconv.Atoi(strings.TrimPrefix(req.URL.Path, "/status/"))
 		if err != nil {
 			code = http.StatusBadRequest
+		}
+		switch code {
+		case http.StatusUnauthorized:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="member"`)
+		case http.StatusProxyAuthRequired:
+			w.Header().Set("Proxy-Authenticate", `Basic realm="member-proxy"`)
 		}
 		w.WriteHeader(code)
 	}
