@@ -3,11 +3,11 @@ package proxy
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
-	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apiserver/pkg/authentication/user"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 )
@@ -22,23 +22,48 @@ var errNoIdentity = errors.New("no authenticated hub user to impersonate on the 
 // included, so nothing the caller sends can remove what it sets: like
 // kube-aggregator, which adds identity in transport.NewAuthProxyRoundTripper
 // for the same reason.
+//
+// A request also ends when the transport is closed (its member's access
+// configuration changed or it left), so that a watch or a followed log does
+// not outlive the credential it was opened with.
 type forwarder struct {
 	cluster     string
 	impersonate bool
 	next        http.RoundTripper
+	closed      context.Context // done when the transport is closed
 }
 
 // RoundTrip implements http.RoundTripper.
 func (f *forwarder) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = utilnet.CloneRequest(req)
-	if err := forwardIdentity(req.Context(), req.Header, f.impersonate); err != nil {
+	ctx, cancel := context.WithCancel(req.Context())
+	stop := context.AfterFunc(f.closed, cancel)
+	end := func() { stop(); cancel() }
+	req = req.Clone(ctx)
+	if err := forwardIdentity(ctx, req.Header, f.impersonate); err != nil {
+		end()
 		return nil, err
 	}
 	resp, err := f.next.RoundTrip(req)
 	if err != nil {
+		end()
 		return nil, err
 	}
-	return guardResponse(f.cluster, resp), nil
+	resp = guardResponse(f.cluster, resp)
+	resp.Body = &endOnClose{ReadCloser: resp.Body, end: end}
+	return resp, nil
+}
+
+// endOnClose calls end once the body is closed.
+type endOnClose struct {
+	io.ReadCloser
+	end func()
+}
+
+// Close implements io.Closer.
+func (b *endOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.end()
+	return err
 }
 
 // strippedPrefixes and strippedHeaders name, in lower case with "_" read
@@ -66,11 +91,13 @@ func scrubHeaders(h http.Header) {
 			delete(h, name)
 		}
 	}
-	protocols := h.Values("Sec-Websocket-Protocol")
-	if len(protocols) == 0 {
-		return
+	var protocols, keep []string
+	for name, vs := range h {
+		if normalize(name) == "sec-websocket-protocol" {
+			protocols = append(protocols, vs...)
+			delete(h, name)
+		}
 	}
-	var keep []string
 	for _, v := range protocols {
 		for _, p := range strings.Split(v, ",") {
 			if p = strings.TrimSpace(p); p != "" && !strings.HasPrefix(strings.ToLower(p), bearerProtocolPrefix) {
@@ -78,16 +105,20 @@ func scrubHeaders(h http.Header) {
 			}
 		}
 	}
-	h.Del("Sec-Websocket-Protocol")
 	if len(keep) > 0 {
 		h.Set("Sec-Websocket-Protocol", strings.Join(keep, ", "))
 	}
 }
 
+// normalize is a header name in lower case with "_" read as "-".
+func normalize(name string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(name)), "_", "-")
+}
+
 // identifying tells whether a header of that name identifies or
 // authorizes the caller.
 func identifying(name string) bool {
-	n := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(name)), "_", "-")
+	n := normalize(name)
 	for _, s := range strippedHeaders {
 		if n == s {
 			return true

@@ -105,7 +105,9 @@ func memberLocation(server, memberPath string) (*url.URL, error) {
 		return nil, err
 	}
 	for _, seg := range strings.Split(memberPath, "/") {
-		if seg == ".." {
+		// Also what servers in front of members may read as "..":
+		// "..;params" (Tomcat, Jetty) and backslashes (IIS).
+		if seg == ".." || strings.HasPrefix(seg, "..;") || strings.HasPrefix(seg, "..\\") || strings.Contains(seg, "\\..") {
 			return nil, errors.New("the proxied path may not contain \"..\"")
 		}
 	}

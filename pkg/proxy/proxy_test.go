@@ -31,6 +31,10 @@ func TestMemberLocation(t *testing.T) {
 		{name: "double slashes folded", server: "https://a/prefix", path: "//api//v1", want: "https://a/prefix/api/v1"},
 		{name: "dot-dot refused", server: "https://a/prefix", path: "/api/../../secret", wantErr: `may not contain ".."`},
 		{name: "trailing dot-dot refused", server: "https://a/prefix", path: "/..", wantErr: `may not contain ".."`},
+		{name: "dot-dot with parameters refused", server: "https://a/prefix", path: "/..;x=1/secret", wantErr: `may not contain ".."`},
+		{name: "dot-dot with backslash refused", server: "https://a/prefix", path: "/..\\secret", wantErr: `may not contain ".."`},
+		{name: "backslash dot-dot refused", server: "https://a/prefix", path: "/a\\..\\..", wantErr: `may not contain ".."`},
+		{name: "dots in a name kept", server: "https://a/prefix", path: "/api/v1/namespaces/a..b", want: "https://a/prefix/api/v1/namespaces/a..b"},
 		{name: "decoded slash is just a slash", server: "https://a/prefix", path: "/api/v1/namespaces/a/b", want: "https://a/prefix/api/v1/namespaces/a/b"},
 	}
 	for _, tc := range tests {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -47,10 +48,10 @@ type Transport struct {
 	timeouts      Timeouts
 	impersonate   bool
 
-	hash      string
-	base      *http.Transport
-	closed    chan struct{} // closed by close: upgraded streams end
-	closeOnce sync.Once
+	hash   string
+	base   *http.Transport
+	ctx    context.Context // done once closed: streams on it end
+	cancel context.CancelFunc
 }
 
 // Transports caches one Transport per member, rebuilt only when the
@@ -153,11 +154,11 @@ func (t *Transports) Prune(keep func(cluster, hash string) bool) {
 	}
 }
 
-// close closes the idle connections and ends the upgraded streams that
-// use the transport; plain requests in flight finish on their connections.
+// close ends the requests and upgraded streams that use the transport,
+// watches and followed logs included, and closes its idle connections.
 func (tr *Transport) close() {
+	tr.cancel()
 	tr.base.CloseIdleConnections()
-	tr.closeOnce.Do(func() { close(tr.closed) })
 }
 
 // build makes the transports of cluster for cfg. With impersonate, an
@@ -217,14 +218,16 @@ func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (
 		return nil, err
 	}
 	upgradeDialer.Dialer = dialer
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Transport{
 		RoundTripper:  rt,
-		forward:       &forwarder{cluster: cluster, impersonate: impersonate, next: rt},
+		forward:       &forwarder{cluster: cluster, impersonate: impersonate, next: rt, closed: ctx},
 		upgradeCreds:  upgradeCreds,
 		upgradeDialer: upgradeDialer,
 		timeouts:      t.timeouts,
 		impersonate:   impersonate,
 		base:          base,
-		closed:        make(chan struct{}),
+		ctx:           ctx,
+		cancel:        cancel,
 	}, nil
 }

@@ -13,10 +13,15 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/sets"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 )
+
+// maxUpgradeResponseHeader bounds what is read of a member's answer to an
+// upgrade before its headers are complete.
+const maxUpgradeResponseHeader = 64 << 10
 
 // hopByHop are the headers that belong to one connection (RFC 9110
 // section 7.6.1), which a proxy does not forward.
@@ -35,6 +40,10 @@ var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-A
 // hub credential. The path and query are the client's, unchanged.
 func (p *Proxy) serveUpgrade(w http.ResponseWriter, req *http.Request, location *url.URL, tr *Transport, errs errorResponder) {
 	ctx := req.Context()
+	if req.ContentLength != 0 || len(req.TransferEncoding) > 0 {
+		errs.responder.Error(apierrors.NewBadRequest("an upgrade request may not have a body"))
+		return
+	}
 	out := req.Clone(ctx)
 	loc := *location
 	loc.RawQuery = req.URL.RawQuery
@@ -68,7 +77,8 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, req *http.Request, location 
 	if d := tr.timeouts.ResponseHeader; d > 0 {
 		_ = backend.SetReadDeadline(time.Now().Add(d))
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(io.TeeReader(backend, &raw)), out)
+	headers := io.LimitReader(io.TeeReader(backend, &raw), maxUpgradeResponseHeader)
+	resp, err := http.ReadResponse(bufio.NewReader(headers), out)
 	if err != nil {
 		errs.Error(w, req, fmt.Errorf("reading the member's answer to the upgrade request: %w", err))
 		return
@@ -104,7 +114,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, req *http.Request, location 
 	go func() { _, _ = io.Copy(client, backend); done <- struct{}{} }()
 	select {
 	case <-done:
-	case <-tr.closed:
+	case <-tr.ctx.Done():
 		// The member's access configuration changed or it left: a stream
 		// opened with the old credential does not outlive it.
 	}
@@ -141,6 +151,9 @@ func refused(w http.ResponseWriter, errs errorResponder, resp *http.Response, ba
 // upgrade itself needs: Connection: Upgrade and the client's Upgrade.
 func upgradeHeaders(h http.Header) {
 	upgrade := h.Values("Upgrade")
+	// X-Forwarded-For records who asked, for the member's audit log: a
+	// caller naming it in Connection does not get to erase it.
+	forwardedFor := h.Values("X-Forwarded-For")
 	for _, v := range h.Values("Connection") {
 		for _, name := range strings.Split(v, ",") {
 			if name = textproto.TrimString(name); name != "" {
@@ -153,6 +166,9 @@ func upgradeHeaders(h http.Header) {
 	}
 	h.Set("Connection", "Upgrade")
 	h["Upgrade"] = upgrade
+	if len(forwardedFor) > 0 {
+		h["X-Forwarded-For"] = forwardedFor
+	}
 }
 
 // memberRequests parses paths on members the way kube-apiserver does.
@@ -162,18 +178,36 @@ var memberRequests = &genericapirequest.RequestInfoFactory{
 }
 
 // isWatch tells whether a request for memberPath with rawQuery is, to a
-// member kube-apiserver, a watch of a collection of resources: a read,
-// which over WebSocket needs no more than the get a GET was authorized
-// for. Anything else that upgrades (exec, attach, portforward, and the
-// proxy subresources of pods, services and nodes) opens a stream that can
-// change things, and needs create, as kube-apiserver requires for
-// pods/exec.
+// member kube-apiserver, a watch of resources: a read, which over WebSocket
+// needs no more than the get a GET was authorized for. Anything else that
+// upgrades (exec, attach, portforward, and the proxy subresources of pods,
+// services and nodes) opens a stream that can change things, and needs
+// create, as kube-apiserver requires for pods/exec.
+//
+// The path is parsed as kube-apiserver parses it; the query only says
+// whether a GET of a collection watches it (a collection GET that does not
+// cannot upgrade), and is read here rather than decoded, so that a query
+// that does not decode changes nothing and logs nothing.
 func isWatch(method, memberPath, rawQuery string) bool {
 	if method != http.MethodGet {
 		return false
 	}
-	info, err := memberRequests.NewRequestInfo(&http.Request{Method: method, URL: &url.URL{Path: "/" + strings.TrimPrefix(memberPath, "/"), RawQuery: rawQuery}})
-	return err == nil && info.IsResourceRequest && info.Verb == "watch" && info.Subresource == ""
+	info, err := memberRequests.NewRequestInfo(&http.Request{Method: method, URL: &url.URL{Path: "/" + strings.TrimPrefix(memberPath, "/")}})
+	if err != nil || !info.IsResourceRequest || info.Subresource != "" {
+		return false
+	}
+	switch info.Verb {
+	case "watch": // the legacy /watch/ paths
+		return true
+	case "list":
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return false
+		}
+		w := q["watch"]
+		return len(w) > 0 && (w[0] == "1" || strings.EqualFold(w[0], "true"))
+	}
+	return false
 }
 
 // withTimeout is context.WithTimeout, with no limit for d <= 0.
