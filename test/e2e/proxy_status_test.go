@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/tls"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -153,6 +156,40 @@ func TestProxyOptionsVerb(t *testing.T) {
 			resp := send(t, tc.tls, http.MethodOptions, tc.base+proxyPath(recorderCluster, "/status/204"), nil, "")
 			if resp.code != tc.want {
 				t.Errorf("OPTIONS: %d %s; want %d", resp.code, resp.body, tc.want)
+			}
+		})
+	}
+}
+
+// TestProxyResponseHeaders checks that the headers clients read on a
+// member's answer reach them, with the body as the member compressed it,
+// through the hub and straight to the port.
+func TestProxyResponseHeaders(t *testing.T) {
+	startRecorder(t)
+	for _, r := range routesFor(t, env.HubKubeconfig) {
+		t.Run(r.name, func(t *testing.T) {
+			resp, _ := r.do(t, http.MethodGet, proxyPath(recorderCluster, "/response-headers"), http.Header{"Accept-Encoding": {"gzip"}})
+			if resp.code != http.StatusOK {
+				t.Fatalf("%d %s", resp.code, resp.body)
+			}
+			for k, want := range map[string]string{
+				"Warning":          `299 - "member warning"`,
+				"Content-Type":     "application/vnd.e2e+json",
+				"Content-Encoding": "gzip",
+			} {
+				if got := resp.header.Get(k); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+			if ids := resp.header.Values("Audit-Id"); !slices.Contains(ids, "member-audit-id") {
+				t.Errorf("Audit-Id = %q, want the member's among them", ids)
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(resp.body))
+			if err != nil {
+				t.Fatalf("the body is not the member's gzip: %v", err)
+			}
+			if body, _ := io.ReadAll(zr); string(body) != `{"compressed":true}` {
+				t.Errorf("body = %q", body)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"compress/gzip"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/pem"
@@ -37,6 +38,7 @@ const (
 //     SPDY stream protocol or WebSocket subprotocol, then echoes bytes;
 //   - /status/CODE: CODE (401 with WWW-Authenticate, 407 with
 //     Proxy-Authenticate); /redirect: 302 to /redirected, upgrade or not;
+//   - /response-headers: a gzip JSON body with Warning and Audit-Id;
 //   - anything else: 200;
 //
 // echoing the request body, with an X-Recorder header.
@@ -126,6 +128,16 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	switch {
+	case req.URL.Path == "/response-headers":
+		// What a member's answer carries that clients read.
+		w.Header().Set("Warning", `299 - "member warning"`)
+		w.Header().Set("Audit-Id", "member-audit-id")
+		w.Header().Set("Content-Type", "application/vnd.e2e+json")
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		_, _ = io.WriteString(zw, `{"compressed":true}`)
+		_ = zw.Close()
+		return
 	case req.URL.Path == "/redirect":
 		http.Redirect(w, req, "/redirected", http.StatusFound)
 		return
