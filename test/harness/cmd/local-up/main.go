@@ -81,6 +81,14 @@ func run() error {
 		return err
 	}
 	defer env.Stop()
+	var node *harness.Node
+	if len(env.Members) > 0 {
+		// A node for member-1, so exec, attach, port-forward and logs
+		// through the proxy can be tried for real.
+		if node, err = env.StartNode(ctx, 0); err != nil {
+			return err
+		}
+	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nReady in %s. In another shell:\n\n", time.Since(start).Round(100*time.Millisecond))
@@ -89,6 +97,14 @@ func run() error {
 	fmt.Fprintf(&b, "Members kubeconfig (--kubeconfig-source): %s\n", env.MembersKubeconfig)
 	for _, m := range env.Members {
 		fmt.Fprintf(&b, "  %s: %s (admin kubeconfig %s)\n", m.Name, m.URL, m.Kubeconfig)
+	}
+	if node != nil {
+		fmt.Fprintf(&b, "%s has node %s with pod %s/%s: its commands run on this machine, port %d echoes, e.g.\n", env.Members[0].Name, node.Name, node.Namespace, node.Pod, harness.EchoPort)
+		fmt.Fprintf(&b, "  %s --server %s/apis/clusters.headlamp.dev/v1alpha1/clusters/%s/proxy exec %s -- uname -a\n", filepath.Join(*binDir, "kubectl"), env.HubURL, env.Members[0].Name, node.Pod)
+	}
+	if node != nil {
+		fmt.Fprintf(&b, "%s has node %s with pod %s/%s: its commands run on this machine, port %d echoes, e.g.\n", env.Members[0].Name, node.Name, node.Namespace, node.Pod, harness.EchoPort)
+		fmt.Fprintf(&b, "  %s --server %s/apis/clusters.headlamp.dev/v1alpha1/clusters/%s/proxy exec %s -- uname -a\n", filepath.Join(*binDir, "kubectl"), env.HubURL, env.Members[0].Name, node.Pod)
 	}
 	if *profileMember != "" {
 		fmt.Fprintf(&b, "ClusterProfile %s/%s publishes %s too (access providers: %s)\n", harness.ProfileNamespace, *profileMember, *profileMember, env.ProviderFile)
