@@ -26,6 +26,9 @@ func (inv *Inventory) build(e *entry) *clusters.Cluster {
 		obj = e.member.Cluster.DeepCopy()
 	}
 	obj.Name = e.name
+	// Whatever the source: a Cluster shows where its member is, never a
+	// credential.
+	obj.Spec.Server = StripUserinfo(obj.Spec.Server)
 	obj.UID = types.UID(uuid.NewSHA1(uidSpace, []byte(e.member.Origin)).String())
 	obj.CreationTimestamp = e.created
 	obj.ResourceVersion = ""

@@ -27,6 +27,7 @@ func (inv *Inventory) SetHealth(name, accessHash string, h Health) {
 	if h.Version == "" {
 		h.Version = e.health.Version
 	}
+	h.Message = Redact(h.Message)
 	e.health = h
 	inv.publish(e)
 }

@@ -64,7 +64,8 @@ func New() *Inventory {
 
 // Replace sets the complete list of members reported under owner, replacing
 // what that owner reported before, and emits watch events for the
-// differences. An empty list removes the owner's members. A member handed
+// differences. An empty list removes the owner's members. URL userinfo in
+// access error messages is redacted here, for every source. A member handed
 // back with the same Cluster pointer, name and access hash as before costs
 // nothing, so sources can replace large lists after small changes.
 func (inv *Inventory) Replace(owner string, members []Member) {
@@ -76,6 +77,11 @@ func (inv *Inventory) Replace(owner string, members []Member) {
 	affected := map[string]bool{}
 	for i := range members {
 		m := members[i]
+		if m.Access.Err != nil {
+			if msg := Redact(m.Access.Err.Message); msg != m.Access.Err.Message {
+				m.Access.Err = &AccessError{Reason: m.Access.Err.Reason, Message: msg}
+			}
+		}
 		e, ok := old[m.Origin]
 		if ok && e.member.Name == m.Name && e.member.Cluster == m.Cluster && e.member.Access.Hash == m.Access.Hash {
 			// Handed back unchanged (the same object): nothing to redo.

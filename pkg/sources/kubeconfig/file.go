@@ -68,7 +68,7 @@ func (f *file) read() ([]byte, bool, error) {
 
 // fail logs a problem with the whole file, once until it changes.
 func (f *file) fail(err error) {
-	if msg := err.Error(); msg != f.failure {
+	if msg := inventory.Redact(err.Error()); msg != f.failure {
 		f.failure = msg
 		klog.ErrorS(nil, "Cannot use kubeconfig file; its clusters from the last good version stay served",
 			"file", f.path, "problem", msg, "servedContexts", len(f.good))

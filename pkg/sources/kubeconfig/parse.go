@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"reflect"
 	"regexp"
 
@@ -119,7 +118,7 @@ func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Con
 	}
 	m.Cluster.Labels = map[string]string{v1alpha1.LabelSource: SourceLabelValue}
 	if c, ok := cfg.Clusters[kctx.Cluster]; ok {
-		m.Cluster.Spec.Server = withoutUserinfo(c.Server)
+		m.Cluster.Spec.Server = inventory.StripUserinfo(c.Server)
 		m.Cluster.Spec.TLSServerName = c.TLSServerName
 		m.Cluster.Spec.InsecureSkipTLSVerify = c.InsecureSkipTLSVerify
 	}
@@ -157,17 +156,6 @@ func accessHash(kctx *clientcmdapi.Context, cfg *clientcmdapi.Config, impersonat
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
-}
-
-// withoutUserinfo drops a user:password@ from a server URL: the Cluster
-// shows where the member is, never a credential.
-func withoutUserinfo(server string) string {
-	u, err := url.Parse(server)
-	if err != nil || u.User == nil {
-		return server
-	}
-	u.User = nil
-	return u.String()
 }
 
 // quoted matches what YAML and JSON decoding errors quote from their

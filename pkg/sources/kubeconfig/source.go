@@ -186,10 +186,10 @@ func (s *Source) syncFile(f *file, priority int, impersonate bool) {
 	for name, m := range result.members {
 		if err := result.bad[name]; err != nil {
 			if good, ok := f.good[name]; ok {
-				klog.ErrorS(nil, "Kubeconfig context is invalid; keeping its last good version", "file", f.path, "context", name, "problem", err.Error())
+				klog.ErrorS(nil, "Kubeconfig context is invalid; keeping its last good version", "file", f.path, "context", name, "problem", inventory.Redact(err.Error()))
 				m = good
 			} else {
-				klog.ErrorS(nil, "Kubeconfig context is invalid; listing it as not ready", "file", f.path, "context", name, "problem", err.Error())
+				klog.ErrorS(nil, "Kubeconfig context is invalid; listing it as not ready", "file", f.path, "context", name, "problem", inventory.Redact(err.Error()))
 			}
 		}
 		members = append(members, m)
