@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -67,21 +66,31 @@ func Main(args []string) int {
 	defer cancel()
 
 	cmd := exec.CommandContext(ctx, args[2], args[3:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, io.Discard
+	// Standard error goes to the null device (nil), not to a pipe that a
+	// child left behind could hold open.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, nil
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	err = cmd.Run()
+	if cmd.Process != nil {
+		// Whatever the plugin left behind in its group (a child still
+		// holding standard output would keep client-go reading) goes with
+		// it.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 	var exit *exec.ExitError
+	// The messages name neither the plugin nor its arguments: client-go
+	// passes this process's standard error on to the server's log.
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		fmt.Fprintf(os.Stderr, "credential plugin %s did not finish within %s\n", args[2], timeout)
+		fmt.Fprintf(os.Stderr, "credential plugin did not finish within %s\n", timeout)
 		return ExitTimeout
 	case ctx.Err() != nil:
 		return ExitNotRun
 	case errors.As(err, &exit):
 		return exit.ExitCode()
 	case err != nil:
-		fmt.Fprintf(os.Stderr, "credential plugin %s could not be run\n", args[2])
+		fmt.Fprintln(os.Stderr, "credential plugin could not be run")
 		return ExitNotRun
 	}
 	return 0

@@ -1,6 +1,9 @@
 package execwrap
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,5 +44,31 @@ func TestMain_(t *testing.T) {
 				t.Errorf("Main(%v) did not stop the plugin", tc.args)
 			}
 		})
+	}
+}
+
+// TestMainKillsWhatThePluginLeaves runs a plugin that leaves a child
+// holding its standard output: the child must not outlive the plugin.
+func TestMainKillsWhatThePluginLeaves(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	if got := Main([]string{"5s", "--", "sh", "-c", "sleep 60 & echo $! > " + pidFile}); got != 0 {
+		t.Fatalf("Main = %d, want 0", got)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stat := "/proc/" + strings.TrimSpace(string(data)) + "/stat"
+	deadline := time.Now().Add(10 * time.Second) // bounds a wait, not a goal
+	for {
+		b, err := os.ReadFile(stat)
+		// Gone, or a zombie waiting for a parent that reaps it.
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the plugin's child is still running: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -132,7 +132,7 @@ func ParseServer(server string) (*url.URL, error) {
 		u, err = url.Parse("https://" + server)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("the cluster's server URL is not valid: %w", err)
+		return nil, fmt.Errorf("the cluster's server URL is not valid: %s", inventory.Redact(err.Error()))
 	}
 	return u, nil
 }
@@ -225,7 +225,7 @@ func (e errorResponder) Error(_ http.ResponseWriter, req *http.Request, err erro
 	if errors.Is(err, context.Canceled) && req.Context().Err() != nil {
 		return // the client went away
 	}
-	klog.V(2).InfoS("Proxying to a member failed", "cluster", e.cluster, "err", err.Error())
+	klog.V(2).InfoS("Proxying to a member failed", "cluster", e.cluster, "err", inventory.Redact(err.Error()))
 	e.responder.Error(statusError(e.cluster, e.via, err))
 }
 

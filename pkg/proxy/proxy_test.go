@@ -123,7 +123,7 @@ func TestExplainCredentialErrors(t *testing.T) {
 
 func TestTransportsReuseAndRebuild(t *testing.T) {
 	built := map[string]int{}
-	tr := NewTransports(Timeouts{Dial: 1, TLSHandshake: 1, ResponseHeader: 1}, func(c string) { built[c]++ })
+	tr := NewTransports(Timeouts{Dial: 1, TLSHandshake: 1, ResponseHeader: 1}, "", func(c string) { built[c]++ })
 	access := func(hash string) inventory.Access {
 		return inventory.Access{Config: &rest.Config{Host: "https://a", BearerToken: "t"}, Hash: hash, Impersonate: true}
 	}
@@ -157,7 +157,7 @@ func TestRunDropsTransportsOfRemovedClusters(t *testing.T) {
 	}
 	inv.Replace("src", member("https://one"))
 	built := 0
-	tr := NewTransports(Timeouts{Dial: 1, TLSHandshake: 1, ResponseHeader: 1}, func(string) { built++ })
+	tr := NewTransports(Timeouts{Dial: 1, TLSHandshake: 1, ResponseHeader: 1}, "", func(string) { built++ })
 	p := New(inv, tr, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

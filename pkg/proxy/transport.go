@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/transport"
 	"k8s.io/streaming/pkg/httpstream/spdy"
 
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/execwrap"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
@@ -27,6 +28,9 @@ type Timeouts struct {
 	// ResponseHeader bounds the wait for response headers after the
 	// request is written.
 	ResponseHeader time.Duration
+	// CredentialPlugin bounds one run of an exec credential plugin, of any
+	// source; the plugin is killed, with its process group, when it passes.
+	CredentialPlugin time.Duration
 }
 
 // Transport is how one member is reached: one connection pool for plain
@@ -58,17 +62,21 @@ type Transport struct {
 // member's access configuration changes, so connections and credentials
 // (exec plugin output included) are reused across requests.
 type Transports struct {
-	timeouts Timeouts
-	built    func(cluster string)
+	timeouts     Timeouts
+	pluginRunner string
+	built        func(cluster string)
 
 	mu     sync.Mutex
 	byName map[string]*Transport
 }
 
-// NewTransports returns an empty cache. built, if not nil, is called each
-// time a transport is built.
-func NewTransports(timeouts Timeouts, built func(cluster string)) *Transports {
-	return &Transports{timeouts: timeouts, built: built, byName: map[string]*Transport{}}
+// NewTransports returns an empty cache. pluginRunner is this server's
+// binary, through which every exec credential plugin runs under
+// timeouts.CredentialPlugin (see pkg/execwrap); empty runs plugins as they
+// are, for tests. built, if not nil, is called each time a transport is
+// built.
+func NewTransports(timeouts Timeouts, pluginRunner string, built func(cluster string)) *Transports {
+	return &Transports{timeouts: timeouts, pluginRunner: pluginRunner, built: built, byName: map[string]*Transport{}}
 }
 
 // Get returns the cached transport of cluster, building it when there is
@@ -165,6 +173,12 @@ func (tr *Transport) close() {
 // impersonation configured in the source (a kubeconfig's "as") is ignored:
 // the proxy sets the hub user's identity on each request instead.
 func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (*Transport, error) {
+	if cfg.ExecProvider != nil && t.pluginRunner != "" {
+		// Here, where every member transport is built, so that no source
+		// can forget it: client-go runs a plugin without a time limit.
+		cfg = rest.CopyConfig(cfg)
+		cfg.ExecProvider = execwrap.Wrap(cfg.ExecProvider, t.pluginRunner, t.timeouts.CredentialPlugin)
+	}
 	tc, err := cfg.TransportConfig()
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -88,7 +89,11 @@ func (o *Options) Config() (*apiserver.Config, error) {
 		srcs = append(srcs, src)
 	}
 	proxy.RegisterMetrics()
-	transports := proxy.NewTransports(o.ProxyTimeouts, proxy.TransportBuilt)
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding this binary, which runs credential plugins under a time limit: %w", err)
+	}
+	transports := proxy.NewTransports(o.ProxyTimeouts, self, proxy.TransportBuilt)
 	return &apiserver.Config{
 		GenericConfig: cfg,
 		ExtraConfig: apiserver.ExtraConfig{
@@ -109,10 +114,6 @@ func (o *Options) clusterProfileSource(inv *inventory.Inventory, hub *rest.Confi
 	if err != nil {
 		return nil, err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("finding this binary, which runs credential plugins under a time limit: %w", err)
-	}
 	client, err := cpclient.NewForConfig(hub)
 	if err != nil {
 		return nil, err
@@ -125,13 +126,15 @@ func (o *Options) clusterProfileSource(inv *inventory.Inventory, hub *rest.Confi
 	if mode == "" {
 		mode = o.ProxyIdentity
 	}
+	namespaces := o.ClusterProfiles.Namespaces
+	if slices.Equal(namespaces, []string{"*"}) {
+		namespaces = nil // every namespace, as the source reads no list
+	}
 	return clusterprofile.New(inv, disc, client, providers, clusterprofile.Options{
-		Namespaces:    o.ClusterProfiles.Namespaces,
+		Namespaces:    namespaces,
 		LabelSelector: o.ClusterProfiles.LabelSelector,
 		ProviderFile:  o.ClusterProfiles.ProviderFile,
 		Impersonate:   mode == IdentityImpersonate,
-		Self:          self,
-		ExecTimeout:   o.ClusterProfiles.ExecTimeout,
 		CheckInterval: o.ClusterProfiles.CheckInterval,
 	}), nil
 }

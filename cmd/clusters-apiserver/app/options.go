@@ -53,7 +53,6 @@ type ClusterProfileOptions struct {
 	Namespaces    []string
 	LabelSelector string
 	Identity      string
-	ExecTimeout   time.Duration
 	CheckInterval time.Duration
 }
 
@@ -83,13 +82,13 @@ func NewOptions() *Options {
 		KubeconfigPollInterval: time.Second,
 		ProxyIdentity:          IdentityImpersonate,
 		ProxyTimeouts: proxy.Timeouts{
-			Dial:           10 * time.Second,
-			TLSHandshake:   10 * time.Second,
-			ResponseHeader: time.Minute,
+			Dial:             10 * time.Second,
+			TLSHandshake:     10 * time.Second,
+			ResponseHeader:   time.Minute,
+			CredentialPlugin: 30 * time.Second,
 		},
 		ClusterProfiles: ClusterProfileOptions{
 			LabelSelector: IgnoreLabel + "!=true",
-			ExecTimeout:   30 * time.Second,
 			CheckInterval: 10 * time.Second,
 		},
 		Health: health.Options{
@@ -130,13 +129,14 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.StringVar(&o.ClusterProfiles.ProviderFile, "clusterprofile-provider-file", o.ClusterProfiles.ProviderFile,
 		"JSON file of access providers ({\"providers\": [{\"name\": ..., \"execConfig\": {...}}]}, the format of sigs.k8s.io/cluster-inventory-api/pkg/access). A profile is reached through the first provider of this file that its status.accessProviders offers.")
 	fs.StringSliceVar(&o.ClusterProfiles.Namespaces, "clusterprofile-namespaces", o.ClusterProfiles.Namespaces,
-		"Namespaces to read ClusterProfiles from. Empty means all namespaces.")
+		"Namespaces to read ClusterProfiles from; required with --clusterprofile-source. Whoever may write a ClusterProfile's status in one of them chooses where the credential of that profile's cluster is sent, so list only namespaces you trust; '*' means every namespace.")
 	fs.StringVar(&o.ClusterProfiles.LabelSelector, "clusterprofile-label-selector", o.ClusterProfiles.LabelSelector,
 		"Label selector of the ClusterProfiles to serve. The default hides profiles labelled "+IgnoreLabel+"=true.")
 	fs.StringVar(&o.ClusterProfiles.Identity, "clusterprofile-identity", o.ClusterProfiles.Identity,
 		"Proxy identity mode for ClusterProfile clusters, overriding --proxy-identity: impersonate or source.")
-	fs.DurationVar(&o.ClusterProfiles.ExecTimeout, "clusterprofile-exec-timeout", o.ClusterProfiles.ExecTimeout,
-		"How long one run of a ClusterProfile access provider's credential plugin may take before it is killed.")
+	fs.DurationVar(&o.ProxyTimeouts.CredentialPlugin, "clusterprofile-exec-timeout", o.ProxyTimeouts.CredentialPlugin,
+		"Deprecated: use --credential-plugin-timeout, which it sets.")
+	_ = fs.MarkDeprecated("clusterprofile-exec-timeout", "use --credential-plugin-timeout; it applies to the plugins of every source")
 	fs.DurationVar(&o.ClusterProfiles.CheckInterval, "clusterprofile-check-interval", o.ClusterProfiles.CheckInterval,
 		"How often the server checks whether the hub serves ClusterProfiles (the CRD may be installed or removed at any time).")
 
@@ -147,6 +147,8 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.DurationVar(&o.ProxyTimeouts.TLSHandshake, "proxy-tls-handshake-timeout", o.ProxyTimeouts.TLSHandshake, "How long the TLS handshake with a member may take.")
 	fs.DurationVar(&o.ProxyTimeouts.ResponseHeader, "proxy-response-header-timeout", o.ProxyTimeouts.ResponseHeader,
 		"How long a member may take to start its response. Streaming bodies (watch, logs) are not limited.")
+	fs.DurationVar(&o.ProxyTimeouts.CredentialPlugin, "credential-plugin-timeout", o.ProxyTimeouts.CredentialPlugin,
+		"How long one run of an exec credential plugin (of a kubeconfig user or a ClusterProfile access provider) may take before it is killed with its process group; its cluster is then not ready and its requests fail with 503.")
 
 	fs = fss.FlagSet("health checks")
 	fs.DurationVar(&o.Health.Interval, "health-probe-interval", o.Health.Interval, "Time between health checks of a healthy member.")
@@ -190,8 +192,14 @@ func (o *Options) Validate() []error {
 		if _, err := labels.Parse(o.ClusterProfiles.LabelSelector); err != nil {
 			errs = append(errs, fmt.Errorf("--clusterprofile-label-selector: %w", err))
 		}
-		if o.ClusterProfiles.ExecTimeout <= 0 || o.ClusterProfiles.CheckInterval <= 0 {
-			errs = append(errs, fmt.Errorf("--clusterprofile-exec-timeout and --clusterprofile-check-interval must be positive"))
+		switch ns := o.ClusterProfiles.Namespaces; {
+		case len(ns) == 0:
+			errs = append(errs, fmt.Errorf("--clusterprofile-source needs --clusterprofile-namespaces: the namespaces whose ClusterProfiles you trust, or '*' for all"))
+		case slices.Contains(ns, "*") && len(ns) > 1:
+			errs = append(errs, fmt.Errorf("--clusterprofile-namespaces: '*' means every namespace and cannot be listed with others"))
+		}
+		if o.ClusterProfiles.CheckInterval <= 0 {
+			errs = append(errs, fmt.Errorf("--clusterprofile-check-interval must be positive"))
 		}
 	}
 	modes := append([]string{o.ProxyIdentity}, mapValues(o.KubeconfigSourceIdentity)...)
@@ -211,7 +219,7 @@ func (o *Options) Validate() []error {
 	for name, d := range map[string]time.Duration{
 		"--proxy-dial-timeout": o.ProxyTimeouts.Dial, "--proxy-tls-handshake-timeout": o.ProxyTimeouts.TLSHandshake,
 		"--proxy-response-header-timeout": o.ProxyTimeouts.ResponseHeader, "--health-probe-interval": o.Health.Interval,
-		"--health-probe-timeout": o.Health.Timeout,
+		"--health-probe-timeout": o.Health.Timeout, "--credential-plugin-timeout": o.ProxyTimeouts.CredentialPlugin,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
