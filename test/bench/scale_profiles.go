@@ -67,7 +67,7 @@ func (b *bench) scaleProfiles(ctx context.Context) (scaleFigures, error) {
 	const watched = 42
 	run := scaleRun{
 		name:     "clusterprofiles",
-		args:     []string{"--clusterprofile-source", "--clusterprofile-provider-file=" + providers},
+		args:     []string{"--clusterprofile-source", "--clusterprofile-provider-file=" + providers, "--clusterprofile-namespaces=" + fleetNamespace},
 		watch:    "cp." + fleetNamespace + "." + profileName(watched),
 		hubWatch: true,
 		change: func(ctx context.Context, i int) (func(watchEvent) bool, error) {

@@ -78,7 +78,7 @@ func (e *Env) setUpClusterProfiles(ctx context.Context) error {
 	if err := os.WriteFile(e.ProviderFile, data, 0o600); err != nil {
 		return err
 	}
-	e.profileArgs = []string{"--clusterprofile-source", "--clusterprofile-provider-file=" + e.ProviderFile}
+	e.profileArgs = []string{"--clusterprofile-source", "--clusterprofile-provider-file=" + e.ProviderFile, "--clusterprofile-namespaces=" + ProfileNamespace}
 
 	for _, name := range o.Publish {
 		i := e.memberIndex(name)

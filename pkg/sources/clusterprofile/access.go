@@ -4,13 +4,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	clientcmdlatest "k8s.io/client-go/tools/clientcmd/api/latest"
@@ -39,9 +42,25 @@ const (
 	ReasonInvalidAccessProvider = "InvalidAccessProvider"
 )
 
+// Values of a provider's profileSourcedClusterNamePolicy, this server's
+// addition to the provider file of sigs.k8s.io/cluster-inventory-api.
+const (
+	// ClusterNameBindToProfile (the default): the plugin is asked for the
+	// credential of the profile's own cluster. The exec extension's
+	// clusterName, when given, must be the profile's name.
+	ClusterNameBindToProfile = "BindToProfile"
+	// ClusterNameFromProfile: the exec extension is passed to the plugin as
+	// the profile wrote it, so a profile writer chooses whose credential
+	// the plugin returns.
+	ClusterNameFromProfile = "FromProfile"
+)
+
 // ProvidersFile is a checked provider file.
 type ProvidersFile struct {
 	*access.Config
+	// clusterNameFromProfile names the providers whose
+	// profileSourcedClusterNamePolicy is FromProfile.
+	clusterNameFromProfile map[string]bool
 }
 
 // LoadProviders reads and checks a provider file in the JSON format of
@@ -51,6 +70,20 @@ func LoadProviders(path string) (*ProvidersFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--clusterprofile-provider-file %s: %w", path, err)
 	}
+	// The same file again, for this server's own field.
+	var own struct {
+		Providers []struct {
+			ClusterNamePolicy string `json:"profileSourcedClusterNamePolicy"`
+		} `json:"providers"`
+	}
+	data, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(data, &own)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--clusterprofile-provider-file %s: %w", path, err)
+	}
+	fromProfile := map[string]bool{}
 	if len(cfg.Providers) == 0 {
 		return nil, fmt.Errorf("--clusterprofile-provider-file %s: providers: no provider is configured", path)
 	}
@@ -63,8 +96,16 @@ func LoadProviders(path string) (*ProvidersFile, error) {
 		case p.ExecConfig.APIVersion == "":
 			return nil, fmt.Errorf("--clusterprofile-provider-file %s: providers[%d] (%s): execConfig.apiVersion is empty", path, i, p.Name)
 		}
+		switch policy := own.Providers[i].ClusterNamePolicy; policy {
+		case "", ClusterNameBindToProfile:
+		case ClusterNameFromProfile:
+			fromProfile[p.Name] = true
+		default:
+			return nil, fmt.Errorf("--clusterprofile-provider-file %s: providers[%d] (%s): profileSourcedClusterNamePolicy %q is neither %s nor %s",
+				path, i, p.Name, policy, ClusterNameBindToProfile, ClusterNameFromProfile)
+		}
 	}
-	return &ProvidersFile{cfg}, nil
+	return &ProvidersFile{Config: cfg, clusterNameFromProfile: fromProfile}, nil
 }
 
 // chosenProvider returns the first provider of the file that the profile
@@ -98,19 +139,25 @@ func offeredNames(cp *cpv1alpha1.ClusterProfile) []string {
 	return slices.Sorted(maps.Keys(names))
 }
 
-// buildAccess builds the access configuration of a profile through the
-// given provider and access provider entry. Unlike BuildConfigFromCP of
+// buildAccess builds the access configuration of profile through the
+// given provider and access provider entry. A profile is untrusted input:
+// it cannot name files on this server, and unless bindName is false the
+// plugin is asked for the credential of the profile's own cluster only
+// (see bindClusterName). Unlike BuildConfigFromCP of
 // cluster-inventory-api v0.1.x, it works on a copy of the provider's exec
 // configuration (so arguments do not pile up across rebuilds) and honours
 // tls-server-name, insecure-skip-tls-verify, disable-compression, a CA file
 // and proxy-url.
-func buildAccess(p *access.Provider, ap *cpv1alpha1.AccessProvider) (*rest.Config, *clientcmdapi.ExecConfig, error) {
+func buildAccess(profile string, p *access.Provider, ap *cpv1alpha1.AccessProvider, bindName bool) (*rest.Config, *clientcmdapi.ExecConfig, error) {
 	cluster := clientcmdapi.NewCluster()
 	if err := clientcmdlatest.Scheme.Convert(&ap.Cluster, cluster, nil); err != nil {
 		return nil, nil, fmt.Errorf("access provider %q: cluster: %w", ap.Name, err)
 	}
 	if cluster.Server == "" {
 		return nil, nil, fmt.Errorf("access provider %q: cluster.server is empty", ap.Name)
+	}
+	if cluster.CertificateAuthority != "" {
+		return nil, nil, fmt.Errorf("access provider %q: cluster.certificate-authority names a file on the server, which a ClusterProfile may not do: give certificate-authority-data", ap.Name)
 	}
 	exec := p.ExecConfig.DeepCopy()
 	exec.InteractiveMode = clientcmdapi.NeverExecInteractiveMode
@@ -129,12 +176,18 @@ func buildAccess(p *access.Provider, ap *cpv1alpha1.AccessProvider) (*rest.Confi
 	if cfg, ok := cluster.Extensions[execExtension]; ok {
 		exec.Config = cfg
 	}
+	if bindName {
+		cfg, err := bindClusterName(exec.Config, profile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("access provider %q: extension %s: %w", ap.Name, execExtension, err)
+		}
+		exec.Config = cfg
+	}
 
 	cfg := &rest.Config{
 		Host: cluster.Server,
 		TLSClientConfig: rest.TLSClientConfig{
 			CAData:     cluster.CertificateAuthorityData,
-			CAFile:     cluster.CertificateAuthority,
 			ServerName: cluster.TLSServerName,
 			Insecure:   cluster.InsecureSkipTLSVerify,
 		},
@@ -149,6 +202,41 @@ func buildAccess(p *access.Provider, ap *cpv1alpha1.AccessProvider) (*rest.Confi
 		cfg.Proxy = http.ProxyURL(u)
 	}
 	return cfg, exec, nil
+}
+
+// bindClusterName returns the plugin's cluster configuration (the exec
+// extension) with clusterName set to the profile's name, so that a profile
+// can obtain its own cluster's credential only. A clusterName naming
+// another cluster is refused rather than silently replaced, so the writer
+// of the profile learns why it does not work.
+func bindClusterName(cfg runtime.Object, profile string) (runtime.Object, error) {
+	fields := map[string]any{}
+	if cfg != nil {
+		raw := []byte(nil)
+		if u, ok := cfg.(*runtime.Unknown); ok {
+			raw = u.Raw
+		} else {
+			var err error
+			if raw, err = json.Marshal(cfg); err != nil {
+				return nil, fmt.Errorf("not JSON: %w", err)
+			}
+		}
+		if len(raw) > 0 {
+			if err := json.Unmarshal(raw, &fields); err != nil {
+				return nil, errors.New("not a JSON object")
+			}
+		}
+	}
+	if name, ok := fields["clusterName"]; ok && name != profile {
+		return nil, fmt.Errorf("clusterName %q is not this profile's name %q: a ClusterProfile may obtain only its own cluster's credential "+
+			"(a provider allows otherwise with profileSourcedClusterNamePolicy: %s in the provider file)", fmt.Sprint(name), profile, ClusterNameFromProfile)
+	}
+	fields["clusterName"] = profile
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		return nil, err
+	}
+	return &runtime.Unknown{Raw: raw, ContentType: runtime.ContentTypeJSON}, nil
 }
 
 // appendArgs adds the profile's extra plugin arguments when the provider

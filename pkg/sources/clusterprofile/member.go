@@ -3,9 +3,7 @@ package clusterprofile
 import (
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
-	"github.com/headlamp-k8s/clusters-apiserver/pkg/execwrap"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
@@ -28,13 +25,9 @@ const priority = 1 << 20
 
 // memberBuilder turns ClusterProfiles into inventory members.
 type memberBuilder struct {
-	providers    *access.Config
+	providers    *ProvidersFile
 	providerFile string
 	impersonate  bool
-	// self and execTimeout wrap credential plugins in a time limit; no
-	// wrapping when self is empty.
-	self        string
-	execTimeout time.Duration
 }
 
 // member maps cp to a member. A profile that cannot be reached is still a
@@ -80,7 +73,7 @@ func (b *memberBuilder) member(cp *cpv1alpha1.ClusterProfile) inventory.Member {
 	if provider == nil {
 		if offered := offeredNames(cp); len(offered) > 0 {
 			m.Access = noAccess(ReasonNoAccessProvider, fmt.Sprintf("none of the profile's access providers (%s) is configured in %s (%s)",
-				strings.Join(offered, ", "), b.providerFile, strings.Join(configured(b.providers), ", ")))
+				strings.Join(offered, ", "), b.providerFile, strings.Join(configured(b.providers.Config), ", ")))
 			first := firstOffered(cp)
 			setEndpoint(c, first)
 		} else {
@@ -90,7 +83,7 @@ func (b *memberBuilder) member(cp *cpv1alpha1.ClusterProfile) inventory.Member {
 	}
 	c.Spec.Source.ClusterProfile.AccessProvider = ap.Name
 	setEndpoint(c, ap)
-	cfg, exec, err := buildAccess(provider, ap)
+	cfg, exec, err := buildAccess(cp.Name, provider, ap, !b.providers.clusterNameFromProfile[provider.Name])
 	if err != nil {
 		m.Access = noAccess(ReasonInvalidAccessProvider, err.Error())
 		return m
@@ -99,10 +92,7 @@ func (b *memberBuilder) member(cp *cpv1alpha1.ClusterProfile) inventory.Member {
 		Config:      cfg,
 		Impersonate: b.impersonate,
 		Hash:        hashOf(provider.Name, exec, ap, b.impersonate),
-		Via:         fmt.Sprintf("access provider %q (plugin %s)", provider.Name, filepath.Base(exec.Command)),
-	}
-	if b.self != "" {
-		cfg.ExecProvider = execwrap.Wrap(exec, b.self, b.execTimeout)
+		Via:         fmt.Sprintf("access provider %q", provider.Name),
 	}
 	return m
 }

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,7 +58,7 @@ func accessProvider(name string) cpv1alpha1.AccessProvider {
 
 func TestMemberFromProfile(t *testing.T) {
 	shared := &access.Config{Providers: []access.Provider{provider("token"), provider("secretreader")}}
-	b := &memberBuilder{providers: shared, providerFile: "/etc/providers.json", impersonate: true}
+	b := &memberBuilder{providers: &ProvidersFile{Config: shared}, providerFile: "/etc/providers.json", impersonate: true}
 	cp := profile(accessProvider("secretreader"))
 
 	first := b.member(cp)
@@ -140,7 +139,7 @@ func TestProviderChoice(t *testing.T) {
 			for _, n := range tc.deprecated {
 				cp.Status.CredentialProviders = append(cp.Status.CredentialProviders, accessProvider(n))
 			}
-			m := (&memberBuilder{providers: cfg, providerFile: "/p.json"}).member(cp)
+			m := (&memberBuilder{providers: &ProvidersFile{Config: cfg}, providerFile: "/p.json"}).member(cp)
 			got := ""
 			if m.Access.Err != nil {
 				got = m.Access.Err.Reason
@@ -154,15 +153,6 @@ func TestProviderChoice(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
-	}
-}
-
-func TestExecTimeoutWrapping(t *testing.T) {
-	b := &memberBuilder{providers: &access.Config{Providers: []access.Provider{provider("a")}}, self: "/bin/clusters-apiserver", execTimeout: 7 * time.Second}
-	m := b.member(profile(accessProvider("a")))
-	exec := m.Access.Config.ExecProvider
-	if exec.Command != "/bin/clusters-apiserver" || exec.Args[1] != "7s" || exec.Args[3] != "/bin/a" {
-		t.Errorf("exec not wrapped: %s %v", exec.Command, exec.Args)
 	}
 }
 

@@ -35,10 +35,6 @@ type Options struct {
 	ProviderFile string
 	// Impersonate makes the proxy forward to these clusters as the hub user.
 	Impersonate bool
-	// Self is this binary, which runs credential plugins under ExecTimeout.
-	Self string
-	// ExecTimeout bounds one run of a credential plugin.
-	ExecTimeout time.Duration
 	// CheckInterval is how often the source checks whether the
 	// ClusterProfile API is served (it may be installed or removed).
 	CheckInterval time.Duration
@@ -73,8 +69,8 @@ func New(inv *inventory.Inventory, disc discovery.DiscoveryInterface, client cpc
 		discovery: disc,
 		client:    client,
 		inv:       inv,
-		builder: &memberBuilder{providers: providers.Config, providerFile: opts.ProviderFile,
-			impersonate: opts.Impersonate, self: opts.Self, execTimeout: opts.ExecTimeout},
+		builder: &memberBuilder{providers: providers, providerFile: opts.ProviderFile,
+			impersonate: opts.Impersonate},
 		owners:   map[string]bool{},
 		problems: map[string]string{},
 	}

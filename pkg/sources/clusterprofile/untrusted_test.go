@@ -1,0 +1,102 @@
+package clusterprofile
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	cpv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
+	"sigs.k8s.io/cluster-inventory-api/pkg/access"
+)
+
+// withExec is accessProvider("a") with the given exec extension (none
+// when raw is empty).
+func withExec(raw string) cpv1alpha1.AccessProvider {
+	ap := accessProvider("a")
+	var exts = ap.Cluster.Extensions[:0:0]
+	for _, e := range ap.Cluster.Extensions {
+		if e.Name != execExtension {
+			exts = append(exts, e)
+		}
+	}
+	if raw != "" {
+		exts = append(exts, ap.Cluster.Extensions[0])
+		exts[len(exts)-1].Extension = runtime.RawExtension{Raw: []byte(raw)}
+	}
+	ap.Cluster.Extensions = exts
+	return ap
+}
+
+// TestProfilesAreUntrusted checks what a ClusterProfile writer cannot do:
+// name a file on the server, or ask the plugin for another cluster's
+// credential unless the provider allows it.
+func TestProfilesAreUntrusted(t *testing.T) {
+	bound := &ProvidersFile{Config: &access.Config{Providers: []access.Provider{provider("a")}}}
+	free := &ProvidersFile{Config: bound.Config, clusterNameFromProfile: map[string]bool{"a": true}}
+	caFile := accessProvider("a")
+	caFile.Cluster.CertificateAuthority = "/etc/shadow"
+	caFile.Cluster.CertificateAuthorityData = nil
+	tests := []struct {
+		name        string
+		providers   *ProvidersFile
+		ap          cpv1alpha1.AccessProvider
+		wantErr     string
+		wantCluster string // the plugin's cluster configuration
+	}{
+		{name: "own clusterName", providers: bound, ap: withExec(`{"clusterName":"prod","region":"eu"}`), wantCluster: `{"clusterName":"prod","region":"eu"}`},
+		{name: "no clusterName: bound to the profile", providers: bound, ap: withExec(`{"region":"eu"}`), wantCluster: `{"clusterName":"prod","region":"eu"}`},
+		{name: "no exec extension: bound to the profile", providers: bound, ap: withExec(""), wantCluster: `{"clusterName":"prod"}`},
+		{name: "another cluster's name", providers: bound, ap: withExec(`{"clusterName":"payments"}`),
+			wantErr: `clusterName "payments" is not this profile's name "prod"`},
+		{name: "not an object", providers: bound, ap: withExec(`["x"]`), wantErr: "not a JSON object"},
+		{name: "another cluster's name, provider allows it", providers: free, ap: withExec(`{"clusterName":"payments"}`), wantCluster: `{"clusterName":"payments"}`},
+		{name: "a CA file", providers: bound, ap: caFile, wantErr: "certificate-authority names a file on the server"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := (&memberBuilder{providers: tc.providers, providerFile: "/p.json"}).member(profile(tc.ap))
+			if tc.wantErr != "" {
+				if m.Access.Err == nil || m.Access.Err.Reason != ReasonInvalidAccessProvider || !strings.Contains(m.Access.Err.Message, tc.wantErr) {
+					t.Fatalf("access error %+v, want %s with %q", m.Access.Err, ReasonInvalidAccessProvider, tc.wantErr)
+				}
+				if strings.Contains(m.Access.Err.Message, "/etc/shadow") || m.Access.Config != nil {
+					t.Errorf("the refusal echoes the path or still builds a configuration: %+v", m.Access)
+				}
+				return
+			}
+			if m.Access.Err != nil {
+				t.Fatalf("access error %+v", m.Access.Err)
+			}
+			if got := string(m.Access.Config.ExecProvider.Config.(*runtime.Unknown).Raw); got != tc.wantCluster {
+				t.Errorf("plugin cluster configuration %s, want %s", got, tc.wantCluster)
+			}
+			if m.Access.Config.CAFile != "" {
+				t.Errorf("CA file %q", m.Access.Config.CAFile)
+			}
+		})
+	}
+}
+
+func TestLoadProvidersClusterNamePolicy(t *testing.T) {
+	dir := t.TempDir()
+	file := func(policy string) string {
+		path := filepath.Join(dir, policy+".json")
+		content := `{"providers":[{"name":"a","execConfig":{"apiVersion":"client.authentication.k8s.io/v1","command":"p"},"profileSourcedClusterNamePolicy":"` + policy + `"}]}`
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for policy, want := range map[string]bool{"": false, ClusterNameBindToProfile: false, ClusterNameFromProfile: true} {
+		p, err := LoadProviders(file(policy))
+		if err != nil || p.clusterNameFromProfile["a"] != want {
+			t.Errorf("policy %q: %v, FromProfile=%v; want %v", policy, err, p != nil && p.clusterNameFromProfile["a"], want)
+		}
+	}
+	path := file("Sometimes")
+	if _, err := LoadProviders(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), `profileSourcedClusterNamePolicy "Sometimes"`) {
+		t.Errorf("an unknown policy: %v; want an error naming the file and the field", err)
+	}
+}
