@@ -42,7 +42,7 @@ func TestProberFollowsTheMember(t *testing.T) {
 		Cluster: &clusters.Cluster{Spec: clusters.ClusterSpec{Server: member.URL}},
 		Access:  inventory.Access{Config: &rest.Config{Host: member.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, Hash: "h"},
 	}})
-	transports := proxy.NewTransports(proxy.Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: time.Second}, "", nil)
+	transports := proxy.NewTransports(proxy.TransportOptions{Timeouts: proxy.Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: time.Second}})
 	p := New(inv, transports, Options{Interval: 50 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Timeout: time.Second, Workers: 2})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -47,7 +47,7 @@ echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","s
 			InteractiveMode: clientcmdapi.NeverExecInteractiveMode,
 		},
 	}}
-	transports := NewTransports(Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: time.Second}, "", nil)
+	transports := NewTransports(TransportOptions{Timeouts: Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: time.Second}})
 	const requests = 200
 	for i := 0; i < requests; i++ {
 		tr, err := transports.Get("m", access)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -27,10 +28,10 @@ var errNoIdentity = errors.New("no authenticated hub user to impersonate on the 
 // configuration changed or it left), so that a watch or a followed log does
 // not outlive the credential it was opened with.
 type forwarder struct {
-	cluster     string
-	impersonate bool
-	next        http.RoundTripper
-	closed      context.Context // done when the transport is closed
+	cluster  string
+	identity *Identity // nil: forward with the source credential alone
+	next     http.RoundTripper
+	closed   context.Context // done when the transport is closed
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -39,7 +40,7 @@ func (f *forwarder) RoundTrip(req *http.Request) (*http.Response, error) {
 	stop := context.AfterFunc(f.closed, cancel)
 	end := func() { stop(); cancel() }
 	req = req.Clone(ctx)
-	if err := forwardIdentity(ctx, req.Header, f.impersonate); err != nil {
+	if err := forwardIdentity(ctx, req.Header, f.identity); err != nil {
 		end()
 		return nil, err
 	}
@@ -132,34 +133,49 @@ func identifying(name string) bool {
 	return false
 }
 
+// Identity is how the proxy presents the hub user to members when it
+// impersonates.
+type Identity struct {
+	// UserPrefix is put before the hub user's name, so that hub users
+	// cannot pass for the members' own users (as kube-apiserver's OIDC
+	// username prefix does).
+	UserPrefix string
+	// GroupPrefix is put before each forwarded group name.
+	GroupPrefix string
+	// DropGroups are hub groups that are never forwarded, such as
+	// system:masters: a hub break-glass group must not silently become
+	// admin of every member.
+	DropGroups []string
+}
+
 // forwardIdentity removes from h every header that identifies or
-// authorizes the caller and, with impersonate, sets the identity of the
-// hub user in ctx. It fails rather than let a request that should be
-// impersonated leave without Impersonate-User.
-func forwardIdentity(ctx context.Context, h http.Header, impersonate bool) error {
+// authorizes the caller and, unless id is nil, sets the identity of the
+// hub user in ctx as id presents it. It fails rather than let a request
+// that should be impersonated leave without Impersonate-User.
+func forwardIdentity(ctx context.Context, h http.Header, id *Identity) error {
 	scrubHeaders(h)
-	if !impersonate {
+	if id == nil {
 		return nil
 	}
 	u, ok := genericapirequest.UserFrom(ctx)
 	if !ok || u.GetName() == "" {
 		return errNoIdentity
 	}
-	setImpersonation(h, u)
+	id.set(h, u)
 	return nil
 }
 
-// setImpersonation sets the headers that make the member act as u. The
-// member adds system:authenticated itself, and impersonating it explicitly
-// is refused by some authorizers, so it is left out.
-func setImpersonation(h http.Header, u user.Info) {
-	h.Set(authenticationv1.ImpersonateUserHeader, u.GetName())
+// set sets the headers that make the member act as u. The member adds
+// system:authenticated itself, and impersonating it explicitly is refused
+// by some authorizers, so it is left out.
+func (id *Identity) set(h http.Header, u user.Info) {
+	h.Set(authenticationv1.ImpersonateUserHeader, id.UserPrefix+u.GetName())
 	if uid := u.GetUID(); uid != "" {
 		h.Set(authenticationv1.ImpersonateUIDHeader, uid)
 	}
 	for _, g := range u.GetGroups() {
-		if g != user.AllAuthenticated {
-			h.Add(authenticationv1.ImpersonateGroupHeader, g)
+		if g != user.AllAuthenticated && !slices.Contains(id.DropGroups, g) {
+			h.Add(authenticationv1.ImpersonateGroupHeader, id.GroupPrefix+g)
 		}
 	}
 	for k, vs := range u.GetExtra() {

@@ -63,7 +63,7 @@ func TestScrubAndImpersonate(t *testing.T) {
 		h.Set(k, "client-value")
 	}
 	scrubHeaders(h)
-	setImpersonation(h, &user.DefaultInfo{
+	(&Identity{}).set(h, &user.DefaultInfo{
 		Name:   "alice@example.com",
 		UID:    "1234",
 		Groups: []string{"dev", user.AllAuthenticated, "ops"},
@@ -123,7 +123,7 @@ func TestExplainCredentialErrors(t *testing.T) {
 
 func TestTransportsReuseAndRebuild(t *testing.T) {
 	built := map[string]int{}
-	tr := NewTransports(Timeouts{Dial: 1, TLSHandshake: 1, ResponseHeader: 1}, "", func(c string) { built[c]++ })
+	tr := NewTransports(TransportOptions{Timeouts: Timeouts{Dial: 1, TLSHandshake: 1, ResponseHeader: 1}, Built: func(c string) { built[c]++ }})
 	access := func(hash string) inventory.Access {
 		return inventory.Access{Config: &rest.Config{Host: "https://a", BearerToken: "t"}, Hash: hash, Impersonate: true}
 	}
@@ -157,7 +157,7 @@ func TestRunDropsTransportsOfRemovedClusters(t *testing.T) {
 	}
 	inv.Replace("src", member("https://one"))
 	built := 0
-	tr := NewTransports(Timeouts{Dial: 1, TLSHandshake: 1, ResponseHeader: 1}, "", func(string) { built++ })
+	tr := NewTransports(TransportOptions{Timeouts: Timeouts{Dial: 1, TLSHandshake: 1, ResponseHeader: 1}, Built: func(string) { built++ }})
 	p := New(inv, tr, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -179,5 +179,32 @@ func TestRunDropsTransportsOfRemovedClusters(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("the transport of a removed cluster was not dropped")
+	}
+}
+
+func TestIdentityMapping(t *testing.T) {
+	u := &user.DefaultInfo{Name: "alice", UID: "42", Groups: []string{"system:masters", "dev", user.AllAuthenticated, "ops"},
+		Extra: map[string][]string{"example.com/team": {"a"}}}
+	tests := []struct {
+		name string
+		id   Identity
+		want http.Header
+	}{
+		{"as it is", Identity{}, http.Header{"Impersonate-User": {"alice"}, "Impersonate-Uid": {"42"},
+			"Impersonate-Group": {"system:masters", "dev", "ops"}, "Impersonate-Extra-Example.com%2fteam": {"a"}}},
+		{"prefixes, system:masters dropped", Identity{UserPrefix: "hub:", GroupPrefix: "hub:", DropGroups: []string{"system:masters"}},
+			http.Header{"Impersonate-User": {"hub:alice"}, "Impersonate-Uid": {"42"},
+				"Impersonate-Group": {"hub:dev", "hub:ops"}, "Impersonate-Extra-Example.com%2fteam": {"a"}}},
+		{"every group dropped", Identity{DropGroups: []string{"system:masters", "dev", "ops"}},
+			http.Header{"Impersonate-User": {"alice"}, "Impersonate-Uid": {"42"}, "Impersonate-Extra-Example.com%2fteam": {"a"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			tc.id.set(h, u)
+			if diff := cmp.Diff(tc.want, h); diff != "" {
+				t.Errorf("headers (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -50,7 +50,7 @@ type Transport struct {
 	upgradeCreds  http.RoundTripper
 	upgradeDialer *spdy.SpdyRoundTripper
 	timeouts      Timeouts
-	impersonate   bool
+	identity      *Identity // nil: the source credential alone
 
 	hash   string
 	base   *http.Transport
@@ -62,21 +62,30 @@ type Transport struct {
 // member's access configuration changes, so connections and credentials
 // (exec plugin output included) are reused across requests.
 type Transports struct {
-	timeouts     Timeouts
-	pluginRunner string
-	built        func(cluster string)
+	TransportOptions
 
 	mu     sync.Mutex
 	byName map[string]*Transport
 }
 
-// NewTransports returns an empty cache. pluginRunner is this server's
-// binary, through which every exec credential plugin runs under
-// timeouts.CredentialPlugin (see pkg/execwrap); empty runs plugins as they
-// are, for tests. built, if not nil, is called each time a transport is
-// built.
-func NewTransports(timeouts Timeouts, pluginRunner string, built func(cluster string)) *Transports {
-	return &Transports{timeouts: timeouts, pluginRunner: pluginRunner, built: built, byName: map[string]*Transport{}}
+// TransportOptions configure how members are reached.
+type TransportOptions struct {
+	// Timeouts bound reaching a member.
+	Timeouts Timeouts
+	// PluginRunner is this server's binary, through which every exec
+	// credential plugin runs under Timeouts.CredentialPlugin (see
+	// pkg/execwrap). Empty runs plugins as they are, for tests.
+	PluginRunner string
+	// Identity is how the hub user is presented to members reached with
+	// impersonation.
+	Identity Identity
+	// Built, if not nil, is called each time a transport is built.
+	Built func(cluster string)
+}
+
+// NewTransports returns an empty cache.
+func NewTransports(opts TransportOptions) *Transports {
+	return &Transports{TransportOptions: opts, byName: map[string]*Transport{}}
 }
 
 // Get returns the cached transport of cluster, building it when there is
@@ -99,8 +108,8 @@ func (t *Transports) Get(cluster string, access inventory.Access) (*Transport, e
 		old.close()
 	}
 	t.byName[cluster] = next
-	if t.built != nil {
-		t.built(cluster)
+	if t.Built != nil {
+		t.Built(cluster)
 	}
 	return next, nil
 }
@@ -173,11 +182,11 @@ func (tr *Transport) close() {
 // impersonation configured in the source (a kubeconfig's "as") is ignored:
 // the proxy sets the hub user's identity on each request instead.
 func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (*Transport, error) {
-	if cfg.ExecProvider != nil && t.pluginRunner != "" {
+	if cfg.ExecProvider != nil && t.PluginRunner != "" {
 		// Here, where every member transport is built, so that no source
 		// can forget it: client-go runs a plugin without a time limit.
 		cfg = rest.CopyConfig(cfg)
-		cfg.ExecProvider = execwrap.Wrap(cfg.ExecProvider, t.pluginRunner, t.timeouts.CredentialPlugin)
+		cfg.ExecProvider = execwrap.Wrap(cfg.ExecProvider, t.PluginRunner, t.Timeouts.CredentialPlugin)
 	}
 	tc, err := cfg.TransportConfig()
 	if err != nil {
@@ -190,7 +199,7 @@ func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (
 	if err != nil {
 		return nil, err
 	}
-	dialer := &net.Dialer{Timeout: t.timeouts.Dial, KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: t.Timeouts.Dial, KeepAlive: 30 * time.Second}
 	proxyFunc := tc.Proxy
 	if proxyFunc == nil {
 		proxyFunc = utilnet.NewProxierWithNoProxyCIDR(http.ProxyFromEnvironment)
@@ -202,8 +211,8 @@ func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (
 		Proxy:                 proxyFunc,
 		DialContext:           dialer.DialContext,
 		TLSClientConfig:       tlsConfig.Clone(),
-		TLSHandshakeTimeout:   t.timeouts.TLSHandshake,
-		ResponseHeaderTimeout: t.timeouts.ResponseHeader,
+		TLSHandshakeTimeout:   t.Timeouts.TLSHandshake,
+		ResponseHeaderTimeout: t.Timeouts.ResponseHeader,
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		// Pass the client's Accept-Encoding through as it is: without this
@@ -232,14 +241,19 @@ func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (
 		return nil, err
 	}
 	upgradeDialer.Dialer = dialer
+	var identity *Identity
+	if impersonate {
+		id := t.Identity
+		identity = &id
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Transport{
 		RoundTripper:  rt,
-		forward:       &forwarder{cluster: cluster, impersonate: impersonate, next: rt, closed: ctx},
+		forward:       &forwarder{cluster: cluster, identity: identity, next: rt, closed: ctx},
 		upgradeCreds:  upgradeCreds,
 		upgradeDialer: upgradeDialer,
-		timeouts:      t.timeouts,
-		impersonate:   impersonate,
+		timeouts:      t.Timeouts,
+		identity:      identity,
 		base:          base,
 		ctx:           ctx,
 		cancel:        cancel,

@@ -51,7 +51,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, req *http.Request, location 
 	upgradeHeaders(out.Header)
 	utilnet.AppendForwardedForHeader(out)
 	// Identity after the hop-by-hop headers are gone, credentials last.
-	if err := forwardIdentity(ctx, out.Header, tr.impersonate); err != nil {
+	if err := forwardIdentity(ctx, out.Header, tr.identity); err != nil {
 		errs.Error(w, req, err)
 		return
 	}

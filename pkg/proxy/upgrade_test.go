@@ -253,7 +253,7 @@ func memberProxy(t *testing.T, server string, ca []byte, proxyURL string, timeou
 	}
 	inv := inventory.New()
 	inv.Replace("src", []inventory.Member{{Name: "m", Origin: "o", Access: inventory.Access{Config: cfg, Hash: server, Impersonate: true}}})
-	return New(inv, NewTransports(timeouts, "", nil), nil)
+	return New(inv, NewTransports(TransportOptions{Timeouts: timeouts}), nil)
 }
 
 func caPEM(srv *httptest.Server) []byte {

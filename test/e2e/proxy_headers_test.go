@@ -74,9 +74,10 @@ func TestProxyHeaders(t *testing.T) {
 			// must drop them.
 			name: "hub admin straight to clusters-apiserver", base: env.ServerURL, tls: serverTLS(t), cluster: recorderCluster,
 			send: clientOnlyHeaders,
+			// system:masters is dropped (--proxy-drop-groups' default).
 			want: http.Header{
 				"Impersonate-User":  {"admin"},
-				"Impersonate-Group": {"system:masters"},
+				"Impersonate-Group": nil,
 			},
 		},
 		{

@@ -121,7 +121,8 @@ func TestProxyUpgrades(t *testing.T) {
 		wantUser   []string
 		wantGroups []string
 	}{
-		{"hub admin", env.HubKubeconfig, http.StatusSwitchingProtocols, []string{"admin"}, []string{"system:masters"}},
+		// system:masters is dropped (--proxy-drop-groups' default).
+		{"hub admin", env.HubKubeconfig, http.StatusSwitchingProtocols, []string{"admin"}, nil},
 		{"get and create", getCreate, http.StatusSwitchingProtocols, []string{"e2e-upgrade-get-create"}, []string{"e2e-streamers"}},
 		{"get only", getOnly, http.StatusForbidden, nil, nil},
 	}

@@ -157,6 +157,9 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	if err := env.writeKubeconfigs(); err != nil {
 		return nil, err
 	}
+	if err := env.bindHubAdmin(ctx); err != nil {
+		return nil, err
+	}
 	if err := env.applyHubManifests(ctx); err != nil {
 		return nil, err
 	}

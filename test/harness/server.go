@@ -27,6 +27,8 @@ type server struct {
 	serving *keyPair
 	caPEM   []byte
 	proc    *process
+	// extraArgs follow Options.ServerArgs (see RestartServerWith).
+	extraArgs []string
 }
 
 // register creates clusters-apiserver's serving certificate, registers it
@@ -110,7 +112,7 @@ func (e *Env) startServerProcess() error {
 		"--authentication-kubeconfig=" + e.ServerKubeconfig,
 		"--authorization-kubeconfig=" + e.ServerKubeconfig,
 		"--kubeconfig-source=" + e.MembersKubeconfig,
-	}, append(slices.Clone(e.profileArgs), e.opts.ServerArgs...)...)
+	}, slices.Concat(e.profileArgs, e.opts.ServerArgs, s.extraArgs)...)
 	e.opts.Log("starting clusters-apiserver")
 	p, err := startProcess("clusters-apiserver", filepath.Join(e.logDir, "clusters-apiserver.log"), e.opts.ServerBinary, args...)
 	if err != nil {
@@ -147,6 +149,15 @@ func (e *Env) ServerPID() int {
 // flags, port and certificates, and waits until the hub serves it again.
 func (e *Env) RestartServer(ctx context.Context) error {
 	e.StopServer()
+	return e.StartServer(ctx)
+}
+
+// RestartServerWith restarts clusters-apiserver as RestartServer does,
+// with extra flags after Options.ServerArgs, until it is restarted with
+// others; RestartServerWith(ctx) goes back to Options.ServerArgs alone.
+func (e *Env) RestartServerWith(ctx context.Context, extra ...string) error {
+	e.StopServer()
+	e.server.extraArgs = extra
 	return e.StartServer(ctx)
 }
 

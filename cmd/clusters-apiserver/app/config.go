@@ -93,7 +93,12 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding this binary, which runs credential plugins under a time limit: %w", err)
 	}
-	transports := proxy.NewTransports(o.ProxyTimeouts, self, proxy.TransportBuilt)
+	transports := proxy.NewTransports(proxy.TransportOptions{
+		Timeouts:     o.ProxyTimeouts,
+		PluginRunner: self,
+		Identity:     o.ProxyIdentityMapping,
+		Built:        proxy.TransportBuilt,
+	})
 	return &apiserver.Config{
 		GenericConfig: cfg,
 		ExtraConfig: apiserver.ExtraConfig{

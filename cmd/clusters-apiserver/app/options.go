@@ -36,6 +36,9 @@ type Options struct {
 	// ProxyIdentity is the default proxy identity mode: "impersonate" or
 	// "source".
 	ProxyIdentity string
+	// ProxyIdentityMapping is how the hub user is presented to members
+	// reached with impersonation.
+	ProxyIdentityMapping proxy.Identity
 	// ProxyTimeouts bound reaching a member; none limits a streaming body.
 	ProxyTimeouts proxy.Timeouts
 	// Health configures the background health checks of members.
@@ -81,6 +84,7 @@ func NewOptions() *Options {
 		Logs:                   logsapi.NewLoggingConfiguration(),
 		KubeconfigPollInterval: time.Second,
 		ProxyIdentity:          IdentityImpersonate,
+		ProxyIdentityMapping:   proxy.Identity{DropGroups: []string{"system:masters"}},
 		ProxyTimeouts: proxy.Timeouts{
 			Dial:             10 * time.Second,
 			TLSHandshake:     10 * time.Second,
@@ -143,6 +147,12 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs = fss.FlagSet("proxy")
 	fs.StringVar(&o.ProxyIdentity, "proxy-identity", o.ProxyIdentity,
 		"How the proxy identifies requests to members: 'impersonate' sends the source credential with impersonation of the hub user, so the member's RBAC decides; 'source' sends the source credential alone, so every hub user allowed clusters/proxy acts with its rights on the member.")
+	fs.StringVar(&o.ProxyIdentityMapping.UserPrefix, "proxy-user-prefix", o.ProxyIdentityMapping.UserPrefix,
+		"Put before the hub user's name when impersonating it on members, e.g. 'hub:', so that hub users cannot pass for the members' own users.")
+	fs.StringVar(&o.ProxyIdentityMapping.GroupPrefix, "proxy-group-prefix", o.ProxyIdentityMapping.GroupPrefix,
+		"Put before each hub group name when impersonating it on members, e.g. 'hub:'.")
+	fs.StringSliceVar(&o.ProxyIdentityMapping.DropGroups, "proxy-drop-groups", o.ProxyIdentityMapping.DropGroups,
+		"Hub groups never forwarded to members when impersonating. The default drops system:masters, so that a hub break-glass group does not silently become admin of every member; give an empty value to forward every group.")
 	fs.DurationVar(&o.ProxyTimeouts.Dial, "proxy-dial-timeout", o.ProxyTimeouts.Dial, "How long connecting to a member may take.")
 	fs.DurationVar(&o.ProxyTimeouts.TLSHandshake, "proxy-tls-handshake-timeout", o.ProxyTimeouts.TLSHandshake, "How long the TLS handshake with a member may take.")
 	fs.DurationVar(&o.ProxyTimeouts.ResponseHeader, "proxy-response-header-timeout", o.ProxyTimeouts.ResponseHeader,
