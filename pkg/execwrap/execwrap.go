@@ -32,12 +32,23 @@ const (
 	ExitNotRun = 127
 )
 
+// MemberEnv names the environment variable that carries the member's name
+// to the plugin run for it.
+const MemberEnv = "CLUSTERS_APISERVER_MEMBER"
+
 // Wrap returns a copy of cfg that runs its plugin through self (this
-// binary) with the given time limit. cfg itself is not changed.
-func Wrap(cfg *clientcmdapi.ExecConfig, self string, timeout time.Duration) *clientcmdapi.ExecConfig {
+// binary) with the given time limit, for the member named member. cfg
+// itself is not changed.
+//
+// The member's name, in the plugin's environment, also gives each member
+// its own credential cache and lock in client-go, which otherwise shares
+// them between all clusters whose exec configurations are equal: one
+// hanging plugin would then hold the requests of every such cluster.
+func Wrap(cfg *clientcmdapi.ExecConfig, self string, timeout time.Duration, member string) *clientcmdapi.ExecConfig {
 	out := cfg.DeepCopy()
 	out.Command = self
 	out.Args = append([]string{Command, timeout.String(), "--", cfg.Command}, cfg.Args...)
+	out.Env = append(out.Env, clientcmdapi.ExecEnvVar{Name: MemberEnv, Value: member})
 	return out
 }
 

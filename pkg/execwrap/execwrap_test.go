@@ -13,7 +13,7 @@ import (
 
 func TestWrapCopies(t *testing.T) {
 	cfg := &clientcmdapi.ExecConfig{Command: "plugin", Args: []string{"--a"}, APIVersion: "client.authentication.k8s.io/v1"}
-	got := Wrap(cfg, "/bin/self", 5*time.Second)
+	got := Wrap(cfg, "/bin/self", 5*time.Second, "m")
 	if diff := cmp.Diff([]string{Command, "5s", "--", "plugin", "--a"}, got.Args); diff != "" {
 		t.Errorf("args (-want +got):\n%s", diff)
 	}

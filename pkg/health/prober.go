@@ -156,7 +156,7 @@ func (p *Prober) check(ctx context.Context, name string) {
 	tr, cached := p.transports.Cached(name, access)
 	var err error
 	if !cached {
-		tr, err = p.transports.Temporary(access)
+		tr, err = p.transports.Temporary(name, access)
 	}
 	if err == nil {
 		h = probe(ctx, tr, access.Config.Host, access.Via, p.opts.Timeout, knownVersion == "")

@@ -126,13 +126,13 @@ func (t *Transports) Cached(cluster string, access inventory.Access) (*Transport
 	return cur, true
 }
 
-// Temporary builds a transport for access that is not cached; the caller
-// closes it when done.
-func (t *Transports) Temporary(access inventory.Access) (*Transport, error) {
+// Temporary builds a transport of cluster for access that is not cached;
+// the caller closes it when done.
+func (t *Transports) Temporary(cluster string, access inventory.Access) (*Transport, error) {
 	if access.Config == nil {
 		return nil, fmt.Errorf("no access configuration")
 	}
-	return t.build("", access.Config, access.Impersonate)
+	return t.build(cluster, access.Config, access.Impersonate)
 }
 
 // Close closes the transport's idle connections.
@@ -186,7 +186,7 @@ func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (
 		// Here, where every member transport is built, so that no source
 		// can forget it: client-go runs a plugin without a time limit.
 		cfg = rest.CopyConfig(cfg)
-		cfg.ExecProvider = execwrap.Wrap(cfg.ExecProvider, t.PluginRunner, t.Timeouts.CredentialPlugin)
+		cfg.ExecProvider = execwrap.Wrap(cfg.ExecProvider, t.PluginRunner, t.Timeouts.CredentialPlugin, cluster)
 	}
 	tc, err := cfg.TransportConfig()
 	if err != nil {

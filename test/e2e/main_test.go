@@ -80,6 +80,7 @@ func run(m *testing.M) int {
 			"--health-probe-interval=1s",
 			"--health-probe-max-interval=2s",
 			"--proxy-dial-timeout=2s",
+			"--credential-plugin-timeout=2s", // pluginTimeout
 		},
 		Members: 2,
 		Log:     func(format string, args ...any) { fmt.Fprintf(os.Stderr, "harness: "+format+"\n", args...) },

@@ -1,0 +1,78 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// TestStreamsEndWhenAccessChanges opens an exec session and a watch on a
+// cluster through the hub, then changes the cluster's access configuration
+// in its kubeconfig: both streams, opened with the old credential, end.
+func TestStreamsEndWhenAccessChanges(t *testing.T) {
+	const name = "e2e-rotating"
+	members, err := clientcmd.LoadFromFile(env.MembersKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := sourceEntry{cluster: members.Clusters["member-1"].DeepCopy(), user: members.AuthInfos["member-1"].DeepCopy()}
+	writeSource(t, dynamicSource, map[string]sourceEntry{name: entry})
+	clearDynamic(t)
+	waitClusters(t, map[string]string{name: entry.cluster.Server})
+	kc := proxyKubeconfig(t, env.HubKubeconfig, name)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := env.KubectlCmd(ctx, kc, "exec", "-i", node.Pod, "--", "cat")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	execDone := make(chan error, 1)
+	go func() { execDone <- cmd.Wait() }()
+	defer func() { stdin.Close(); cancel(); <-execDone }()
+	if _, err := io.WriteString(stdin, "before\n"); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "before\n" {
+		t.Fatalf("exec -i cat echoed %q (%v)", line, err)
+	}
+
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, env.HubURL+proxyPath(name, "/api/v1/namespaces/default/configmaps?watch=1"), nil)
+	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: hubTLS(t, env.HubKubeconfig)}}).Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("watch: %v %v", resp, err)
+	}
+	watchDone := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); watchDone <- err }()
+
+	// The same member, reached with a changed access configuration.
+	entry.cluster.TLSServerName = "localhost"
+	writeSource(t, dynamicSource, map[string]sourceEntry{name: entry})
+
+	bound := time.After(30 * time.Second) // bounds a hang, not a goal
+	for execDone != nil || watchDone != nil {
+		select {
+		case <-execDone:
+			execDone = nil
+		case <-watchDone:
+			watchDone = nil
+		case <-bound:
+			t.Fatalf("streams still open after the access change: exec %v, watch %v", execDone != nil, watchDone != nil)
+		}
+	}
+	execDone = make(chan error, 1)
+	execDone <- nil
+}
