@@ -87,10 +87,11 @@ func ClusterProfileCRD(ctx context.Context) (string, error) {
 
 // MemberProfile returns a ClusterProfile namespace/name for Members[i]: an
 // access provider secretreader with the member's URL, CA and
-// {"clusterName": member name}, and ControlPlaneHealthy=True.
+// {"clusterName": name}, and ControlPlaneHealthy=True. ApplyClusterProfile
+// stores the member's token for secretreader under that name.
 func (e *Env) MemberProfile(i int, namespace, name string) *cpv1alpha1.ClusterProfile {
 	m := e.members[i]
-	ext, _ := json.Marshal(map[string]string{"clusterName": m.name})
+	ext, _ := json.Marshal(map[string]string{"clusterName": name})
 	return &cpv1alpha1.ClusterProfile{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name,
 			Labels: map[string]string{cpv1alpha1.LabelClusterManagerKey: ProfileClusterManager}},
@@ -109,13 +110,18 @@ func (e *Env) MemberProfile(i int, namespace, name string) *cpv1alpha1.ClusterPr
 
 // ApplyClusterProfile creates cp on the hub (and its namespace if needed),
 // or updates it, then writes cp.Status through the status subresource, as
-// a cluster manager does. It returns the stored profile.
+// a cluster manager does, after storing the token secretreader gives for
+// cp when cp leads to a member. It returns the stored profile.
 func (e *Env) ApplyClusterProfile(ctx context.Context, cp *cpv1alpha1.ClusterProfile) (*cpv1alpha1.ClusterProfile, error) {
 	cfg, err := e.HubRESTConfig()
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureNamespace(ctx, kubernetes.NewForConfigOrDie(cfg), cp.Namespace); err != nil {
+	hub := kubernetes.NewForConfigOrDie(cfg)
+	if err := ensureNamespace(ctx, hub, cp.Namespace); err != nil {
+		return nil, err
+	}
+	if err := e.storeProfileToken(ctx, hub, cp); err != nil {
 		return nil, err
 	}
 	profiles := cpclient.NewForConfigOrDie(cfg).ApisV1alpha1().ClusterProfiles(cp.Namespace)

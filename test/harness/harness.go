@@ -94,6 +94,7 @@ type Env struct {
 	members      []*cluster
 	server       *server
 	kubelets     []*kubelet
+	memberTokens []string // secretreader's tokens, by member
 	profileArgs  []string // clusters-apiserver flags of the ClusterProfile source
 
 	mu       sync.Mutex // guards userSeq

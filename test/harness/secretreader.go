@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	cpv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
 )
 
@@ -47,14 +50,15 @@ func (e *Env) setUpClusterProfiles(ctx context.Context) error {
 	if err := writeKubeconfig(kubeconfig, kubeconfigEntry{name: "hub", server: e.hub.url, caPEM: e.hub.ca.CertPEM, client: cert, namespace: ProfileNamespace}); err != nil {
 		return err
 	}
+	e.memberTokens = make([]string, len(e.members))
 	for i, m := range e.members {
 		token, err := e.memberToken(ctx, i)
 		if err != nil {
 			return err
 		}
-		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ProfileNamespace, Name: m.name}, Data: map[string][]byte{"token": []byte(token)}}
-		if _, err := hub.CoreV1().Secrets(ProfileNamespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("storing the token of %s on the hub: %w", m.name, err)
+		e.memberTokens[i] = token
+		if err := storeToken(ctx, hub, m.name, token); err != nil {
+			return err
 		}
 	}
 
@@ -89,6 +93,30 @@ func (e *Env) setUpClusterProfiles(ctx context.Context) error {
 			return err
 		}
 		e.opts.Log("published %s as ClusterProfile %s/%s", name, ProfileNamespace, name)
+	}
+	return nil
+}
+
+// storeToken stores token on the hub as the Secret that secretreader
+// reads for cluster name, unless there is one.
+func storeToken(ctx context.Context, hub kubernetes.Interface, name, token string) error {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ProfileNamespace, Name: name}, Data: map[string][]byte{"token": []byte(token)}}
+	if _, err := hub.CoreV1().Secrets(ProfileNamespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("storing the token of %s on the hub: %w", name, err)
+	}
+	return nil
+}
+
+// storeProfileToken stores, as a cluster manager publishing cp would, the
+// token of the member cp leads to under cp's name, which is the cluster
+// name the server asks secretreader for.
+func (e *Env) storeProfileToken(ctx context.Context, hub kubernetes.Interface, cp *cpv1alpha1.ClusterProfile) error {
+	for _, ap := range append(slices.Clone(cp.Status.AccessProviders), cp.Status.CredentialProviders...) {
+		for i, m := range e.members {
+			if ap.Cluster.Server == m.url && i < len(e.memberTokens) {
+				return storeToken(ctx, hub, cp.Name, e.memberTokens[i])
+			}
+		}
 	}
 	return nil
 }

@@ -127,6 +127,7 @@ func TestClusterProfileSource(t *testing.T) {
 		{"no matching access provider", testNoAccessProvider, false},
 		{"failing plugin", testFailingPlugin, false},
 		{"hanging plugin", testHangingPlugin, false},
+		{"profiles are untrusted", testUntrustedProfiles, false},
 		{"CRD deleted and reinstalled", testCRDDeleted, true},
 		{"forbidden to list profiles", testForbidden, false},
 	}
