@@ -112,7 +112,6 @@ func memberLocation(server, memberPath string) (*url.URL, error) {
 		}
 	}
 	loc := *base
-	loc.User = nil
 	loc.RawQuery = ""
 	loc.Fragment = ""
 	loc.RawPath = ""
@@ -125,7 +124,9 @@ func memberLocation(server, memberPath string) (*url.URL, error) {
 }
 
 // ParseServer parses a member's server URL; like client-go, it takes a bare
-// host:port as https.
+// host:port as https. The URL has no userinfo: requests carry the member's
+// credential in their headers, and a URL is logged (by client-go's debug
+// logging, for one) as it is.
 func ParseServer(server string) (*url.URL, error) {
 	u, err := url.Parse(server)
 	if err != nil || u.Scheme == "" || u.Host == "" {
@@ -134,6 +135,7 @@ func ParseServer(server string) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the cluster's server URL is not valid: %s", inventory.Redact(err.Error()))
 	}
+	u.User = nil
 	return u, nil
 }
 
