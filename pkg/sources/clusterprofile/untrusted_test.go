@@ -1,8 +1,10 @@
 package clusterprofile
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,5 +100,43 @@ func TestLoadProvidersClusterNamePolicy(t *testing.T) {
 	path := file("Sometimes")
 	if _, err := LoadProviders(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), `profileSourcedClusterNamePolicy "Sometimes"`) {
 		t.Errorf("an unknown policy: %v; want an error naming the file and the field", err)
+	}
+}
+
+// TestProfileSourcedPolicies checks what a profile's additional-args and
+// additional-envs extensions do under each policy of the provider.
+func TestProfileSourcedPolicies(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     access.ProfileSourcedCLIArgsPolicy
+		envs     access.ProfileSourcedEnvVarsPolicy
+		wantArgs []string
+		wantEnv  map[string]string
+	}{
+		{name: "Ignore (the default)", wantArgs: []string{"--base"}, wantEnv: map[string]string{"FROM_FILE": "1"}},
+		{name: "Ignore, explicitly", args: access.ProfileSourcedCLIArgsPolicyIgnore, envs: access.ProfileSourcedEnvVarsPolicyIgnore,
+			wantArgs: []string{"--base"}, wantEnv: map[string]string{"FROM_FILE": "1"}},
+		{name: "Append, AppendIfNotExists", args: access.ProfileSourcedCLIArgsPolicyAppend, envs: access.ProfileSourcedEnvVarsPolicyAppendIfNotExists,
+			wantArgs: []string{"--base", "--cluster=prod"}, wantEnv: map[string]string{"FROM_FILE": "1", "FROM_PROFILE": "2"}},
+		{name: "Replace", args: access.ProfileSourcedCLIArgsPolicyAppend, envs: access.ProfileSourcedEnvVarsPolicyReplace,
+			wantArgs: []string{"--base", "--cluster=prod"}, wantEnv: map[string]string{"FROM_FILE": "overridden?", "FROM_PROFILE": "2"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := provider("a")
+			p.ProfileSourcedCLIArgsPolicy, p.ProfileSourcedEnvVarsPolicy = tc.args, tc.envs
+			m := (&memberBuilder{providers: &ProvidersFile{Config: &access.Config{Providers: []access.Provider{p}}}}).member(profile(accessProvider("a")))
+			if m.Access.Err != nil {
+				t.Fatal(m.Access.Err)
+			}
+			exec := m.Access.Config.ExecProvider
+			env := map[string]string{}
+			for _, e := range exec.Env {
+				env[e.Name] = e.Value
+			}
+			if !slices.Equal(exec.Args, tc.wantArgs) || !maps.Equal(env, tc.wantEnv) {
+				t.Errorf("args %q env %v; want %q %v", exec.Args, env, tc.wantArgs, tc.wantEnv)
+			}
+		})
 	}
 }

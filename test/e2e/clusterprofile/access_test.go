@@ -123,7 +123,7 @@ func testFailingPlugin(t *testing.T) {
 }
 
 // testHangingPlugin: a plugin that never finishes holds up nothing but its
-// own cluster, whose requests fail when --clusterprofile-exec-timeout
+// own cluster, whose requests fail when --credential-plugin-timeout
 // kills it.
 func testHangingPlugin(t *testing.T) {
 	hub := hubKube(t)

@@ -24,7 +24,7 @@ const (
 	// brokenProvider's plugin fails, saying why on stderr.
 	brokenProvider = "broken"
 	// hangProvider's plugin does not finish before
-	// --clusterprofile-exec-timeout, nor for minutes after.
+	// --credential-plugin-timeout, nor for minutes after.
 	hangProvider = "hang"
 	// teamNamespace is read besides harness.ProfileNamespace.
 	teamNamespace = "team-a"
@@ -82,7 +82,7 @@ func run(m *testing.M) int {
 		ServerArgs: []string{
 			"--clusterprofile-namespaces=" + harness.ProfileNamespace + "," + teamNamespace,
 			"--clusterprofile-check-interval=1s",
-			"--clusterprofile-exec-timeout=2s",
+			"--credential-plugin-timeout=2s",
 			"--health-probe-interval=1s",
 			"--health-probe-max-interval=2s",
 		},
