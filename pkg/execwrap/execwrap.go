@@ -6,6 +6,7 @@
 package execwrap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,21 @@ func Wrap(cfg *clientcmdapi.ExecConfig, self string, timeout time.Duration, memb
 	return out
 }
 
+// maxOutput bounds what is kept of a plugin's output: an ExecCredential
+// is a few kilobytes.
+const maxOutput = 1 << 20
+
+// limitedBuffer keeps the first maxOutput bytes written to it.
+type limitedBuffer struct{ bytes.Buffer }
+
+// Write implements io.Writer, dropping what passes maxOutput.
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := maxOutput - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
 // Main runs "TIMEOUT -- COMMAND ARGS..." with this process's standard input
 // and output and environment (which carries KUBERNETES_EXEC_INFO), and
 // returns the plugin's exit code, ExitTimeout or ExitNotRun. The plugin's
@@ -77,12 +93,23 @@ func Main(args []string) int {
 	defer cancel()
 
 	cmd := exec.CommandContext(ctx, args[2], args[3:]...)
-	// Standard error goes to the null device (nil), not to a pipe that a
-	// child left behind could hold open.
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, nil
+	// The plugin writes to a pipe of this wrapper, not to the wrapper's own
+	// output: a child it leaves behind, even one that left the process
+	// group, cannot keep client-go reading. Once the plugin has exited,
+	// its output is read for WaitDelay at most. Standard error goes to the
+	// null device (nil).
+	var out limitedBuffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, &out, nil
+	cmd.WaitDelay = time.Second
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	err = cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		err = nil // the plugin succeeded; what it left behind held its output
+	}
+	if err == nil {
+		_, _ = os.Stdout.Write(out.Bytes())
+	}
 	if cmd.Process != nil {
 		// Whatever the plugin left behind in its group (a child still
 		// holding standard output would keep client-go reading) goes with

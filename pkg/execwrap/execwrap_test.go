@@ -3,7 +3,9 @@ package execwrap
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,6 +70,36 @@ func TestMainKillsWhatThePluginLeaves(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the plugin's child is still running: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMainIsNotHeldByADetachedChild runs a plugin that prints its output
+// and leaves a child in a session of its own, out of reach of the group
+// kill, holding that output: the wrapper still ends, with the output.
+func TestMainIsNotHeldByADetachedChild(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	done := make(chan int, 1)
+	go func() {
+		done <- Main([]string{"5s", "--", "sh", "-c", "echo credential; setsid sh -c 'echo $$ > " + pidFile + "; exec sleep 60' &"})
+	}()
+	select {
+	case got := <-done:
+		if got != 0 {
+			t.Errorf("Main = %d, want 0", got)
+		}
+	case <-time.After(20 * time.Second): // bounds a hang, not a goal
+		t.Error("the wrapper waited for a detached child")
+	}
+	// End the child this test started, by its PID.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if data, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				return
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -170,7 +170,7 @@ func (p *Prober) check(ctx context.Context, name string) {
 		h.Version = knownVersion
 	}
 	if !h.Ready {
-		klog.V(2).InfoS("Member cluster is not ready", "cluster", name, "reason", h.Reason, "message", h.Message)
+		klog.V(2).InfoS("Member cluster is not ready", "cluster", name, "reason", h.Reason, "message", inventory.Redact(h.Message))
 	}
 	p.inv.SetHealth(name, access.Hash, h)
 	p.done(name, access.Hash, h.Ready, h.Version)

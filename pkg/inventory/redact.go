@@ -1,41 +1,39 @@
 package inventory
 
 import (
-	"net/url"
 	"regexp"
 	"strings"
 )
 
-// userinfo matches the user:password@ of URLs in free text, whether or not
-// the URL parses.
-var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s"'@]*@`)
+// Userinfo in free text: after a scheme, everything up to the last "@"
+// before the host; without a scheme, a "user:password@" that follows a
+// space, a quote, a parenthesis or "=".
+var (
+	schemeUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@`)
+	bareUserinfo   = regexp.MustCompile(`(^|[\s"'(=])[^\s"'(=/?#@:]+:[^\s/?#]*@`)
+)
 
-// StripUserinfo returns server without a user:password@, even when it
-// does not parse as a URL: a Cluster shows where its member is, never a
-// credential.
+// StripUserinfo returns server without a user:password@, whether or not
+// it parses as a URL and whether or not it has a scheme: a Cluster shows
+// where its member is, never a credential.
 func StripUserinfo(server string) string {
-	if u, err := url.Parse(server); err == nil {
-		if u.User == nil {
-			return server
-		}
-		u.User = nil
-		return u.String()
-	}
+	prefix, rest := "", server
 	if i := strings.Index(server, "://"); i >= 0 {
-		rest := server[i+3:]
-		end := strings.IndexAny(rest, "/?#")
-		if end < 0 {
-			end = len(rest)
-		}
-		if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
-			return server[:i+3] + rest[at+1:]
-		}
+		prefix, rest = server[:i+3], server[i+3:]
 	}
-	return userinfo.ReplaceAllString(server, "$1")
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+		return prefix + rest[at+1:]
+	}
+	return server
 }
 
 // Redact removes the userinfo of every URL in a message, such as an error
-// that quotes a server URL.
+// that quotes a server or proxy URL.
 func Redact(message string) string {
-	return userinfo.ReplaceAllString(message, "$1")
+	message = schemeUserinfo.ReplaceAllString(message, "$1")
+	return bareUserinfo.ReplaceAllString(message, "$1")
 }

@@ -6,7 +6,11 @@ func TestStripUserinfo(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"https://admin:secret@host:6443/prefix", "https://host:6443/prefix"},
 		{"https://admin:p%zzsecret@host:6443/x", "https://host:6443/x"},
-		{"https://a:b@c@host", "https://host"},
+		{"https://a:p@ss@host", "https://host"},
+		{"https://a:it's@host", "https://host"},
+		{"admin:s3cret@10.0.0.1:6443", "10.0.0.1:6443"},
+		{"https://[::1]:6443", "https://[::1]:6443"},
+		{"https://u:p@[::1]:6443/x", "https://[::1]:6443/x"},
 		{"https://host:6443", "https://host:6443"},
 		{"host:6443", "host:6443"},
 		{"https://admin:p%zz@host?q=@x", "https://host?q=@x"},
@@ -19,9 +23,17 @@ func TestStripUserinfo(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
-	in := `context "c": parse "https://admin:p%zzsecret@host:6443": invalid URL escape "%zz"`
-	want := `context "c": parse "https://host:6443": invalid URL escape "%zz"`
-	if got := Redact(in); got != want {
-		t.Errorf("Redact = %q, want %q", got, want)
+	tests := []struct{ in, want string }{
+		{`context "c": parse "https://admin:p%zzsecret@host:6443": invalid URL escape "%zz"`,
+			`context "c": parse "https://host:6443": invalid URL escape "%zz"`},
+		{`dial https://u:p@ss@host:1/x failed`, `dial https://host:1/x failed`},
+		{`invalid 'proxy-url' "user:pass@proxy:3128"`, `invalid 'proxy-url' "proxy:3128"`},
+		{`server=admin:s3cret@10.0.0.1:6443 is down`, `server=10.0.0.1:6443 is down`},
+		{`no credential here: 10.0.0.1:6443, user@example.com`, `no credential here: 10.0.0.1:6443, user@example.com`},
+	}
+	for _, tc := range tests {
+		if got := Redact(tc.in); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

@@ -84,7 +84,7 @@ func NewOptions() *Options {
 		Logs:                   logsapi.NewLoggingConfiguration(),
 		KubeconfigPollInterval: time.Second,
 		ProxyIdentity:          IdentityImpersonate,
-		ProxyIdentityMapping:   proxy.Identity{DropGroups: []string{"system:masters"}},
+		ProxyIdentityMapping:   proxy.Identity{DropGroups: []string{"system:masters", "kubeadm:cluster-admins"}},
 		ProxyTimeouts: proxy.Timeouts{
 			Dial:             10 * time.Second,
 			TLSHandshake:     10 * time.Second,
@@ -152,7 +152,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.StringVar(&o.ProxyIdentityMapping.GroupPrefix, "proxy-group-prefix", o.ProxyIdentityMapping.GroupPrefix,
 		"Put before each hub group name when impersonating it on members, e.g. 'hub:'.")
 	fs.StringSliceVar(&o.ProxyIdentityMapping.DropGroups, "proxy-drop-groups", o.ProxyIdentityMapping.DropGroups,
-		"Hub groups never forwarded to members when impersonating. The default drops system:masters, so that a hub break-glass group does not silently become admin of every member; give an empty value to forward every group.")
+		"Hub groups never forwarded to members when impersonating. The default drops system:masters and kubeadm:cluster-admins, the groups that are admin on every (kubeadm) cluster, so that a hub admin group does not silently become admin of every member; give an empty value to forward every group.")
 	fs.DurationVar(&o.ProxyTimeouts.Dial, "proxy-dial-timeout", o.ProxyTimeouts.Dial, "How long connecting to a member may take.")
 	fs.DurationVar(&o.ProxyTimeouts.TLSHandshake, "proxy-tls-handshake-timeout", o.ProxyTimeouts.TLSHandshake, "How long the TLS handshake with a member may take.")
 	fs.DurationVar(&o.ProxyTimeouts.ResponseHeader, "proxy-response-header-timeout", o.ProxyTimeouts.ResponseHeader,

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -205,10 +206,12 @@ func buildAccess(profile string, p *access.Provider, ap *cpv1alpha1.AccessProvid
 }
 
 // bindClusterName returns the plugin's cluster configuration (the exec
-// extension) with clusterName set to the profile's name, so that a profile
-// can obtain its own cluster's credential only. A clusterName naming
-// another cluster is refused rather than silently replaced, so the writer
-// of the profile learns why it does not work.
+// extension) bound to the profile: {"clusterName": the profile's name} and
+// nothing else, so that a profile can obtain its own cluster's credential
+// only, whatever fields a plugin reads (kubeconfig-secretreader, for one,
+// reads a Secret's name and namespace). An extension that names another
+// cluster, or holds any other field, is refused rather than silently
+// rewritten, so the writer of the profile learns why it does not work.
 func bindClusterName(cfg runtime.Object, profile string) (runtime.Object, error) {
 	fields := map[string]any{}
 	if cfg != nil {
@@ -227,12 +230,19 @@ func bindClusterName(cfg runtime.Object, profile string) (runtime.Object, error)
 			}
 		}
 	}
-	if name, ok := fields["clusterName"]; ok && name != profile {
-		return nil, fmt.Errorf("clusterName %q is not this profile's name %q: a ClusterProfile may obtain only its own cluster's credential "+
-			"(a provider allows otherwise with profileSourcedClusterNamePolicy: %s in the provider file)", fmt.Sprint(name), profile, ClusterNameFromProfile)
+	const allow = "(a provider allows otherwise with profileSourcedClusterNamePolicy: " + ClusterNameFromProfile + " in the provider file)"
+	for key, value := range fields {
+		switch {
+		case key == "clusterName" && value != profile:
+			return nil, fmt.Errorf("clusterName %q is not this profile's name %q: a ClusterProfile may obtain only its own cluster's credential %s",
+				fmt.Sprint(value), profile, allow)
+		case key != "clusterName":
+			// Also "clustername" and other spellings that a plugin's JSON
+			// decoding would take for clusterName.
+			return nil, fmt.Errorf("field %q: the plugin is given only clusterName, the profile's own name %s", key, allow)
+		}
 	}
-	fields["clusterName"] = profile
-	raw, err := json.Marshal(fields)
+	raw, err := json.Marshal(map[string]string{"clusterName": profile})
 	if err != nil {
 		return nil, err
 	}
@@ -270,6 +280,11 @@ func mergeEnv(exec *clientcmdapi.ExecConfig, raw []byte, policy access.ProfileSo
 	if err := yaml.Unmarshal(raw, &extra); err != nil {
 		return fmt.Errorf("not a map of environment variables: %w", err)
 	}
+	for k := range extra {
+		if deniedEnv(k) {
+			return fmt.Errorf("a ClusterProfile may not set %s: it changes which program runs, which files or hosts it uses, or which cluster's credential it reads", k)
+		}
+	}
 	env := map[string]string{}
 	for _, e := range exec.Env {
 		env[e.Name] = e.Value
@@ -289,6 +304,27 @@ func mergeEnv(exec *clientcmdapi.ExecConfig, raw []byte, policy access.ProfileSo
 		exec.Env = append(exec.Env, clientcmdapi.ExecEnvVar{Name: k, Value: env[k]})
 	}
 	return nil
+}
+
+// deniedEnv tells whether a profile may not set the environment variable
+// name for a plugin: whatever decides which program and libraries run,
+// which files, hosts and proxies it uses, or what it is told about the
+// cluster.
+func deniedEnv(name string) bool {
+	n := strings.ToUpper(name)
+	for _, exact := range []string{"PATH", "HOME", "KUBECONFIG", "GODEBUG", "GOFLAGS", "SHELL", "ENV", "BASH_ENV", "IFS",
+		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR", "TMPDIR", "XDG_CONFIG_HOME",
+		"KUBERNETES_EXEC_INFO", "CLUSTERS_APISERVER_MEMBER"} {
+		if n == exact {
+			return true
+		}
+	}
+	for _, prefix := range []string{"LD_", "DYLD_", "KUBERNETES_", "AWS_", "AZURE_", "GOOGLE_", "CLOUDSDK_"} {
+		if strings.HasPrefix(n, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // hashOf fingerprints everything that decides how a member is reached.

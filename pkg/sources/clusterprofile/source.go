@@ -271,7 +271,7 @@ func (s *Source) logProblem(m inventory.Member, cp *cpv1alpha1.ClusterProfile) {
 		return
 	}
 	s.problems[m.Origin] = problem
-	klog.InfoS("ClusterProfile cannot be reached", "clusterProfile", klog.KObj(cp), "reason", m.Access.Err.Reason, "message", m.Access.Err.Message)
+	klog.InfoS("ClusterProfile cannot be reached", "clusterProfile", klog.KObj(cp), "reason", m.Access.Err.Reason, "message", inventory.Redact(m.Access.Err.Message))
 }
 
 // logOnce logs msg when state differs from the last state logged.

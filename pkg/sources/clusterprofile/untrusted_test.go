@@ -47,13 +47,16 @@ func TestProfilesAreUntrusted(t *testing.T) {
 		wantErr     string
 		wantCluster string // the plugin's cluster configuration
 	}{
-		{name: "own clusterName", providers: bound, ap: withExec(`{"clusterName":"prod","region":"eu"}`), wantCluster: `{"clusterName":"prod","region":"eu"}`},
-		{name: "no clusterName: bound to the profile", providers: bound, ap: withExec(`{"region":"eu"}`), wantCluster: `{"clusterName":"prod","region":"eu"}`},
+		{name: "own clusterName", providers: bound, ap: withExec(`{"clusterName":"prod"}`), wantCluster: `{"clusterName":"prod"}`},
+		{name: "empty: bound to the profile", providers: bound, ap: withExec(`{}`), wantCluster: `{"clusterName":"prod"}`},
 		{name: "no exec extension: bound to the profile", providers: bound, ap: withExec(""), wantCluster: `{"clusterName":"prod"}`},
+		{name: "another field", providers: bound, ap: withExec(`{"clusterName":"prod","namespace":"kube-system"}`), wantErr: `field "namespace"`},
+		{name: "clusterName in lower case", providers: bound, ap: withExec(`{"clustername":"payments"}`), wantErr: `field "clustername"`},
+		{name: "clusterName with a long s", providers: bound, ap: withExec(`{"clusterName":"prod","clu\u017fterName":"payments"}`), wantErr: "the plugin is given only clusterName"},
 		{name: "another cluster's name", providers: bound, ap: withExec(`{"clusterName":"payments"}`),
 			wantErr: `clusterName "payments" is not this profile's name "prod"`},
 		{name: "not an object", providers: bound, ap: withExec(`["x"]`), wantErr: "not a JSON object"},
-		{name: "another cluster's name, provider allows it", providers: free, ap: withExec(`{"clusterName":"payments"}`), wantCluster: `{"clusterName":"payments"}`},
+		{name: "another cluster's name, provider allows it", providers: free, ap: withExec(`{"clusterName":"payments","region":"eu"}`), wantCluster: `{"clusterName":"payments","region":"eu"}`},
 		{name: "a CA file", providers: bound, ap: caFile, wantErr: "certificate-authority names a file on the server"},
 	}
 	for _, tc := range tests {
@@ -136,6 +139,28 @@ func TestProfileSourcedPolicies(t *testing.T) {
 			}
 			if !slices.Equal(exec.Args, tc.wantArgs) || !maps.Equal(env, tc.wantEnv) {
 				t.Errorf("args %q env %v; want %q %v", exec.Args, env, tc.wantArgs, tc.wantEnv)
+			}
+		})
+	}
+}
+
+// TestProfileEnvironmentDenied checks that a profile cannot set, even
+// where the provider lets profiles add environment variables, those that
+// change which program runs or what it reads.
+func TestProfileEnvironmentDenied(t *testing.T) {
+	for _, name := range []string{"PATH", "LD_PRELOAD", "kubeconfig", "KUBERNETES_SERVICE_HOST", "HTTPS_PROXY", "https_proxy", "SSL_CERT_FILE", "GODEBUG", "CLUSTERS_APISERVER_MEMBER"} {
+		t.Run(name, func(t *testing.T) {
+			ap := accessProvider("a")
+			for i, e := range ap.Cluster.Extensions {
+				if e.Name == additionalEnvsExtension {
+					ap.Cluster.Extensions[i].Extension = runtime.RawExtension{Raw: []byte(`{"` + name + `":"x"}`)}
+				}
+			}
+			p := provider("a")
+			p.ProfileSourcedEnvVarsPolicy = access.ProfileSourcedEnvVarsPolicyReplace
+			m := (&memberBuilder{providers: &ProvidersFile{Config: &access.Config{Providers: []access.Provider{p}}}}).member(profile(ap))
+			if m.Access.Err == nil || !strings.Contains(m.Access.Err.Message, "may not set "+name) {
+				t.Errorf("access %+v; want a refusal naming %s", m.Access.Err, name)
 			}
 		})
 	}
