@@ -14,7 +14,8 @@ import (
 )
 
 // TestNoCredentialLeaks plants credentials in kubeconfig contexts (a
-// plugin's token, its command, arguments and environment, a static token,
+// plugin's token, its command, arguments, environment and standard error,
+// a static token,
 // a client key, URL passwords in a URL that parses and one that does not),
 // runs the server at -v=10 until every context has been health-checked
 // and requested through the proxy, plainly and with an upgrade, then
@@ -24,7 +25,7 @@ func TestNoCredentialLeaks(t *testing.T) {
 	member := restConfigFor(t, env.Members[0].Kubeconfig)
 	host := strings.TrimPrefix(member.Host, "https://")
 	dir := t.TempDir()
-	pluginPath := plugin(t, dir, "sweep-secret-plugin-name.sh", "echo '"+credentialJSON("sweep-plugin-token-value")+"'")
+	pluginPath := plugin(t, dir, "sweep-secret-plugin-name.sh", "echo sweep-plugin-stderr-value >&2\necho '"+credentialJSON("sweep-plugin-token-value")+"'")
 	withPlugin := pluginEntry(t, pluginPath)
 	withPlugin.user.Exec.Args = []string{"--sweep-arg=sweep-plugin-arg-value"}
 	withPlugin.user.Exec.Env = []clientcmdapi.ExecEnvVar{{Name: "SWEEP_ENV", Value: "sweep-plugin-env-value"}}
@@ -39,7 +40,7 @@ func TestNoCredentialLeaks(t *testing.T) {
 		"e2e-sweep-bad-url":  {cluster: cluster("https://admin:sweep%zzbad-url-password@" + host), user: &clientcmdapi.AuthInfo{Token: "sweep-static-token-value"}},
 	}
 	// Lines of the client key, besides its PEM armour.
-	secrets := []string{"sweep-plugin-token-value", "sweep-secret-plugin-name", "sweep-plugin-arg-value", "sweep-plugin-env-value",
+	secrets := []string{"sweep-plugin-token-value", "sweep-secret-plugin-name", "sweep-plugin-stderr-value", "sweep-plugin-arg-value", "sweep-plugin-env-value",
 		"sweep-static-token-value", "sweep-url-password", "bad-url-password", "PRIVATE KEY", recorderToken}
 	for _, line := range strings.Split(string(member.KeyData), "\n") {
 		if len(line) > 20 && !strings.HasPrefix(line, "-----") {
