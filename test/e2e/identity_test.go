@@ -90,8 +90,9 @@ func withoutGroups(u authenticationv1.UserInfo, drop ...string) authenticationv1
 // UID, groups and extras whose keys hold "/" included, less system:masters
 // (dropped by default); that the member's RBAC then authorizes that user;
 // that the kubeconfig's own "as" is ignored when impersonating and used in
-// source mode; and that --proxy-user-prefix, --proxy-group-prefix and
-// --proxy-drop-groups change what arrives.
+// source mode, per source and with --proxy-identity=source; and that
+// --proxy-user-prefix, --proxy-group-prefix and --proxy-drop-groups change
+// what arrives.
 func TestProxyIdentityOnMember(t *testing.T) {
 	member := memberKube(t, 0)
 	token := impersonateOnly(t, member)
@@ -175,6 +176,24 @@ func TestProxyIdentityOnMember(t *testing.T) {
 		if resp.code != http.StatusCreated || got.Username != "kubeconfig-as-user" {
 			t.Errorf("source mode: %d, user %q; want kubeconfig-as-user", resp.code, got.Username)
 		}
+	})
+
+	t.Run("--proxy-identity=source", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		if err := env.RestartServerWith(ctx, "--proxy-identity=source"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := env.RestartServerWith(context.Background()); err != nil {
+				t.Errorf("restarting with the default flags: %v", err)
+			}
+		})
+		waitClusters(t, map[string]string{impersonatorCluster: members.Host})
+		eventually(t, 30*time.Second, "the source credential and its own 'as' reach the member", func() (bool, string) {
+			got, resp := whoAmI(t, masterRoute, proxyPath(impersonatorCluster, review), "")
+			return resp.code == http.StatusCreated && got.Username == "kubeconfig-as-user", got.Username + " " + string(resp.body)
+		})
 	})
 
 	t.Run("prefixes and dropped groups", func(t *testing.T) {

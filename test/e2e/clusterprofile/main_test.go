@@ -128,6 +128,7 @@ func TestClusterProfileSource(t *testing.T) {
 		{"failing plugin", testFailingPlugin, false},
 		{"hanging plugin", testHangingPlugin, false},
 		{"profiles are untrusted", testUntrustedProfiles, false},
+		{"identity modes", testIdentityModes, false},
 		{"CRD deleted and reinstalled", testCRDDeleted, true},
 		{"forbidden to list profiles", testForbidden, false},
 	}

@@ -1,0 +1,39 @@
+package clusterprofile
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testIdentityModes: ClusterProfile clusters impersonate the hub user by
+// default, and are reached with the access provider's credential alone
+// with --clusterprofile-identity=source.
+func testIdentityModes(t *testing.T) {
+	kc := proxyKubeconfig(t, memberProfile)
+	whoami := func() string {
+		out, _, err := env.Kubectl(t.Context(), kc, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+		if err != nil {
+			return err.Error()
+		}
+		return strings.TrimSpace(out)
+	}
+	if got := whoami(); got != "admin" {
+		t.Errorf("by default the member sees %q, want the hub admin impersonated", got)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := env.RestartServerWith(ctx, "--clusterprofile-identity=source"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := env.RestartServerWith(context.Background()); err != nil {
+			t.Errorf("restarting with the default flags: %v", err)
+		}
+	}()
+	eventually(t, "the member sees the access provider's credential", func() (bool, string) {
+		got := whoami()
+		return got == "system:serviceaccount:kube-system:clusterprofile-access", got
+	})
+}
