@@ -70,12 +70,18 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 	}
 }
 
-// bindClusterRole creates a ClusterRole with rules and binds it to user,
-// removing both when the test ends.
+// bindClusterRole creates a ClusterRole with rules on the hub and binds it
+// to user, removing both when the test ends.
 func bindClusterRole(t *testing.T, name, user string, rules ...rbacv1.PolicyRule) {
 	t.Helper()
+	bindRole(t, hubKube(t), name, user, rules...)
+}
+
+// bindRole creates a ClusterRole with rules on the cluster of kube and
+// binds it to user, removing both when the test ends.
+func bindRole(t *testing.T, kube kubernetes.Interface, name, user string, rules ...rbacv1.PolicyRule) {
+	t.Helper()
 	ctx := context.Background()
-	kube := hubKube(t)
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}
 	if _, err := kube.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
@@ -145,28 +151,4 @@ func writeSource(t *testing.T, path string, entries map[string]sourceEntry) {
 // clearDynamic empties the dynamic source when the test ends.
 func clearDynamic(t *testing.T) {
 	t.Cleanup(func() { writeDynamic(t, nil) })
-}
-
-// bindMemberRole creates, on a member, a ClusterRole granting verbs on
-// resources of the core group and binds it to user, removing both when the
-// test ends.
-func bindMemberRole(t *testing.T, member kubernetes.Interface, name, user string, verbs []string, resources ...string) {
-	t.Helper()
-	ctx := context.Background()
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: resources, Verbs: verbs}}}
-	if _, err := member.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
-		Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}},
-	}
-	if _, err := member.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = member.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
-		_ = member.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{})
-	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -31,7 +32,7 @@ func TestProxyWebSocketWatch(t *testing.T) {
 	reader := mustUser(t, "e2e-ws-reader")
 	bindClusterRole(t, "e2e-ws-reader", "e2e-ws-reader", proxyRule([]string{"get"}, "member-1"))
 	// The member's RBAC decides too: let the impersonated user read there.
-	bindMemberRole(t, member, "e2e-ws-reader", "e2e-ws-reader", []string{"get", "list", "watch"}, "configmaps")
+	bindRole(t, member, "e2e-ws-reader", "e2e-ws-reader", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch"}})
 
 	u, err := url.Parse(env.HubURL + proxyPath("member-1", "/api/v1/namespaces/"+ns+"/configmaps"))
 	if err != nil {
