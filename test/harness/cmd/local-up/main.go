@@ -102,10 +102,6 @@ func run() error {
 		fmt.Fprintf(&b, "%s has node %s with pod %s/%s: its commands run on this machine, port %d echoes, e.g.\n", env.Members[0].Name, node.Name, node.Namespace, node.Pod, harness.EchoPort)
 		fmt.Fprintf(&b, "  %s --server %s/apis/clusters.headlamp.dev/v1alpha1/clusters/%s/proxy exec %s -- uname -a\n", filepath.Join(*binDir, "kubectl"), env.HubURL, env.Members[0].Name, node.Pod)
 	}
-	if node != nil {
-		fmt.Fprintf(&b, "%s has node %s with pod %s/%s: its commands run on this machine, port %d echoes, e.g.\n", env.Members[0].Name, node.Name, node.Namespace, node.Pod, harness.EchoPort)
-		fmt.Fprintf(&b, "  %s --server %s/apis/clusters.headlamp.dev/v1alpha1/clusters/%s/proxy exec %s -- uname -a\n", filepath.Join(*binDir, "kubectl"), env.HubURL, env.Members[0].Name, node.Pod)
-	}
 	if *profileMember != "" {
 		fmt.Fprintf(&b, "ClusterProfile %s/%s publishes %s too (access providers: %s)\n", harness.ProfileNamespace, *profileMember, *profileMember, env.ProviderFile)
 	}
