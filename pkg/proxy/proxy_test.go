@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apiserver/pkg/authentication/user"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/rest"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
@@ -204,6 +205,27 @@ func TestIdentityMapping(t *testing.T) {
 			tc.id.set(h, u)
 			if diff := cmp.Diff(tc.want, h); diff != "" {
 				t.Errorf("headers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestNoImpersonatedRequestWithoutUser checks that a request that should
+// carry the hub user's identity never leaves without one.
+func TestNoImpersonatedRequestWithoutUser(t *testing.T) {
+	for name, ctx := range map[string]context.Context{
+		"no user":         context.Background(),
+		"empty user name": genericapirequest.WithUser(context.Background(), &user.DefaultInfo{Groups: []string{"dev"}}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := http.Header{"Impersonate-User": {"mallory"}}
+			if err := forwardIdentity(ctx, h, &Identity{}); !errors.Is(err, errNoIdentity) {
+				t.Errorf("forwardIdentity = %v, want errNoIdentity", err)
+			}
+			f := &forwarder{identity: &Identity{}, closed: context.Background(), next: http.NewFileTransport(http.Dir("/nonexistent"))}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://member/api", nil)
+			if _, err := f.RoundTrip(req); !errors.Is(err, errNoIdentity) {
+				t.Errorf("RoundTrip = %v, want errNoIdentity", err)
 			}
 		})
 	}
