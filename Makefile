@@ -23,7 +23,11 @@ clean: ## Remove build outputs (not the hub binaries' Go build cache).
 # ---------------------------------------------------------------- test
 
 .PHONY: test
-test: verify test-unit test-e2e ## Everything CI runs: verification and all tests.
+test: ## Everything CI runs: verification and all tests, printing the time of each phase.
+	@total=$$SECONDS; for phase in verify test-unit test-e2e; do \
+		start=$$SECONDS; $(MAKE) --no-print-directory $$phase; \
+		echo "make test: $$phase took $$((SECONDS - start)) s"; \
+	done; echo "make test: all phases took $$((SECONDS - total)) s"
 
 .PHONY: test-unit
 test-unit: ## Unit tests, including an in-process server.

@@ -19,8 +19,12 @@ func binDir(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
-		t.Skipf("no kube-apiserver in %s; run hack/build-binaries.sh", dir)
+	skip, err := RequireBinaries(dir, "kube-apiserver", "kubectl", "etcd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if skip {
+		t.Skipf("%s=1 and components are missing", SkipMissingEnv)
 	}
 	return dir
 }
@@ -119,7 +123,7 @@ func TestServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "cmd", "clusters-apiserver")); err != nil {
-		t.Skip("no cmd/clusters-apiserver in this repository yet")
+		t.Fatalf("no cmd/clusters-apiserver in %s: %v", root, err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
@@ -144,4 +148,22 @@ func TestServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	discovery("after restart")
+}
+
+func TestRequireBinaries(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "etcd"), nil, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if skip, err := RequireBinaries(dir, "etcd"); skip || err != nil {
+		t.Errorf("all present: skip=%v err=%v", skip, err)
+	}
+	t.Setenv(SkipMissingEnv, "")
+	if skip, err := RequireBinaries(dir, "etcd", "kube-apiserver"); skip || err == nil || !strings.Contains(err.Error(), "kube-apiserver") {
+		t.Errorf("one missing: skip=%v err=%v; want an error naming it", skip, err)
+	}
+	t.Setenv(SkipMissingEnv, "1")
+	if skip, err := RequireBinaries(dir, "kube-apiserver"); !skip || err != nil {
+		t.Errorf("missing with %s=1: skip=%v err=%v; want a skip", SkipMissingEnv, skip, err)
+	}
 }

@@ -47,8 +47,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	bin := filepath.Join(root, "_output", "bin")
-	if _, err := os.Stat(filepath.Join(bin, "kube-apiserver")); err != nil {
-		fmt.Fprintln(os.Stderr, "SKIP: no kube-apiserver in _output/bin; run 'make binaries' (make test-e2e does)")
+	if skip, err := harness.RequireBinaries(bin, "kube-apiserver", "kubectl", "etcd", "secretreader-plugin"); skip || err != nil {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 		return 0
 	}
 	work, err := os.MkdirTemp("", "clusters-e2e-cp-")
