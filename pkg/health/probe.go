@@ -9,16 +9,9 @@ import (
 	"path"
 	"time"
 
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
-)
-
-// Reasons of the Ready condition set from health checks.
-const (
-	// ReasonHealthy: /readyz (or /healthz) answered 200.
-	ReasonHealthy = "Healthy"
-	// ReasonUnhealthy: the member answered, but not healthy.
-	ReasonUnhealthy = "Unhealthy"
 )
 
 // probe checks the member at server with tr: /readyz, or /healthz when the
@@ -35,10 +28,10 @@ func probe(ctx context.Context, tr *proxy.Transport, server, via string, timeout
 		h.Reason, h.Message = proxy.Explain(err, via)
 		return h
 	case code != http.StatusOK:
-		h.Reason, h.Message = ReasonUnhealthy, fmt.Sprintf("the API server's health check answered %d %s", code, http.StatusText(code))
+		h.Reason, h.Message = clusters.ReasonUnhealthy, fmt.Sprintf("the API server's health check answered %d %s", code, http.StatusText(code))
 		return h
 	}
-	h.Ready, h.Reason, h.Message = true, ReasonHealthy, "The API server answers its health checks."
+	h.Ready, h.Reason, h.Message = true, clusters.ReasonHealthy, "The API server answers its health checks."
 	if withVersion {
 		if code, body, err := get(ctx, tr, server, "/version", timeout); err == nil && code == http.StatusOK {
 			var v struct {

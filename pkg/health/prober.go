@@ -12,6 +12,7 @@ import (
 	"golang.org/x/time/rate"
 	"k8s.io/klog/v2"
 
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
 )
@@ -164,7 +165,7 @@ func (p *Prober) check(ctx context.Context, name string) {
 			tr.Close()
 		}
 	} else {
-		h.Reason, h.Message = proxy.ReasonCredentialError, "building the member's client: "+err.Error()
+		h.Reason, h.Message = clusters.ReasonCredentialError, "building the member's client: "+err.Error()
 	}
 	if h.Version == "" {
 		h.Version = knownVersion

@@ -60,14 +60,14 @@ func TestProberFollowsTheMember(t *testing.T) {
 			t.Fatalf("Ready never became %s/%s: %+v", status, reason, obj.Status)
 		}
 	}
-	ready("True", ReasonHealthy)
+	ready("True", clusters.ReasonHealthy)
 	if obj, _ := inv.Get("m"); obj.Status.Version == nil || obj.Status.Version.Kubernetes != "v1.37.0" {
 		t.Errorf("version = %+v, want v1.37.0", obj.Status.Version)
 	}
 	healthy.Store(false)
-	ready("False", ReasonUnhealthy)
+	ready("False", clusters.ReasonUnhealthy)
 	healthy.Store(true)
-	ready("True", ReasonHealthy)
+	ready("True", clusters.ReasonHealthy)
 	member.Close()
-	ready("False", proxy.ReasonUnreachable)
+	ready("False", clusters.ReasonUnreachable)
 }

@@ -12,12 +12,6 @@ import (
 // uidSpace namespaces the name-based UUIDs of Clusters.
 var uidSpace = uuid.MustParse("3b0c5a4e-58a5-4f0c-9a52-4f9c5b0e1d7a")
 
-// Reasons of the Ready condition set by the inventory.
-const (
-	// ReasonPending: the member has not been checked yet.
-	ReasonPending = "Pending"
-)
-
 // build returns the object to publish for e: the source's view with the
 // inventory's metadata and the Ready condition.
 func (inv *Inventory) build(e *entry) *clusters.Cluster {
@@ -81,7 +75,7 @@ func readyCondition(e *entry) metav1.Condition {
 		return metav1.Condition{
 			Type:    clusters.ConditionReady,
 			Status:  metav1.ConditionUnknown,
-			Reason:  ReasonPending,
+			Reason:  clusters.ReasonPending,
 			Message: "clusters-apiserver has not checked this cluster yet.",
 		}
 	}

@@ -140,7 +140,7 @@ func TestObjectMetadata(t *testing.T) {
 		t.Errorf("missing resourceVersion or creationTimestamp: %+v", first.ObjectMeta)
 	}
 	ready := first.Status.Conditions[0]
-	if ready.Type != clusters.ConditionReady || ready.Status != "Unknown" || ready.Reason != ReasonPending {
+	if ready.Type != clusters.ConditionReady || ready.Status != "Unknown" || ready.Reason != clusters.ReasonPending {
 		t.Errorf("Ready condition = %+v, want Unknown/Pending", ready)
 	}
 }

@@ -16,22 +16,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/execwrap"
-)
-
-// Reasons for why a member cannot be reached, used both in proxy errors and
-// in the Ready condition.
-const (
-	// ReasonUnreachable: the member's address does not answer.
-	ReasonUnreachable = "Unreachable"
-	// ReasonTLSError: the TLS handshake with the member failed.
-	ReasonTLSError = "TLSError"
-	// ReasonCredentialError: the member's credential could not be obtained
-	// (for example, its exec plugin failed).
-	ReasonCredentialError = "CredentialError"
-	// ReasonBadGateway: the member answered with something that is not a
-	// valid HTTP response.
-	ReasonBadGateway = "BadGateway"
 )
 
 // Classify turns an error from reaching a member into a condition reason
@@ -52,15 +38,15 @@ func Classify(err error) (reason, message string) {
 	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr),
 		errors.As(err, &invalidErr), errors.As(err, &recordErr), errors.As(err, &alertErr),
 		strings.Contains(msg, "tls: "), strings.Contains(msg, "x509: "):
-		return ReasonTLSError, "TLS handshake failed: " + msg
+		return clusters.ReasonTLSError, "TLS handshake failed: " + msg
 	case strings.Contains(msg, "getting credentials"), strings.Contains(msg, "exec plugin"), strings.Contains(msg, "exec: "):
-		return ReasonCredentialError, "getting a credential failed: " + msg
+		return clusters.ReasonCredentialError, "getting a credential failed: " + msg
 	case strings.Contains(msg, "malformed HTTP"), strings.Contains(msg, "bad status"), strings.Contains(msg, "server gave HTTP response to HTTPS client"):
-		return ReasonBadGateway, "invalid response: " + msg
+		return clusters.ReasonBadGateway, "invalid response: " + msg
 	case errors.As(err, &opErr), errors.Is(err, context.DeadlineExceeded), strings.Contains(msg, "timeout"):
-		return ReasonUnreachable, msg
+		return clusters.ReasonUnreachable, msg
 	}
-	return ReasonUnreachable, msg
+	return clusters.ReasonUnreachable, msg
 }
 
 // Explain is Classify with the member's access described: a credential
@@ -68,7 +54,7 @@ func Classify(err error) (reason, message string) {
 // the plugin time limit wrapper are spelt out.
 func Explain(err error, via string) (reason, message string) {
 	reason, message = Classify(err)
-	if reason != ReasonCredentialError {
+	if reason != clusters.ReasonCredentialError {
 		return reason, message
 	}
 	switch {
@@ -87,7 +73,7 @@ func Explain(err error, via string) (reason, message string) {
 func statusError(cluster, via string, err error) *apierrors.StatusError {
 	reason, message := Explain(err, via)
 	message = fmt.Sprintf("cluster %q cannot be reached: %s", cluster, message)
-	if reason == ReasonBadGateway {
+	if reason == clusters.ReasonBadGateway {
 		return badGateway(message)
 	}
 	return apierrors.NewServiceUnavailable(message)
@@ -126,7 +112,7 @@ func badGateway(message string) *apierrors.StatusError {
 	return &apierrors.StatusError{ErrStatus: metav1.Status{
 		Status:  metav1.StatusFailure,
 		Code:    http.StatusBadGateway,
-		Reason:  metav1.StatusReason(ReasonBadGateway),
+		Reason:  metav1.StatusReason(clusters.ReasonBadGateway),
 		Message: message,
 	}}
 }

@@ -16,6 +16,7 @@ import (
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/rest"
 
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
@@ -89,10 +90,10 @@ func TestClassify(t *testing.T) {
 		err    error
 		reason string
 	}{
-		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}, ReasonUnreachable},
-		{fmt.Errorf("tls: failed to verify certificate: x509: certificate signed by unknown authority"), ReasonTLSError},
-		{fmt.Errorf("getting credentials: exec: executable plugin failed with exit code 1"), ReasonCredentialError},
-		{fmt.Errorf("net/http: HTTP/1.x transport connection broken: malformed HTTP response"), ReasonBadGateway},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}, clusters.ReasonUnreachable},
+		{fmt.Errorf("tls: failed to verify certificate: x509: certificate signed by unknown authority"), clusters.ReasonTLSError},
+		{fmt.Errorf("getting credentials: exec: executable plugin failed with exit code 1"), clusters.ReasonCredentialError},
+		{fmt.Errorf("net/http: HTTP/1.x transport connection broken: malformed HTTP response"), clusters.ReasonBadGateway},
 	}
 	for _, tc := range tests {
 		if got, _ := Classify(tc.err); got != tc.reason {
@@ -116,7 +117,7 @@ func TestExplainCredentialErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		reason, msg := Explain(errors.New(tc.err), via)
-		if reason != ReasonCredentialError || !strings.Contains(msg, tc.want) || !strings.Contains(msg, via) {
+		if reason != clusters.ReasonCredentialError || !strings.Contains(msg, tc.want) || !strings.Contains(msg, via) {
 			t.Errorf("Explain(%q) = %s, %q; want CredentialError naming %q and %q", tc.err, reason, msg, tc.want, via)
 		}
 	}

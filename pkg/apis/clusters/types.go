@@ -22,6 +22,37 @@ const (
 	ConditionControlPlaneHealthy = "ControlPlaneHealthy"
 )
 
+// Reasons of the Ready condition. They are API: clients and alerts may
+// match on them.
+const (
+	// ReasonPending: the member has not been checked yet (Ready is Unknown).
+	ReasonPending = "Pending"
+	// ReasonHealthy: the member's /readyz (or /healthz) answered 200.
+	ReasonHealthy = "Healthy"
+	// ReasonUnhealthy: the member answered its health check, but not 200.
+	ReasonUnhealthy = "Unhealthy"
+	// ReasonUnreachable: the member's address does not answer (refused,
+	// timed out, no route).
+	ReasonUnreachable = "Unreachable"
+	// ReasonTLSError: the TLS handshake with the member failed (unknown
+	// authority, wrong host name, expired certificate).
+	ReasonTLSError = "TLSError"
+	// ReasonCredentialError: the member's credential could not be obtained,
+	// for example its exec plugin failed or did not finish in time.
+	ReasonCredentialError = "CredentialError"
+	// ReasonBadGateway: the member answered with something that is not a
+	// valid HTTP response.
+	ReasonBadGateway = "BadGateway"
+	// ReasonInvalidKubeconfig: the kubeconfig context cannot be used.
+	ReasonInvalidKubeconfig = "InvalidKubeconfig"
+	// ReasonNoAccessProvider: none of the ClusterProfile's access providers
+	// is configured in the server's provider file.
+	ReasonNoAccessProvider = "NoAccessProvider"
+	// ReasonInvalidAccessProvider: the chosen access provider's data is not
+	// usable, or breaks a rule for untrusted profiles.
+	ReasonInvalidAccessProvider = "InvalidAccessProvider"
+)
+
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // Cluster is a member cluster of the fleet, as seen from the hub.

@@ -415,7 +415,7 @@ func schema_pkg_apis_clusters_v1alpha1_ClusterStatus(ref common.ReferenceCallbac
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Conditions describe the cluster's state. Ready is True when the member's API server answers clusters-apiserver's health checks; its reason and message say why it is not. ClusterProfiles add ControlPlaneHealthy.",
+							Description: "Conditions describe the cluster's state. Ready is True when the member's API server answers clusters-apiserver's health checks; its reason and message say why it is not. Ready reasons: Pending (not checked yet), Healthy, Unhealthy (the health check answered, not 200), Unreachable, TLSError, CredentialError (the credential could not be obtained, e.g. its exec plugin failed or timed out), BadGateway (not a valid HTTP answer), InvalidKubeconfig, NoAccessProvider and InvalidAccessProvider (ClusterProfiles). ClusterProfiles add ControlPlaneHealthy.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{

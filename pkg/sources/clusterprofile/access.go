@@ -33,22 +33,13 @@ const (
 	additionalEnvsExtension = "clusterprofiles.multicluster.x-k8s.io/exec/additional-envs"
 )
 
-// Ready reasons of ClusterProfile members whose access cannot be built.
-const (
-	// ReasonNoAccessProvider: none of the profile's access providers is
-	// configured in the provider file.
-	ReasonNoAccessProvider = "NoAccessProvider"
-	// ReasonInvalidAccessProvider: the chosen access provider's data is
-	// not usable.
-	ReasonInvalidAccessProvider = "InvalidAccessProvider"
-)
-
 // Values of a provider's profileSourcedClusterNamePolicy, this server's
 // addition to the provider file of sigs.k8s.io/cluster-inventory-api.
 const (
 	// ClusterNameBindToProfile (the default): the plugin is asked for the
-	// credential of the profile's own cluster. The exec extension's
-	// clusterName, when given, must be the profile's name.
+	// credential of the profile's own cluster: it is given
+	// {"clusterName": the profile's name} and nothing else, and an exec
+	// extension that says otherwise is refused.
 	ClusterNameBindToProfile = "BindToProfile"
 	// ClusterNameFromProfile: the exec extension is passed to the plugin as
 	// the profile wrote it, so a profile writer chooses whose credential

@@ -72,12 +72,12 @@ func (b *memberBuilder) member(cp *cpv1alpha1.ClusterProfile) inventory.Member {
 	provider, ap := chosenProvider(cp, b.providers.Providers)
 	if provider == nil {
 		if offered := offeredNames(cp); len(offered) > 0 {
-			m.Access = noAccess(ReasonNoAccessProvider, fmt.Sprintf("none of the profile's access providers (%s) is configured in %s (%s)",
+			m.Access = noAccess(clusters.ReasonNoAccessProvider, fmt.Sprintf("none of the profile's access providers (%s) is configured in %s (%s)",
 				strings.Join(offered, ", "), b.providerFile, strings.Join(configured(b.providers.Config), ", ")))
 			first := firstOffered(cp)
 			setEndpoint(c, first)
 		} else {
-			m.Access = noAccess(ReasonNoAccessProvider, "the profile lists no access providers in status.accessProviders")
+			m.Access = noAccess(clusters.ReasonNoAccessProvider, "the profile lists no access providers in status.accessProviders")
 		}
 		return m
 	}
@@ -85,7 +85,7 @@ func (b *memberBuilder) member(cp *cpv1alpha1.ClusterProfile) inventory.Member {
 	setEndpoint(c, ap)
 	cfg, exec, err := buildAccess(cp.Name, provider, ap, !b.providers.clusterNameFromProfile[provider.Name])
 	if err != nil {
-		m.Access = noAccess(ReasonInvalidAccessProvider, err.Error())
+		m.Access = noAccess(clusters.ReasonInvalidAccessProvider, err.Error())
 		return m
 	}
 	m.Access = inventory.Access{

@@ -13,6 +13,8 @@ import (
 	clientcmdv1 "k8s.io/client-go/tools/clientcmd/api/v1"
 	cpv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 )
 
 func provider(name string) access.Provider {
@@ -123,8 +125,8 @@ func TestProviderChoice(t *testing.T) {
 	}{
 		{name: "first of the file's order wins", file: []string{"b", "a"}, offered: []string{"a", "b"}, want: "b"},
 		{name: "deprecated credentialProviders still work", file: []string{"a"}, deprecated: []string{"a"}, want: "a"},
-		{name: "no match", file: []string{"a"}, offered: []string{"x", "y"}, want: ReasonNoAccessProvider},
-		{name: "nothing offered", file: []string{"a"}, want: ReasonNoAccessProvider},
+		{name: "no match", file: []string{"a"}, offered: []string{"x", "y"}, want: clusters.ReasonNoAccessProvider},
+		{name: "nothing offered", file: []string{"a"}, want: clusters.ReasonNoAccessProvider},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

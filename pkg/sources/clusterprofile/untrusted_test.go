@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	cpv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 )
 
 // withExec is accessProvider("a") with the given exec extension (none
@@ -63,8 +65,8 @@ func TestProfilesAreUntrusted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := (&memberBuilder{providers: tc.providers, providerFile: "/p.json"}).member(profile(tc.ap))
 			if tc.wantErr != "" {
-				if m.Access.Err == nil || m.Access.Err.Reason != ReasonInvalidAccessProvider || !strings.Contains(m.Access.Err.Message, tc.wantErr) {
-					t.Fatalf("access error %+v, want %s with %q", m.Access.Err, ReasonInvalidAccessProvider, tc.wantErr)
+				if m.Access.Err == nil || m.Access.Err.Reason != clusters.ReasonInvalidAccessProvider || !strings.Contains(m.Access.Err.Message, tc.wantErr) {
+					t.Fatalf("access error %+v, want %s with %q", m.Access.Err, clusters.ReasonInvalidAccessProvider, tc.wantErr)
 				}
 				if strings.Contains(m.Access.Err.Message, "/etc/shadow") || m.Access.Config != nil {
 					t.Errorf("the refusal echoes the path or still builds a configuration: %+v", m.Access)

@@ -16,10 +16,6 @@ import (
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
-// ReasonInvalidKubeconfig is the Ready reason of a context that cannot be
-// turned into a client configuration.
-const ReasonInvalidKubeconfig = "InvalidKubeconfig"
-
 // SourceLabelValue is the value of the clusters.headlamp.dev/source label on
 // Clusters from kubeconfig files.
 const SourceLabelValue = "kubeconfig"
@@ -129,7 +125,7 @@ func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Con
 	}
 	if err != nil {
 		err = fmt.Errorf("context %q: %w", name, err)
-		m.Access.Err = &inventory.AccessError{Reason: ReasonInvalidKubeconfig, Message: err.Error()}
+		m.Access.Err = &inventory.AccessError{Reason: clusters.ReasonInvalidKubeconfig, Message: err.Error()}
 		m.Access.Hash = "invalid:" + err.Error()
 		return m, err
 	}

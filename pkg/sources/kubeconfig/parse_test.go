@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/client-go/rest"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 )
 
 // write writes content to dir/name and returns the path.
@@ -165,8 +167,8 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("context error = %v, want it to mention %q", cerr, tc.wantCtx)
 			}
 			m := got.members[tc.badContext]
-			if m.Access.Err == nil || m.Access.Err.Reason != ReasonInvalidKubeconfig {
-				t.Errorf("bad context member Access.Err = %+v, want reason %s", m.Access.Err, ReasonInvalidKubeconfig)
+			if m.Access.Err == nil || m.Access.Err.Reason != clusters.ReasonInvalidKubeconfig {
+				t.Errorf("bad context member Access.Err = %+v, want reason %s", m.Access.Err, clusters.ReasonInvalidKubeconfig)
 			}
 		})
 	}

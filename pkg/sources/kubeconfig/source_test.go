@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
@@ -181,8 +182,8 @@ func TestNewBadContextIsListedNotReady(t *testing.T) {
 	if c.Spec.Source.Kubeconfig.Context != "Broken_Ctx" || c.Spec.DisplayName != "Broken_Ctx" {
 		t.Errorf("original context name not kept: %+v", c.Spec)
 	}
-	if r := c.Status.Conditions[0]; r.Status != "False" || r.Reason != ReasonInvalidKubeconfig {
-		t.Errorf("Ready = %+v, want False/%s", r, ReasonInvalidKubeconfig)
+	if r := c.Status.Conditions[0]; r.Status != "False" || r.Reason != clusters.ReasonInvalidKubeconfig {
+		t.Errorf("Ready = %+v, want False/%s", r, clusters.ReasonInvalidKubeconfig)
 	}
 }
 
