@@ -34,8 +34,8 @@ test-unit: ## Unit tests, including an in-process server.
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 .PHONY: test-e2e
-test-e2e: binaries build ## Tests against real hub and member kube-apiservers (one package, one hub at a time).
-	$(GO) test -count=1 -p 1 -timeout 20m ./test/...
+test-e2e: binaries build ## Tests against real hub and member kube-apiservers (one package, one hub at a time), the server built with -race.
+	E2E_SERVER_RACE=1 GORACE=halt_on_error=1 $(GO) test -count=1 -p 1 -timeout 20m ./test/...
 
 # ---------------------------------------------------------------- bench
 

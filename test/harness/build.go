@@ -3,9 +3,16 @@ package harness
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 )
+
+// RaceEnv, set to 1, makes BuildServer build with the race detector, as
+// make test does: the end-to-end tests then also look for data races in
+// the server under real traffic. A race makes the server exit with an
+// error, which fails the tests.
+const RaceEnv = "E2E_SERVER_RACE"
 
 // BuildServer builds ./cmd/clusters-apiserver of the repository that
 // contains the working directory into dir, and returns the binary's path.
@@ -17,7 +24,11 @@ func BuildServer(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	out := filepath.Join(dir, "clusters-apiserver")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/clusters-apiserver")
+	args := []string{"build", "-o", out}
+	if os.Getenv(RaceEnv) == "1" {
+		args = append(args, "-race")
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/clusters-apiserver")...)
 	cmd.Dir = root
 	cmd.SysProcAttr = sysProcAttr()
 	if output, err := cmd.CombinedOutput(); err != nil {
