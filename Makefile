@@ -60,7 +60,7 @@ local-down: ## Stop a running local-up.
 # ---------------------------------------------------------------- verify
 
 .PHONY: verify
-verify: verify-gofmt verify-vet verify-codegen ## Formatting, vet and generated code.
+verify: verify-gofmt verify-vet verify-mod verify-codegen ## Formatting, vet, tidy modules and generated code.
 
 .PHONY: verify-gofmt
 verify-gofmt:
@@ -69,6 +69,10 @@ verify-gofmt:
 .PHONY: verify-vet
 verify-vet:
 	$(GO) vet ./...
+
+.PHONY: verify-mod
+verify-mod: ## Fail when go.mod or go.sum is not tidy.
+	$(GO) mod tidy -diff
 
 .PHONY: verify-codegen
 verify-codegen: ## Fail when generated code is stale.
