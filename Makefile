@@ -60,7 +60,7 @@ local-down: ## Stop a running local-up.
 # ---------------------------------------------------------------- verify
 
 .PHONY: verify
-verify: verify-gofmt verify-vet verify-mod verify-codegen ## Formatting, vet, tidy modules and generated code.
+verify: verify-gofmt verify-vet verify-mod verify-boilerplate verify-codegen ## Formatting, vet, tidy modules, license headers and generated code.
 
 .PHONY: verify-gofmt
 verify-gofmt:
@@ -73,6 +73,10 @@ verify-vet:
 .PHONY: verify-mod
 verify-mod: ## Fail when go.mod or go.sum is not tidy.
 	$(GO) mod tidy -diff
+
+.PHONY: verify-boilerplate
+verify-boilerplate: ## Fail when a Go file lacks the license header of hack/boilerplate.go.txt.
+	hack/verify-boilerplate.sh
 
 .PHONY: verify-codegen
 verify-codegen: ## Fail when generated code is stale.
