@@ -107,7 +107,7 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 		}
 		p.metrics.serve(cluster, class(req, upgrade), w, req, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if upgrade {
-				p.serveUpgrade(w, req, location, tr, errs)
+				serveUpgrade(w, req, location, tr, errs)
 				return
 			}
 			// tr.forward scrubs the caller's credentials and sets the

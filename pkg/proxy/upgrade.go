@@ -54,7 +54,7 @@ var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-A
 // on the TLS handshake and the wait for response headers, and echoes a
 // member's refusal as it is, where a 401 would make the client distrust its
 // hub credential. The path and query are the client's, unchanged.
-func (p *Proxy) serveUpgrade(w http.ResponseWriter, req *http.Request, location *url.URL, tr *Transport, errs errorResponder) {
+func serveUpgrade(w http.ResponseWriter, req *http.Request, location *url.URL, tr *Transport, errs errorResponder) {
 	ctx := req.Context()
 	if req.ContentLength != 0 || len(req.TransferEncoding) > 0 {
 		errs.responder.Error(apierrors.NewBadRequest("an upgrade request may not have a body"))

@@ -56,9 +56,9 @@ func TestStreamsEndWhenAccessChanges(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	execDone := make(chan error, 1)
-	go func() { execDone <- cmd.Wait() }()
-	defer func() { stdin.Close(); cancel(); <-execDone }()
+	execExited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(execExited) }()
+	defer func() { stdin.Close(); cancel(); <-execExited }()
 	if _, err := io.WriteString(stdin, "before\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -71,24 +71,19 @@ func TestStreamsEndWhenAccessChanges(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("watch: %v %v", resp, err)
 	}
-	watchDone := make(chan error, 1)
-	go func() { _, err := io.Copy(io.Discard, resp.Body); watchDone <- err }()
+	watchEnded := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, resp.Body); close(watchEnded) }()
 
 	// The same member, reached with a changed access configuration.
 	entry.cluster.TLSServerName = "localhost"
 	writeSource(t, dynamicSource, map[string]sourceEntry{name: entry})
 
 	bound := time.After(30 * time.Second) // bounds a hang, not a goal
-	for execDone != nil || watchDone != nil {
+	for name, ended := range map[string]chan struct{}{"exec": execExited, "watch": watchEnded} {
 		select {
-		case <-execDone:
-			execDone = nil
-		case <-watchDone:
-			watchDone = nil
+		case <-ended:
 		case <-bound:
-			t.Fatalf("streams still open after the access change: exec %v, watch %v", execDone != nil, watchDone != nil)
+			t.Fatalf("the %s stream is still open after the access change", name)
 		}
 	}
-	execDone = make(chan error, 1)
-	execDone <- nil
 }
