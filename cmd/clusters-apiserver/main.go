@@ -25,14 +25,14 @@ import (
 	"k8s.io/component-base/cli"
 
 	"github.com/headlamp-k8s/clusters-apiserver/cmd/clusters-apiserver/app"
-	"github.com/headlamp-k8s/clusters-apiserver/pkg/execwrap"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 )
 
 func main() {
 	// The server runs exec credential plugins through itself to bound
 	// their run time (see pkg/execwrap).
-	if len(os.Args) > 1 && os.Args[1] == execwrap.Command {
-		os.Exit(execwrap.Main(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == member.ExecCommand {
+		os.Exit(member.ExecMain(os.Args[2:]))
 	}
 	os.Exit(cli.Run(app.NewCommand()))
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/health"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
 	clusterstorage "github.com/headlamp-k8s/clusters-apiserver/pkg/registry/cluster"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources"
@@ -44,6 +45,9 @@ type ExtraConfig struct {
 	Sources []sources.Source
 	// Proxy serves the clusters/proxy subresource.
 	Proxy *proxy.Proxy
+	// Transports reach the members, for the proxy and the prober; the
+	// server drops those of members that leave or change.
+	Transports *member.Transports
 	// Prober checks members' health in the background.
 	Prober *health.Prober
 }
@@ -67,9 +71,6 @@ type CompletedConfig struct {
 // Server is a running clusters-apiserver.
 type Server struct {
 	GenericAPIServer *genericapiserver.GenericAPIServer
-	sources          []sources.Source
-	proxy            *proxy.Proxy
-	prober           *health.Prober
 }
 
 // Complete fills in the fields of cfg that are not set.
@@ -89,25 +90,47 @@ func (c completedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.ExtraConfig.Proxy == nil || c.ExtraConfig.Prober == nil {
-		return nil, fmt.Errorf("no proxy or prober configured")
+	extra := c.ExtraConfig
+	if extra.Proxy == nil || extra.Prober == nil || extra.Transports == nil {
+		return nil, fmt.Errorf("no proxy, prober or transports configured")
 	}
-	s := &Server{GenericAPIServer: generic, sources: c.ExtraConfig.Sources, proxy: c.ExtraConfig.Proxy, prober: c.ExtraConfig.Prober}
+	s := &Server{GenericAPIServer: generic}
 
 	group := genericapiserver.NewDefaultAPIGroupInfo(clusters.GroupName, Scheme, ParameterCodec, Codecs)
 	group.NegotiatedSerializer = Serializer
 	group.VersionedResourcesStorageMap["v1alpha1"] = map[string]rest.Storage{
-		"clusters":       clusterstorage.NewREST(c.ExtraConfig.Inventory),
-		"clusters/proxy": clusterstorage.NewProxyREST(c.ExtraConfig.Proxy),
+		"clusters":       clusterstorage.NewREST(extra.Inventory),
+		"clusters/proxy": clusterstorage.NewProxyREST(extra.Proxy),
 	}
 	if err := generic.InstallAPIGroup(&group); err != nil {
 		return nil, err
 	}
 
-	for _, src := range s.sources {
+	// The background work starts once the server serves, as post-start
+	// hooks (each shows as a poststarthook/... check in /healthz, /livez
+	// and /readyz), and stops with it.
+	for _, src := range extra.Sources {
+		if err := generic.AddPostStartHook("start-"+src.Name(), func(ctx genericapiserver.PostStartHookContext) error {
+			go src.Run(ctx)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
 		if err := generic.AddReadyzChecks(syncedCheck(src)); err != nil {
 			return nil, err
 		}
+	}
+	if err := generic.AddPostStartHook("start-member-health-prober", func(ctx genericapiserver.PostStartHookContext) error {
+		go extra.Prober.Run(ctx)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := generic.AddPostStartHook("start-member-transport-pruning", func(ctx genericapiserver.PostStartHookContext) error {
+		go extra.Transports.Follow(ctx, extra.Inventory)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	if rh := c.GenericConfig.Authentication.RequestHeaderConfig; rh != nil && rh.CAContentProvider != nil && c.GenericConfig.SecureServing != nil {
 		check := &frontProxyCACheck{ca: rh.CAContentProvider, userHdrs: rh.UsernameHeaders, addr: c.GenericConfig.SecureServing.Listener.Addr()}
@@ -118,13 +141,9 @@ func (c completedConfig) New() (*Server, error) {
 	return s, nil
 }
 
-// Run starts the sources and serves until ctx is done.
+// Run serves until ctx is done; the post-start hooks start the sources,
+// the prober and the transport pruning.
 func (s *Server) Run(ctx context.Context) error {
-	for _, src := range s.sources {
-		go src.Run(ctx)
-	}
-	go s.proxy.Run(ctx)
-	go s.prober.Run(ctx)
 	return s.GenericAPIServer.PrepareRun().RunWithContext(ctx)
 }
 

@@ -27,13 +27,13 @@ import (
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
-	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 )
 
 // probe checks the member at server with tr: /readyz, or /healthz when the
 // member has no /readyz (or hides it), and /version when withVersion. via
 // describes the member's credential for failure messages.
-func probe(ctx context.Context, tr *proxy.Transport, server, via string, timeout time.Duration, withVersion bool) inventory.Health {
+func probe(ctx context.Context, tr *member.Transport, server, via string, timeout time.Duration, withVersion bool) inventory.Health {
 	h := inventory.Health{Checked: true}
 	code, _, err := get(ctx, tr, server, "/readyz", timeout)
 	if err == nil && code != http.StatusOK && code != http.StatusInternalServerError && code != http.StatusServiceUnavailable {
@@ -41,7 +41,7 @@ func probe(ctx context.Context, tr *proxy.Transport, server, via string, timeout
 	}
 	switch {
 	case err != nil:
-		h.Reason, h.Message = proxy.Explain(err, via)
+		h.Reason, h.Message = member.Explain(err, via)
 		return h
 	case code != http.StatusOK:
 		h.Reason, h.Message = clusters.ReasonUnhealthy, fmt.Sprintf("the API server's health check answered %d %s", code, http.StatusText(code))
@@ -63,8 +63,8 @@ func probe(ctx context.Context, tr *proxy.Transport, server, via string, timeout
 
 // get requests p on the member and returns the status code and up to 64 KiB
 // of the body.
-func get(ctx context.Context, tr *proxy.Transport, server, p string, timeout time.Duration) (int, []byte, error) {
-	u, err := proxy.ParseServer(server)
+func get(ctx context.Context, tr *member.Transport, server, p string, timeout time.Duration) (int, []byte, error) {
+	u, err := member.ParseServer(server)
 	if err != nil {
 		return 0, nil, err
 	}

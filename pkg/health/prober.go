@@ -30,7 +30,7 @@ import (
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
-	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 )
 
 // Options configure the prober.
@@ -47,12 +47,23 @@ type Options struct {
 	MaxRate float64
 }
 
-// Prober checks every member of an inventory through the proxy's cached
-// transports, so checks reuse the connections requests use.
+// DefaultOptions returns the options the server's flags default to.
+func DefaultOptions() Options {
+	return Options{
+		Interval:    15 * time.Second,
+		MaxInterval: 2 * time.Minute,
+		Timeout:     5 * time.Second,
+		Workers:     16,
+		MaxRate:     100,
+	}
+}
+
+// Prober checks every member of an inventory through the cached member
+// transports, so checks reuse the connections proxied requests use.
 type Prober struct {
 	opts       Options
 	inv        *inventory.Inventory
-	transports *proxy.Transports
+	transports *member.Transports
 
 	mu    sync.Mutex
 	state map[string]*schedule // by cluster name
@@ -67,14 +78,9 @@ type schedule struct {
 	version  string
 }
 
-// New returns a prober for the members of inv.
-func New(inv *inventory.Inventory, transports *proxy.Transports, opts Options) *Prober {
-	if opts.Workers <= 0 {
-		opts.Workers = 16
-	}
-	if opts.MaxRate <= 0 {
-		opts.MaxRate = 100
-	}
+// New returns a prober for the members of inv. Every option must be set
+// (see DefaultOptions); Workers and MaxRate must be positive.
+func New(inv *inventory.Inventory, transports *member.Transports, opts Options) *Prober {
 	return &Prober{opts: opts, inv: inv, transports: transports, state: map[string]*schedule{}}
 }
 
@@ -99,7 +105,16 @@ func (p *Prober) Run(ctx context.Context) {
 	limit := rate.NewLimiter(rate.Limit(p.opts.MaxRate), p.opts.Workers)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	var changed <-chan struct{}
 	for {
+		// Follow the members through one snapshot per change of the
+		// inventory's members or access configurations, not a read of
+		// every member each tick.
+		if changed == nil || closed(changed) {
+			var accesses map[string]inventory.Access
+			accesses, changed = p.inv.Accesses()
+			p.sync(accesses, time.Now())
+		}
 		for _, name := range p.due(time.Now()) {
 			if limit.Wait(ctx) != nil {
 				return
@@ -118,34 +133,47 @@ func (p *Prober) Run(ctx context.Context) {
 	}
 }
 
-// due returns the members to check now and marks them busy. It also
-// forgets members that left the inventory.
-func (p *Prober) due(now time.Time) []string {
-	objs, _ := p.inv.List()
+// closed tells whether ch is closed.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// sync sets the members to check: a new member, or one whose access
+// configuration changed, is due at once; one that left the inventory, or
+// that cannot be reached with its configuration, is forgotten.
+func (p *Prober) sync(accesses map[string]inventory.Access, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	seen := make(map[string]bool, len(objs))
-	var out []string
-	for _, obj := range objs {
-		name := obj.Name
-		seen[name] = true
-		access, ok := p.inv.Access(name)
-		if !ok || access.Err != nil {
+	for name, access := range accesses {
+		if access.Err != nil {
+			delete(p.state, name)
 			continue
 		}
-		s, ok := p.state[name]
-		if !ok || s.hash != access.Hash {
-			s = &schedule{hash: access.Hash, next: now}
-			p.state[name] = s
-		}
-		if !s.busy && !now.Before(s.next) {
-			s.busy = true
-			out = append(out, name)
+		if s, ok := p.state[name]; !ok || s.hash != access.Hash {
+			p.state[name] = &schedule{hash: access.Hash, next: now}
 		}
 	}
 	for name := range p.state {
-		if !seen[name] {
+		if a, ok := accesses[name]; !ok || a.Err != nil {
 			delete(p.state, name)
+		}
+	}
+}
+
+// due returns the members to check now and marks them busy.
+func (p *Prober) due(now time.Time) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for name, s := range p.state {
+		if !s.busy && !now.Before(s.next) {
+			s.busy = true
+			out = append(out, name)
 		}
 	}
 	return out

@@ -30,13 +30,13 @@ import (
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
-	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 )
 
 func TestProberFollowsTheMember(t *testing.T) {
 	var healthy atomic.Bool
 	healthy.Store(true)
-	member := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	upstream := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/readyz":
 			if !healthy.Load() {
@@ -50,16 +50,16 @@ func TestProberFollowsTheMember(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	defer member.Close()
+	defer upstream.Close()
 
 	inv := inventory.New()
 	inv.Replace("test", []inventory.Member{{
 		Name: "m", Origin: "test:m",
-		Cluster: &clusters.Cluster{Spec: clusters.ClusterSpec{Server: member.URL}},
-		Access:  inventory.Access{Config: &rest.Config{Host: member.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, Hash: "h"},
+		Cluster: &clusters.Cluster{Spec: clusters.ClusterSpec{Server: upstream.URL}},
+		Access:  inventory.Access{Config: &rest.Config{Host: upstream.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, Hash: "h"},
 	}})
-	transports := proxy.NewTransports(proxy.TransportOptions{Timeouts: proxy.Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: time.Second}})
-	p := New(inv, transports, Options{Interval: 50 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Timeout: time.Second, Workers: 2})
+	transports := member.NewTransports(member.Options{Timeouts: member.Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: time.Second}})
+	p := New(inv, transports, Options{Interval: 50 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Timeout: time.Second, Workers: 2, MaxRate: 100})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.Run(ctx)
@@ -84,6 +84,17 @@ func TestProberFollowsTheMember(t *testing.T) {
 	ready("False", clusters.ReasonUnhealthy)
 	healthy.Store(true)
 	ready("True", clusters.ReasonHealthy)
-	member.Close()
+	upstream.Close()
 	ready("False", clusters.ReasonUnreachable)
+
+	// A new access configuration is checked at once, though nothing a
+	// client sees changes with it.
+	again := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	defer again.Close()
+	inv.Replace("test", []inventory.Member{{
+		Name: "m", Origin: "test:m",
+		Cluster: &clusters.Cluster{Spec: clusters.ClusterSpec{Server: upstream.URL}},
+		Access:  inventory.Access{Config: &rest.Config{Host: again.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, Hash: "h2"},
+	}})
+	ready("True", clusters.ReasonHealthy)
 }

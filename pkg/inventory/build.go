@@ -17,6 +17,8 @@ limitations under the License.
 package inventory
 
 import (
+	"strings"
+
 	"github.com/google/uuid"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,6 +41,12 @@ func (inv *Inventory) build(e *entry) *clusters.Cluster {
 	// Whatever the source: a Cluster shows where its member is, never a
 	// credential.
 	obj.Spec.Server = StripUserinfo(obj.Spec.Server)
+	// Every Cluster carries the label of its source type, whichever
+	// labels its source copied: it cannot be forged or forgotten.
+	if obj.Labels == nil {
+		obj.Labels = map[string]string{}
+	}
+	obj.Labels[clusters.LabelSource] = strings.ToLower(string(obj.Spec.Source.Type))
 	obj.UID = types.UID(uuid.NewSHA1(uidSpace, []byte(e.member.Origin)).String())
 	obj.CreationTimestamp = e.created
 	obj.ResourceVersion = ""

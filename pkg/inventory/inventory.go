@@ -52,6 +52,11 @@ type Inventory struct {
 	log  *eventLog
 	now  func() time.Time
 	stop chan struct{}
+
+	// changedMu guards changed, which is closed at the next change of
+	// the members or their access configurations; nil when nobody waits.
+	changedMu sync.Mutex
+	changed   chan struct{}
 }
 
 // entry is one member with its assigned name and published object.
@@ -97,6 +102,11 @@ func (inv *Inventory) Replace(owner string, members []Member) {
 			if msg := Redact(m.Access.Err.Message); msg != m.Access.Err.Message {
 				m.Access.Err = &AccessError{Reason: m.Access.Err.Reason, Message: msg}
 			}
+			// An access error implies a hash of its own, whatever the
+			// source set, so the transport of the configuration that
+			// worked before is dropped.
+			m.Access.Config = nil
+			m.Access.Hash = errorHash(m.Access.Err)
 		}
 		e, ok := old[m.Origin]
 		if ok && e.member.Name == m.Name && e.member.Cluster == m.Cluster && e.member.Access.Hash == m.Access.Hash {
@@ -136,6 +146,10 @@ func (inv *Inventory) Replace(owner string, members []Member) {
 		delete(inv.owners, owner)
 	} else {
 		inv.owners[owner] = next
+	}
+
+	if len(affected) > 0 {
+		inv.accessChanged()
 	}
 
 	// Reassign names in the touched groups, then publish every member of
@@ -290,6 +304,52 @@ func (inv *Inventory) List() ([]*clusters.Cluster, string) {
 		inv.sorted = sorted
 	}
 	return inv.sorted, inv.log.current()
+}
+
+// Accesses returns the access configuration of every member by object
+// name, read at one instant, and a channel that is closed at the next change
+// of the members or of their access configurations (not of their health).
+// It is for background work that follows every member, like health checks,
+// instead of a List and an Access call per member.
+func (inv *Inventory) Accesses() (map[string]Access, <-chan struct{}) {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	out := make(map[string]Access, len(inv.byName))
+	for name, e := range inv.byName {
+		out[name] = e.member.Access
+	}
+	return out, inv.changes()
+}
+
+// AccessChanged returns a channel that is closed at the next change of the
+// members or of their access configurations.
+func (inv *Inventory) AccessChanged() <-chan struct{} {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	return inv.changes()
+}
+
+// changes returns the channel closed at the next change. The caller holds
+// inv.mu, for reading at least, so no change can slip in between what it
+// read and the channel.
+func (inv *Inventory) changes() <-chan struct{} {
+	inv.changedMu.Lock()
+	defer inv.changedMu.Unlock()
+	if inv.changed == nil {
+		inv.changed = make(chan struct{})
+	}
+	return inv.changed
+}
+
+// accessChanged wakes whoever waits for a change. The caller holds inv.mu
+// for writing.
+func (inv *Inventory) accessChanged() {
+	inv.changedMu.Lock()
+	defer inv.changedMu.Unlock()
+	if inv.changed != nil {
+		close(inv.changed)
+		inv.changed = nil
+	}
 }
 
 // Len returns the number of published members.

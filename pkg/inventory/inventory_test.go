@@ -21,7 +21,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 )
@@ -235,5 +237,68 @@ func TestCursorWakesOnChange(t *testing.T) {
 	<-wait // closed by the change; a hang here fails the test by its timeout
 	if diff := cmp.Diff([]change{{watch.Added, "one"}}, drain(t, c)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+// TestMemberInvariants checks what the inventory enforces for every source:
+// the source label from spec.source.type (whatever labels the source
+// copied), no userinfo in spec.server, and a hash of its own for an access
+// error, which drops the configuration that worked before.
+func TestMemberInvariants(t *testing.T) {
+	inv := New()
+	good := Member{Name: "a", Origin: "o", Cluster: &clusters.Cluster{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{clusters.LabelSource: "forged", "team": "x"}},
+		Spec:       clusters.ClusterSpec{Server: "https://user:secret@a.example", Source: clusters.ClusterSource{Type: clusters.SourceTypeClusterProfile}},
+	}, Access: Access{Config: &rest.Config{Host: "https://a.example"}, Hash: "h"}}
+	inv.Replace("src", []Member{good})
+	obj, _ := inv.Get("a")
+	if got := obj.Labels[clusters.LabelSource]; got != "clusterprofile" || obj.Labels["team"] != "x" {
+		t.Errorf("labels = %v, want the source label clusterprofile and the source's own", obj.Labels)
+	}
+	if obj.Spec.Server != "https://a.example" {
+		t.Errorf("spec.server = %q, want no userinfo", obj.Spec.Server)
+	}
+
+	broken := good
+	broken.Access = Access{Config: &rest.Config{Host: "https://a.example"}, Hash: "h", Err: &AccessError{Reason: "R", Message: "m"}}
+	inv.Replace("src", []Member{broken})
+	access, _ := inv.Access("a")
+	if access.Hash == "h" || access.Hash == "" || access.Config != nil {
+		t.Errorf("an access error kept hash %q and config %v; want a hash of its own and no config", access.Hash, access.Config)
+	}
+	other := broken
+	other.Access.Err = &AccessError{Reason: "R", Message: "other"}
+	inv.Replace("src", []Member{other})
+	if again, _ := inv.Access("a"); again.Hash == access.Hash {
+		t.Errorf("two access errors share hash %q", again.Hash)
+	}
+}
+
+// TestAccessesFollowsChanges checks the snapshot and its change channel:
+// closed by a change of access, not by a health update.
+func TestAccessesFollowsChanges(t *testing.T) {
+	inv := New()
+	m := Member{Name: "a", Origin: "o", Access: Access{Config: &rest.Config{Host: "https://a"}, Hash: "h1"}}
+	inv.Replace("src", []Member{m})
+	accesses, changed := inv.Accesses()
+	if len(accesses) != 1 || accesses["a"].Hash != "h1" {
+		t.Fatalf("accesses = %v", accesses)
+	}
+	inv.SetHealth("a", "h1", Health{Checked: true, Ready: true, Reason: "Healthy"})
+	inv.Replace("src", []Member{m}) // handed back unchanged
+	select {
+	case <-changed:
+		t.Fatal("the channel closed without a change of access")
+	default:
+	}
+	m.Access.Hash = "h2"
+	inv.Replace("src", []Member{m})
+	select {
+	case <-changed:
+	default:
+		t.Fatal("the channel did not close when the access changed")
+	}
+	if accesses, _ := inv.Accesses(); accesses["a"].Hash != "h2" {
+		t.Errorf("after the change: %v", accesses)
 	}
 }

@@ -28,7 +28,8 @@ import (
 const hashLen = 8
 
 // ClusterProfilePrefix starts the name of every Cluster from a
-// ClusterProfile. No other source's name starts with it.
+// ClusterProfile (see pkg/sources/clusterprofile). ObjectName never
+// returns a name that starts with it.
 const ClusterProfilePrefix = "cp."
 
 // ObjectName maps a name from a source (a kubeconfig context name, which may
@@ -68,17 +69,14 @@ func ObjectName(raw string) string {
 	return withSuffix(base, shortHash(raw))
 }
 
-// ProfileName maps a ClusterProfile's namespace and name to a Cluster name:
-// "cp.<namespace>.<name>". A namespace has no dots, so the mapping is
-// injective, and only ClusterProfiles produce names starting with "cp.".
-// A result longer than 253 characters is cut and given "-" plus the first 8
-// hex digits of the SHA-256 of "<namespace>/<name>".
-func ProfileName(namespace, name string) string {
-	full := ClusterProfilePrefix + namespace + "." + name
+// HashSuffixed returns full if it is a short enough object name, else full
+// cut to fit and given "-" plus the first 8 hex digits of the SHA-256 of
+// hashInput, so that names that share a long beginning stay distinct.
+func HashSuffixed(full, hashInput string) string {
 	if len(full) <= validation.DNS1123SubdomainMaxLength {
 		return full
 	}
-	return withSuffix(full, shortHash(namespace+"/"+name))
+	return withSuffix(full, shortHash(hashInput))
 }
 
 // withSuffix appends "-suffix" to base, shortening base so that the result

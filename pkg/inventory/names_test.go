@@ -76,29 +76,3 @@ func TestObjectNameDistinct(t *testing.T) {
 		seen[got] = raw
 	}
 }
-
-func TestProfileName(t *testing.T) {
-	long := strings.Repeat("n", 250)
-	tests := []struct {
-		namespace, name, want string
-	}{
-		{"fleet", "prod", "cp.fleet.prod"},
-		{"fleet", "prod.eu", "cp.fleet.prod.eu"},
-		{"fleet-prod", "eu", "cp.fleet-prod.eu"},
-		{"ns", long, withSuffix("cp.ns."+long, shortHash("ns/"+long))},
-	}
-	seen := map[string]bool{}
-	for _, tc := range tests {
-		got := ProfileName(tc.namespace, tc.name)
-		if got != tc.want {
-			t.Errorf("ProfileName(%q, %q) = %q, want %q", tc.namespace, tc.name, got, tc.want)
-		}
-		if errs := validation.IsDNS1123Subdomain(got); len(errs) > 0 {
-			t.Errorf("ProfileName(%q, %q) = %q: %v", tc.namespace, tc.name, got, errs)
-		}
-		if seen[got] {
-			t.Errorf("ProfileName collision on %q", got)
-		}
-		seen[got] = true
-	}
-}

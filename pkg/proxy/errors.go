@@ -18,14 +18,9 @@ package proxy
 
 import (
 	"bytes"
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 
@@ -33,61 +28,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
-	"github.com/headlamp-k8s/clusters-apiserver/pkg/execwrap"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 )
-
-// Classify turns an error from reaching a member into a condition reason
-// and a message for users. The message never holds a credential: it is
-// built from network, TLS and HTTP errors, which carry none.
-func Classify(err error) (reason, message string) {
-	var (
-		certErr     *tls.CertificateVerificationError
-		unknownAuth x509.UnknownAuthorityError
-		hostErr     x509.HostnameError
-		invalidErr  x509.CertificateInvalidError
-		recordErr   tls.RecordHeaderError
-		opErr       *net.OpError
-		alertErr    tls.AlertError
-	)
-	msg := err.Error()
-	switch {
-	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr),
-		errors.As(err, &invalidErr), errors.As(err, &recordErr), errors.As(err, &alertErr),
-		strings.Contains(msg, "tls: "), strings.Contains(msg, "x509: "):
-		return clusters.ReasonTLSError, "TLS handshake failed: " + msg
-	case strings.Contains(msg, "getting credentials"), strings.Contains(msg, "exec plugin"), strings.Contains(msg, "exec: "):
-		return clusters.ReasonCredentialError, "getting a credential failed: " + msg
-	case strings.Contains(msg, "malformed HTTP"), strings.Contains(msg, "bad status"), strings.Contains(msg, "server gave HTTP response to HTTPS client"):
-		return clusters.ReasonBadGateway, "invalid response: " + msg
-	case errors.As(err, &opErr), errors.Is(err, context.DeadlineExceeded), strings.Contains(msg, "timeout"):
-		return clusters.ReasonUnreachable, msg
-	}
-	return clusters.ReasonUnreachable, msg
-}
-
-// Explain is Classify with the member's access described: a credential
-// failure names what produced the credential (via), and the exit codes of
-// the plugin time limit wrapper are spelt out.
-func Explain(err error, via string) (reason, message string) {
-	reason, message = Classify(err)
-	if reason != clusters.ReasonCredentialError {
-		return reason, message
-	}
-	switch {
-	case strings.Contains(message, fmt.Sprintf("exit code %d", execwrap.ExitTimeout)):
-		message += " (the credential plugin did not finish within its time limit)"
-	case strings.Contains(message, fmt.Sprintf("exit code %d", execwrap.ExitNotRun)):
-		message += " (the credential plugin could not be run)"
-	}
-	if via != "" {
-		message += "; credential from " + via
-	}
-	return reason, message
-}
 
 // statusError is the API error a client gets when cluster cannot be reached.
 func statusError(cluster, via string, err error) *apierrors.StatusError {
-	reason, message := Explain(err, via)
+	reason, message := member.Explain(err, via)
 	message = fmt.Sprintf("cluster %q cannot be reached: %s", cluster, message)
 	if reason == clusters.ReasonBadGateway {
 		return badGateway(message)

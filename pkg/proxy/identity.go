@@ -164,6 +164,12 @@ type Identity struct {
 	DropGroups []string
 }
 
+// DefaultIdentity is the mapping the server's flags default to: names as
+// they are, less the groups that are admin on every (kubeadm) cluster.
+func DefaultIdentity() Identity {
+	return Identity{DropGroups: []string{"system:masters", "kubeadm:cluster-admins"}}
+}
+
 // forwardIdentity removes from h every header that identifies or
 // authorizes the caller and, unless id is nil, sets the identity of the
 // hub user in ctx as id presents it. It fails rather than let a request

@@ -15,8 +15,9 @@ limitations under the License.
 */
 
 // Package proxy forwards requests to member clusters' API servers: the
-// handler behind the clusters/proxy subresource, the per-member transport
-// cache and the identity the request carries to the member.
+// handler behind the clusters/proxy subresource, the identity a request
+// carries to the member, and the proxy's metrics. How a member is reached
+// (transports, credentials) is pkg/member's.
 package proxy
 
 import (
@@ -27,7 +28,6 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/proxy"
@@ -40,24 +40,25 @@ import (
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 )
 
 // Proxy forwards requests to the members in an inventory.
 type Proxy struct {
 	inv        *inventory.Inventory
-	transports *Transports
+	transports *member.Transports
 	authorizer authorizer.Authorizer
+	identity   Identity
+	current    func(cluster, hash string) bool
 	metrics    *proxyMetrics
 }
 
-// New returns a proxy for the members of inv. authz authorizes the extra
-// create check of upgrade requests.
-func New(inv *inventory.Inventory, transports *Transports, authz authorizer.Authorizer) *Proxy {
-	return &Proxy{inv: inv, transports: transports, authorizer: authz, metrics: defaultMetrics}
+// New returns a proxy for the members of inv, reached over transports.
+// authz authorizes the extra create check of upgrade requests; identity is
+// how the hub user is presented to members reached with impersonation.
+func New(inv *inventory.Inventory, transports *member.Transports, authz authorizer.Authorizer, identity Identity) *Proxy {
+	return &Proxy{inv: inv, transports: transports, authorizer: authz, identity: identity, current: member.Current(inv), metrics: defaultMetrics}
 }
-
-// Transports returns the proxy's transport cache.
-func (p *Proxy) Transports() *Transports { return p.transports }
 
 // Handler returns the handler that forwards one request to memberPath on
 // cluster. It fails with a Status error a client can act on: 404 for an
@@ -88,6 +89,14 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cluster %q changed while the request was prepared; retry", cluster))
 	}
 
+	var identity *Identity // nil: forward with the source credential alone
+	if tr.Impersonate {
+		identity = &p.identity
+	}
+	// forward scrubs the caller's credentials and sets the identity after
+	// ReverseProxy's hop-by-hop processing.
+	forward := &forwarder{cluster: cluster, identity: identity, next: tr.RoundTripper, closed: tr.Context()}
+
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		errs := errorResponder{cluster: cluster, via: access.Via, responder: responder}
 		upgrade := httpstream.IsUpgradeRequest(req)
@@ -107,12 +116,10 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 		}
 		p.metrics.serve(cluster, class(req, upgrade), w, req, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if upgrade {
-				serveUpgrade(w, req, location, tr, errs)
+				serveUpgrade(w, req, location, tr, identity, errs)
 				return
 			}
-			// tr.forward scrubs the caller's credentials and sets the
-			// identity after ReverseProxy's hop-by-hop processing.
-			h := proxy.NewUpgradeAwareHandler(location, tr.forward, false, false, errs)
+			h := proxy.NewUpgradeAwareHandler(location, forward, false, false, errs)
 			h.UseLocationHost = true
 			h.ServeHTTP(w, req)
 		}))
@@ -124,7 +131,7 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 // requested path. A path with ".." segments is refused, so no request can
 // leave the prefix.
 func memberLocation(server, memberPath string) (*url.URL, error) {
-	base, err := ParseServer(server)
+	base, err := member.ParseServer(server)
 	if err != nil {
 		return nil, err
 	}
@@ -145,64 +152,6 @@ func memberLocation(server, memberPath string) (*url.URL, error) {
 	}
 	loc.Path = joined
 	return &loc, nil
-}
-
-// ParseServer parses a member's server URL; like client-go, it takes a bare
-// host:port as https. The URL has no userinfo: requests carry the member's
-// credential in their headers, and a URL is logged (by client-go's debug
-// logging, for one) as it is.
-func ParseServer(server string) (*url.URL, error) {
-	u, err := url.Parse(server)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		u, err = url.Parse("https://" + server)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("the cluster's server URL is not valid: %s", inventory.Redact(err.Error()))
-	}
-	u.User = nil
-	return u, nil
-}
-
-// Run drops the transport of a cluster as soon as it leaves the inventory
-// or its access configuration changes, closing its idle connections, until
-// ctx is done.
-func (p *Proxy) Run(ctx context.Context) {
-	var cursor *inventory.Cursor
-	for ctx.Err() == nil {
-		if cursor == nil {
-			// Start (or, after falling behind the event log, restart) from
-			// now, dropping whatever went stale meanwhile.
-			p.transports.Prune(p.current)
-			_, rv := p.inv.List()
-			c, err := p.inv.Watch(rv)
-			if err != nil {
-				klog.ErrorS(err, "Cannot follow inventory changes; retrying")
-				time.Sleep(time.Second)
-				continue
-			}
-			cursor = c
-		}
-		events, next, err := cursor.Next()
-		if err != nil {
-			cursor = nil
-			continue
-		}
-		for _, ev := range events {
-			p.transports.DropStale(ev.Object.Name, p.current)
-		}
-		if next != nil {
-			select {
-			case <-next:
-			case <-ctx.Done():
-			}
-		}
-	}
-}
-
-// current tells whether hash is cluster's access hash in the inventory.
-func (p *Proxy) current(cluster, hash string) bool {
-	access, ok := p.inv.Access(cluster)
-	return ok && access.Hash == hash
 }
 
 // authorize checks the request's attributes with verb instead of its own.

@@ -33,6 +33,8 @@ import (
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/sets"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 )
 
 // maxUpgradeResponseHeader bounds what is read of a member's answer to an
@@ -54,7 +56,7 @@ var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-A
 // on the TLS handshake and the wait for response headers, and echoes a
 // member's refusal as it is, where a 401 would make the client distrust its
 // hub credential. The path and query are the client's, unchanged.
-func serveUpgrade(w http.ResponseWriter, req *http.Request, location *url.URL, tr *Transport, errs errorResponder) {
+func serveUpgrade(w http.ResponseWriter, req *http.Request, location *url.URL, tr *member.Transport, identity *Identity, errs errorResponder) {
 	ctx := req.Context()
 	if req.ContentLength != 0 || len(req.TransferEncoding) > 0 {
 		errs.responder.Error(apierrors.NewBadRequest("an upgrade request may not have a body"))
@@ -67,19 +69,19 @@ func serveUpgrade(w http.ResponseWriter, req *http.Request, location *url.URL, t
 	upgradeHeaders(out.Header)
 	utilnet.AppendForwardedForHeader(out)
 	// Identity after the hop-by-hop headers are gone, credentials last.
-	if err := forwardIdentity(ctx, out.Header, tr.identity); err != nil {
+	if err := forwardIdentity(ctx, out.Header, identity); err != nil {
 		errs.Error(w, req, err)
 		return
 	}
-	prepared, err := tr.upgradeCreds.RoundTrip(out)
+	prepared, err := tr.UpgradeCredentials.RoundTrip(out)
 	if err != nil {
 		errs.Error(w, req, err)
 		return
 	}
 	out = prepared.Request
 
-	dialCtx, cancel := withTimeout(ctx, tr.timeouts.Dial+tr.timeouts.TLSHandshake)
-	backend, err := tr.upgradeDialer.Dial(out.WithContext(dialCtx))
+	dialCtx, cancel := withTimeout(ctx, tr.Timeouts.Dial+tr.Timeouts.TLSHandshake)
+	backend, err := tr.UpgradeDialer.Dial(out.WithContext(dialCtx))
 	cancel()
 	if err != nil {
 		errs.Error(w, req, err)
@@ -90,7 +92,7 @@ func serveUpgrade(w http.ResponseWriter, req *http.Request, location *url.URL, t
 	// Every byte read from the member is kept: those past the response
 	// headers already belong to the upgraded stream.
 	var raw bytes.Buffer
-	if d := tr.timeouts.ResponseHeader; d > 0 {
+	if d := tr.Timeouts.ResponseHeader; d > 0 {
 		_ = backend.SetReadDeadline(time.Now().Add(d))
 	}
 	headers := io.LimitReader(io.TeeReader(backend, &raw), maxUpgradeResponseHeader)
@@ -130,7 +132,7 @@ func serveUpgrade(w http.ResponseWriter, req *http.Request, location *url.URL, t
 	go func() { _, _ = io.Copy(client, backend); done <- struct{}{} }()
 	select {
 	case <-done:
-	case <-tr.ctx.Done():
+	case <-tr.Context().Done():
 		// The member's access configuration changed or it left: a stream
 		// opened with the old credential does not outlive it.
 	}

@@ -39,6 +39,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 )
 
 func TestIsWatch(t *testing.T) {
@@ -258,7 +259,7 @@ func upgradeThrough(t *testing.T, srv *httptest.Server, target string, extra htt
 
 // memberProxy returns a Proxy whose inventory holds one member, cluster
 // "m", at server with the given proxy URL (none if empty).
-func memberProxy(t *testing.T, server string, ca []byte, proxyURL string, timeouts Timeouts) *Proxy {
+func memberProxy(t *testing.T, server string, ca []byte, proxyURL string, timeouts member.Timeouts) *Proxy {
 	cfg := &rest.Config{Host: server, BearerToken: "member-token", TLSClientConfig: rest.TLSClientConfig{CAData: ca}}
 	if proxyURL != "" {
 		u, err := url.Parse(proxyURL)
@@ -269,7 +270,7 @@ func memberProxy(t *testing.T, server string, ca []byte, proxyURL string, timeou
 	}
 	inv := inventory.New()
 	inv.Replace("src", []inventory.Member{{Name: "m", Origin: "o", Access: inventory.Access{Config: cfg, Hash: server, Impersonate: true}}})
-	return New(inv, NewTransports(TransportOptions{Timeouts: timeouts}), nil)
+	return New(inv, member.NewTransports(member.Options{Timeouts: timeouts}), nil, Identity{})
 }
 
 func caPEM(srv *httptest.Server) []byte {
@@ -281,9 +282,9 @@ func caPEM(srv *httptest.Server) []byte {
 // proxy-url: the member gets the client's query, the member credential and
 // alice's identity, and the proxy saw the CONNECT.
 func TestUpgradeKeepsQueryAndIdentityThroughProxyURL(t *testing.T) {
-	member := newUpgradeMember(t, nil)
+	upstream := newUpgradeMember(t, nil)
 	connect := newConnectProxy(t)
-	p := memberProxy(t, member.srv.URL, caPEM(member.srv), connect.srv.URL, Timeouts{Dial: 5 * time.Second, TLSHandshake: 5 * time.Second, ResponseHeader: 5 * time.Second})
+	p := memberProxy(t, upstream.srv.URL, caPEM(upstream.srv), connect.srv.URL, member.Timeouts{Dial: 5 * time.Second, TLSHandshake: 5 * time.Second, ResponseHeader: 5 * time.Second})
 	srv := serveProxy(t, p, "m")
 
 	code, echoed := upgradeThrough(t, srv, "/api/v1/namespaces/ns/pods/p/exec?command=echo&command=hi&output=1",
@@ -291,7 +292,7 @@ func TestUpgradeKeepsQueryAndIdentityThroughProxyURL(t *testing.T) {
 	if code != http.StatusSwitchingProtocols || echoed != "ping" {
 		t.Fatalf("upgrade: %d %q; want 101 and the echo", code, echoed)
 	}
-	got := member.requests()
+	got := upstream.requests()
 	if len(got) != 1 {
 		t.Fatalf("the member got %d requests, want 1", len(got))
 	}
@@ -307,7 +308,7 @@ func TestUpgradeKeepsQueryAndIdentityThroughProxyURL(t *testing.T) {
 			t.Errorf("the member got %s (-want +got):\n%s", k, diff)
 		}
 	}
-	memberHost := strings.TrimPrefix(member.srv.URL, "https://")
+	memberHost := strings.TrimPrefix(upstream.srv.URL, "https://")
 	connect.mu.Lock()
 	defer connect.mu.Unlock()
 	if diff := cmp.Diff([]string{memberHost}, connect.targets); diff != "" {
@@ -350,7 +351,7 @@ func TestUpgradeTimeLimits(t *testing.T) {
 	defer close(stalled)
 	mute := newUpgradeMember(t, func(http.ResponseWriter, *http.Request) bool { <-stalled; return true })
 
-	timeouts := Timeouts{Dial: time.Second, TLSHandshake: 200 * time.Millisecond, ResponseHeader: 200 * time.Millisecond}
+	timeouts := member.Timeouts{Dial: time.Second, TLSHandshake: 200 * time.Millisecond, ResponseHeader: 200 * time.Millisecond}
 	tests := []struct {
 		name   string
 		server string
@@ -374,7 +375,7 @@ func TestUpgradeTimeLimits(t *testing.T) {
 // refuses: its 401 becomes a 502 naming it, its 403 passes as it is, a 200
 // is a 502.
 func TestUpgradeMemberRefusals(t *testing.T) {
-	member := newUpgradeMember(t, func(w http.ResponseWriter, r *http.Request) bool {
+	upstream := newUpgradeMember(t, func(w http.ResponseWriter, r *http.Request) bool {
 		switch r.URL.Path {
 		case "/401":
 			w.Header().Set("WWW-Authenticate", "Bearer")
@@ -388,7 +389,7 @@ func TestUpgradeMemberRefusals(t *testing.T) {
 		}
 		return true
 	})
-	srv := serveProxy(t, memberProxy(t, member.srv.URL, caPEM(member.srv), "", Timeouts{}), "m")
+	srv := serveProxy(t, memberProxy(t, upstream.srv.URL, caPEM(upstream.srv), "", member.Timeouts{}), "m")
 	tests := []struct {
 		path     string
 		wantCode int
@@ -411,8 +412,8 @@ func TestUpgradeMemberRefusals(t *testing.T) {
 // TestUpgradedStreamsEndWhenAccessChanges checks that an open upgraded
 // stream is closed when the member's transport is dropped.
 func TestUpgradedStreamsEndWhenAccessChanges(t *testing.T) {
-	member := newUpgradeMember(t, nil)
-	p := memberProxy(t, member.srv.URL, caPEM(member.srv), "", Timeouts{})
+	upstream := newUpgradeMember(t, nil)
+	p := memberProxy(t, upstream.srv.URL, caPEM(upstream.srv), "", member.Timeouts{})
 	srv := serveProxy(t, p, "m")
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
@@ -426,7 +427,7 @@ func TestUpgradedStreamsEndWhenAccessChanges(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade: %v %v", resp, err)
 	}
-	p.Transports().Drop("m")
+	p.transports.Drop("m")
 	if _, err := io.ReadAll(br); err != nil && !strings.Contains(err.Error(), "reset") {
 		t.Fatalf("the stream did not end after its transport was dropped: %v", err)
 	}
@@ -435,13 +436,13 @@ func TestUpgradedStreamsEndWhenAccessChanges(t *testing.T) {
 // TestPlainStreamsEndWhenAccessChanges checks that a streaming plain
 // response (a watch) ends when the member's transport is dropped.
 func TestPlainStreamsEndWhenAccessChanges(t *testing.T) {
-	member := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	upstream := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		http.NewResponseController(w).Flush()
 		<-r.Context().Done()
 	}))
-	defer member.Close()
-	p := memberProxy(t, member.URL, caPEM(member), "", Timeouts{})
+	defer upstream.Close()
+	p := memberProxy(t, upstream.URL, caPEM(upstream), "", member.Timeouts{})
 	srv := serveProxy(t, p, "m")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // bounds a hang, not a goal
 	defer cancel()
@@ -451,7 +452,7 @@ func TestPlainStreamsEndWhenAccessChanges(t *testing.T) {
 		t.Fatalf("watch: %v %v", resp, err)
 	}
 	defer resp.Body.Close()
-	p.Transports().Drop("m")
+	p.transports.Drop("m")
 	_, _ = io.ReadAll(resp.Body)
 	if ctx.Err() != nil {
 		t.Fatal("the watch did not end after its transport was dropped")
@@ -461,8 +462,8 @@ func TestPlainStreamsEndWhenAccessChanges(t *testing.T) {
 // TestUpgradeWithBodyIsRefused checks that an upgrade request with a body
 // never reaches the member.
 func TestUpgradeWithBodyIsRefused(t *testing.T) {
-	member := newUpgradeMember(t, nil)
-	srv := serveProxy(t, memberProxy(t, member.srv.URL, caPEM(member.srv), "", Timeouts{}), "m")
+	upstream := newUpgradeMember(t, nil)
+	srv := serveProxy(t, memberProxy(t, upstream.srv.URL, caPEM(upstream.srv), "", member.Timeouts{}), "m")
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -474,7 +475,7 @@ func TestUpgradeWithBodyIsRefused(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("an upgrade with a body: %v %v; want 400", resp, err)
 	}
-	if n := len(member.requests()); n != 0 {
+	if n := len(upstream.requests()); n != 0 {
 		t.Errorf("the member got %d requests", n)
 	}
 }

@@ -21,7 +21,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"time"
 
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
@@ -40,6 +39,7 @@ import (
 	generatedopenapi "github.com/headlamp-k8s/clusters-apiserver/pkg/generated/openapi"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/health"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources/clusterprofile"
@@ -73,7 +73,7 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err := o.Authentication.ApplyTo(&cfg.Authentication, cfg.SecureServing, cfg.OpenAPIConfig); err != nil {
 		return nil, err
 	}
-	cfg.Authentication.Authenticator = newCachedCertAuthenticator(cfg.Authentication.Authenticator, cfg.Authentication.RequestHeaderConfig, 10*time.Second)
+	cfg.Authentication.Authenticator = apiserver.NewCachedCertAuthenticator(cfg.Authentication.Authenticator, cfg.Authentication.RequestHeaderConfig, apiserver.FrontProxyAuthnCacheTTL)
 	if err := o.Authorization.ApplyTo(&cfg.Authorization); err != nil {
 		return nil, err
 	}
@@ -109,19 +109,19 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding this binary, which runs credential plugins under a time limit: %w", err)
 	}
-	transports := proxy.NewTransports(proxy.TransportOptions{
+	transports := member.NewTransports(member.Options{
 		Timeouts:     o.ProxyTimeouts,
 		PluginRunner: self,
-		Identity:     o.ProxyIdentityMapping,
 		Built:        proxy.TransportBuilt,
 	})
 	return &apiserver.Config{
 		GenericConfig: cfg,
 		ExtraConfig: apiserver.ExtraConfig{
-			Inventory: inv,
-			Sources:   srcs,
-			Proxy:     proxy.New(inv, transports, cfg.Authorization.Authorizer),
-			Prober:    health.New(inv, transports, o.Health),
+			Inventory:  inv,
+			Sources:    srcs,
+			Proxy:      proxy.New(inv, transports, cfg.Authorization.Authorizer, o.ProxyIdentityMapping),
+			Transports: transports,
+			Prober:     health.New(inv, transports, o.Health),
 		},
 	}, nil
 }

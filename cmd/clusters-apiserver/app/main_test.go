@@ -20,7 +20,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/headlamp-k8s/clusters-apiserver/pkg/execwrap"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 )
 
 // TestMain lets the test binary run credential plugins as the server
@@ -28,8 +28,8 @@ import (
 // these tests run their plugins through os.Executable(), which is this
 // binary.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == execwrap.Command {
-		os.Exit(execwrap.Main(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == member.ExecCommand {
+		os.Exit(member.ExecMain(os.Args[2:]))
 	}
 	os.Exit(m.Run())
 }

@@ -28,7 +28,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/health"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources/clusterprofile"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources/kubeconfig"
 )
 
 // Options are the command-line options of clusters-apiserver.
@@ -56,7 +59,7 @@ type Options struct {
 	// reached with impersonation.
 	ProxyIdentityMapping proxy.Identity
 	// ProxyTimeouts bound reaching a member; none limits a streaming body.
-	ProxyTimeouts proxy.Timeouts
+	ProxyTimeouts member.Timeouts
 	// Health configures the background health checks of members.
 	Health health.Options
 	// ClusterProfiles configures the ClusterProfile source.
@@ -74,10 +77,6 @@ type ClusterProfileOptions struct {
 	Identity      string
 	CheckInterval time.Duration
 }
-
-// IgnoreLabel set to "true" on a ClusterProfile hides it, with the default
-// --clusterprofile-label-selector.
-const IgnoreLabel = "clusters.headlamp.dev/ignore"
 
 // Proxy identity modes.
 const (
@@ -98,26 +97,15 @@ func NewOptions() *Options {
 		Audit:                  genericoptions.NewAuditOptions(),
 		Features:               genericoptions.NewFeatureOptions(),
 		Logs:                   logsapi.NewLoggingConfiguration(),
-		KubeconfigPollInterval: time.Second,
+		KubeconfigPollInterval: kubeconfig.DefaultPollInterval,
 		ProxyIdentity:          IdentityImpersonate,
-		ProxyIdentityMapping:   proxy.Identity{DropGroups: []string{"system:masters", "kubeadm:cluster-admins"}},
-		ProxyTimeouts: proxy.Timeouts{
-			Dial:             10 * time.Second,
-			TLSHandshake:     10 * time.Second,
-			ResponseHeader:   time.Minute,
-			CredentialPlugin: 30 * time.Second,
-		},
+		ProxyIdentityMapping:   proxy.DefaultIdentity(),
+		ProxyTimeouts:          member.DefaultTimeouts(),
 		ClusterProfiles: ClusterProfileOptions{
-			LabelSelector: IgnoreLabel + "!=true",
-			CheckInterval: 10 * time.Second,
+			LabelSelector: clusterprofile.DefaultLabelSelector,
+			CheckInterval: clusterprofile.DefaultCheckInterval,
 		},
-		Health: health.Options{
-			Interval:    15 * time.Second,
-			MaxInterval: 2 * time.Minute,
-			Timeout:     5 * time.Second,
-			Workers:     16,
-			MaxRate:     100,
-		},
+		Health: health.DefaultOptions(),
 	}
 	// The hub's aggregation layer multiplexes many requests, watches among
 	// them, over few HTTP/2 connections to this server.
@@ -151,7 +139,7 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.StringSliceVar(&o.ClusterProfiles.Namespaces, "clusterprofile-namespaces", o.ClusterProfiles.Namespaces,
 		"Namespaces to read ClusterProfiles from; required with --clusterprofile-source. Whoever may write a ClusterProfile's status in one of them chooses where the credential of that profile's cluster is sent, so list only namespaces you trust; '*' means every namespace.")
 	fs.StringVar(&o.ClusterProfiles.LabelSelector, "clusterprofile-label-selector", o.ClusterProfiles.LabelSelector,
-		"Label selector of the ClusterProfiles to serve. The default hides profiles labelled "+IgnoreLabel+"=true.")
+		"Label selector of the ClusterProfiles to serve. The default hides profiles labelled "+clusterprofile.IgnoreLabel+"=true.")
 	fs.StringVar(&o.ClusterProfiles.Identity, "clusterprofile-identity", o.ClusterProfiles.Identity,
 		"Proxy identity mode for ClusterProfile clusters, overriding --proxy-identity: impersonate or source.")
 	fs.DurationVar(&o.ProxyTimeouts.CredentialPlugin, "clusterprofile-exec-timeout", o.ProxyTimeouts.CredentialPlugin,

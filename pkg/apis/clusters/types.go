@@ -30,8 +30,11 @@ const (
 	SourceTypeClusterProfile SourceType = "ClusterProfile"
 )
 
-// Condition types and reasons of a Cluster.
+// Labels and condition types of a Cluster.
 const (
+	// LabelSource is set on every Cluster to the lower-case source type:
+	// "kubeconfig" or "clusterprofile".
+	LabelSource = "clusters.headlamp.dev/source"
 	// ConditionReady is True when the member's API server answers its health checks.
 	ConditionReady = "Ready"
 	// ConditionControlPlaneHealthy mirrors a ClusterProfile's ControlPlaneHealthy condition.

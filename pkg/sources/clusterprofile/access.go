@@ -17,8 +17,6 @@ limitations under the License.
 package clusterprofile
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -334,22 +332,7 @@ func deniedEnv(name string) bool {
 	return false
 }
 
-// hashOf fingerprints everything that decides how a member is reached.
-func hashOf(provider string, exec *clientcmdapi.ExecConfig, ap *cpv1alpha1.AccessProvider, impersonate bool) string {
-	data, err := json.Marshal(struct {
-		Provider    string
-		Exec        *clientcmdapi.ExecConfig
-		Cluster     any
-		Impersonate bool
-	}{provider, exec, ap.Cluster, impersonate})
-	if err != nil {
-		data = fmt.Appendf(nil, "%s|%#v|%#v|%v", provider, exec, ap.Cluster, impersonate)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
-}
-
 // noAccess is the access of a profile that cannot be reached.
 func noAccess(reason, message string) inventory.Access {
-	return inventory.Access{Err: &inventory.AccessError{Reason: reason, Message: message}, Hash: "invalid:" + reason + ":" + message}
+	return inventory.Access{Err: &inventory.AccessError{Reason: reason, Message: message}}
 }

@@ -18,7 +18,6 @@ package clusterprofile
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -27,13 +26,18 @@ import (
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
-	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
-// SourceLabelValue is the value of the clusters.headlamp.dev/source label on
-// Clusters from ClusterProfiles.
-const SourceLabelValue = "clusterprofile"
+// Name maps a ClusterProfile's namespace and name to a Cluster name:
+// "cp.<namespace>.<name>". A namespace has no dots, so the mapping is
+// injective, and only ClusterProfiles produce names starting with "cp."
+// (inventory.ClusterProfilePrefix). A result longer than 253 characters is
+// cut and given "-" plus the first 8 hex digits of the SHA-256 of
+// "<namespace>/<name>".
+func Name(namespace, name string) string {
+	return inventory.HashSuffixed(inventory.ClusterProfilePrefix+namespace+"."+name, namespace+"/"+name)
+}
 
 // priority puts ClusterProfiles after every kubeconfig source in name
 // collisions, which their reserved "cp." prefix already rules out.
@@ -66,7 +70,6 @@ func (b *memberBuilder) member(cp *cpv1alpha1.ClusterProfile) inventory.Member {
 	for k, v := range cp.Labels {
 		c.Labels[k] = v
 	}
-	c.Labels[v1alpha1.LabelSource] = SourceLabelValue
 	if cp.Status.Version.Kubernetes != "" {
 		c.Status.Version = &clusters.ClusterVersion{Kubernetes: cp.Status.Version.Kubernetes}
 	}
@@ -80,7 +83,7 @@ func (b *memberBuilder) member(cp *cpv1alpha1.ClusterProfile) inventory.Member {
 	}
 
 	m := inventory.Member{
-		Name:     inventory.ProfileName(cp.Namespace, cp.Name),
+		Name:     Name(cp.Namespace, cp.Name),
 		Origin:   "clusterprofile:" + cp.Namespace + "/" + cp.Name,
 		Priority: priority,
 		Cluster:  c,
@@ -107,7 +110,7 @@ func (b *memberBuilder) member(cp *cpv1alpha1.ClusterProfile) inventory.Member {
 	m.Access = inventory.Access{
 		Config:      cfg,
 		Impersonate: b.impersonate,
-		Hash:        hashOf(provider.Name, exec, ap, b.impersonate),
+		Hash:        inventory.AccessHash(provider.Name, exec, ap.Cluster, b.impersonate),
 		Via:         fmt.Sprintf("access provider %q", provider.Name),
 	}
 	return m
@@ -137,10 +140,6 @@ func setEndpoint(c *clusters.Cluster, ap *cpv1alpha1.AccessProvider) {
 		return
 	}
 	c.Spec.Server = ap.Cluster.Server
-	if u, err := url.Parse(ap.Cluster.Server); err == nil && u.User != nil {
-		u.User = nil
-		c.Spec.Server = u.String()
-	}
 	c.Spec.TLSServerName = ap.Cluster.TLSServerName
 	c.Spec.InsecureSkipTLSVerify = ap.Cluster.InsecureSkipTLSVerify
 }

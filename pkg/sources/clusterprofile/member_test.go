@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
 func provider(name string) access.Provider {
@@ -118,7 +119,14 @@ func TestMemberFromProfile(t *testing.T) {
 		t.Errorf("exec extension or interactive mode not set: %+v", cfg.ExecProvider)
 	}
 
-	c := first.Cluster
+	// Served through the inventory, which strips the userinfo and sets
+	// the source label.
+	inv := inventory.New()
+	inv.Replace("test", []inventory.Member{first})
+	c, ok := inv.Get(first.Name)
+	if !ok {
+		t.Fatalf("%s is not in the inventory", first.Name)
+	}
 	if first.Name != "cp.fleet.prod" || c.Spec.Server != "https://prod.example:6443" || c.Spec.DisplayName != "Production" ||
 		c.Spec.Source.ClusterProfile.AccessProvider != "secretreader" || c.Spec.Source.ClusterProfile.ClusterManager != "ocm" {
 		t.Errorf("member = %s %+v", first.Name, c.Spec)
@@ -126,7 +134,7 @@ func TestMemberFromProfile(t *testing.T) {
 	if c.Labels["clusters.headlamp.dev/source"] != "clusterprofile" || c.Labels[cpv1alpha1.LabelClusterManagerKey] != "ocm" {
 		t.Errorf("labels = %v", c.Labels)
 	}
-	if c.Status.Version.Kubernetes != "v1.36.2" || len(c.Status.Properties) != 1 || c.Status.Conditions[0].Type != cpv1alpha1.ClusterConditionControlPlaneHealthy {
+	if c.Status.Version.Kubernetes != "v1.36.2" || len(c.Status.Properties) != 1 || c.Status.Conditions[1].Type != cpv1alpha1.ClusterConditionControlPlaneHealthy {
 		t.Errorf("status = %+v", c.Status)
 	}
 }

@@ -56,6 +56,16 @@ type Options struct {
 	CheckInterval time.Duration
 }
 
+// IgnoreLabel set to "true" on a ClusterProfile hides it, with the default
+// label selector.
+const IgnoreLabel = "clusters.headlamp.dev/ignore"
+
+// Defaults of the server's flags for this source.
+const (
+	DefaultLabelSelector = IgnoreLabel + "!=true"
+	DefaultCheckInterval = 10 * time.Second
+)
+
 // Source serves the hub's ClusterProfiles.
 type Source struct {
 	opts      Options
@@ -77,9 +87,6 @@ var _ sources.Source = &Source{}
 
 // New returns a ClusterProfile source reading the hub through client.
 func New(inv *inventory.Inventory, disc discovery.DiscoveryInterface, client cpclient.Interface, providers *ProvidersFile, opts Options) *Source {
-	if opts.CheckInterval <= 0 {
-		opts.CheckInterval = 10 * time.Second
-	}
 	return &Source{
 		opts:      opts,
 		discovery: disc,

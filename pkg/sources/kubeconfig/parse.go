@@ -17,9 +17,6 @@ limitations under the License.
 package kubeconfig
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -28,13 +25,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
-	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
-
-// SourceLabelValue is the value of the clusters.headlamp.dev/source label on
-// Clusters from kubeconfig files.
-const SourceLabelValue = "kubeconfig"
 
 // parsed is the outcome of reading one kubeconfig file.
 type parsed struct {
@@ -128,9 +120,8 @@ func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Con
 			},
 		},
 	}
-	m.Cluster.Labels = map[string]string{v1alpha1.LabelSource: SourceLabelValue}
 	if c, ok := cfg.Clusters[kctx.Cluster]; ok {
-		m.Cluster.Spec.Server = inventory.StripUserinfo(c.Server)
+		m.Cluster.Spec.Server = c.Server
 		m.Cluster.Spec.TLSServerName = c.TLSServerName
 		m.Cluster.Spec.InsecureSkipTLSVerify = c.InsecureSkipTLSVerify
 	}
@@ -142,32 +133,13 @@ func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Con
 	if err != nil {
 		err = fmt.Errorf("context %q: %w", name, err)
 		m.Access.Err = &inventory.AccessError{Reason: clusters.ReasonInvalidKubeconfig, Message: err.Error()}
-		m.Access.Hash = "invalid:" + err.Error()
 		return m, err
 	}
 	m.Access.Config = restConfig
 	m.Access.Impersonate = impersonate
 	m.Access.Via = fmt.Sprintf("user %q of context %q in %s", kctx.AuthInfo, name, path)
-	m.Access.Hash = accessHash(kctx, cfg, impersonate)
+	m.Access.Hash = inventory.AccessHash(kctx, cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo], impersonate)
 	return m, nil
-}
-
-// accessHash fingerprints everything in the file that decides how the
-// context's member is reached, so a cached transport is rebuilt exactly
-// when one of them changes.
-func accessHash(kctx *clientcmdapi.Context, cfg *clientcmdapi.Config, impersonate bool) string {
-	data, err := json.Marshal(struct {
-		Context     *clientcmdapi.Context
-		Cluster     *clientcmdapi.Cluster
-		AuthInfo    *clientcmdapi.AuthInfo
-		Impersonate bool
-	}{kctx, cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo], impersonate})
-	if err != nil {
-		// Extensions that do not marshal: fall back to the printed form.
-		data = fmt.Appendf(nil, "%#v|%#v|%#v|%v", kctx, cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo], impersonate)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }
 
 // quoted matches what YAML and JSON decoding errors quote from their

@@ -59,9 +59,6 @@ var _ sources.Source = &Source{}
 // path as given, whether the proxy forwards to its clusters as the hub user
 // (true) or with the kubeconfig's credential alone; nil means always.
 func New(inv *inventory.Inventory, paths []string, interval time.Duration, impersonate func(path string) bool) *Source {
-	if interval <= 0 {
-		interval = DefaultPollInterval
-	}
 	if impersonate == nil {
 		impersonate = func(string) bool { return true }
 	}

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package app
+package apiserver
 
 import (
 	"crypto/tls"
@@ -74,7 +74,7 @@ func TestCachedCertAuthenticator(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			delegate := &countingAuthenticator{}
-			a := newCachedCertAuthenticator(delegate, headers, 10*time.Second)
+			a := NewCachedCertAuthenticator(delegate, headers, 10*time.Second)
 			for _, r := range []*http.Request{tc.first, tc.second} {
 				resp, ok, err := a.AuthenticateRequest(r)
 				if want := r.Header.Get("X-Remote-User"); err != nil || !ok || (want != "" && resp.User.GetName() != want) {

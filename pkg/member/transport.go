@@ -14,7 +14,12 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package proxy
+// Package member is how clusters-apiserver reaches member clusters: the
+// cached transports (connection pools, credentials, upgrade dialers) that
+// the proxy and the health prober share, the parsing of a member's server
+// URL, the classification of failures into Ready reasons, and the time
+// limit on exec credential plugins.
+package member
 
 import (
 	"context"
@@ -30,7 +35,6 @@ import (
 	"k8s.io/client-go/transport"
 	"k8s.io/streaming/pkg/httpstream/spdy"
 
-	"github.com/headlamp-k8s/clusters-apiserver/pkg/execwrap"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
@@ -49,24 +53,35 @@ type Timeouts struct {
 	CredentialPlugin time.Duration
 }
 
+// DefaultTimeouts returns the limits the server's flags default to.
+func DefaultTimeouts() Timeouts {
+	return Timeouts{
+		Dial:             10 * time.Second,
+		TLSHandshake:     10 * time.Second,
+		ResponseHeader:   time.Minute,
+		CredentialPlugin: 30 * time.Second,
+	}
+}
+
 // Transport is how one member is reached: one connection pool for plain
 // requests (HTTP/2, keep-alive) and a dialer for protocol upgrades, both
 // with the member's credentials.
 type Transport struct {
 	// RoundTripper carries plain requests with the member's credentials and
-	// nothing else: what health checks use.
+	// nothing else.
 	RoundTripper http.RoundTripper
-
-	// forward is RoundTripper behind the identity guard: what proxied plain
-	// requests use.
-	forward http.RoundTripper
-	// upgradeCreds sets the member's credentials on an upgrade request
-	// (it answers with the request, see proxy.MirrorRequest), which the
-	// proxy then writes to a connection of its own from upgradeDialer.
-	upgradeCreds  http.RoundTripper
-	upgradeDialer *spdy.SpdyRoundTripper
-	timeouts      Timeouts
-	identity      *Identity // nil: the source credential alone
+	// UpgradeCredentials sets the member's credentials on an upgrade
+	// request (it answers with the request, see proxy.MirrorRequest), which
+	// the caller then writes to a connection of its own from UpgradeDialer.
+	UpgradeCredentials http.RoundTripper
+	// UpgradeDialer dials the member for an upgrade, through the same
+	// proxy, TLS configuration and dial timeout as RoundTripper.
+	UpgradeDialer *spdy.SpdyRoundTripper
+	// Timeouts are the limits the transport was built with.
+	Timeouts Timeouts
+	// Impersonate tells that the source's own impersonation was dropped:
+	// the caller is to set the hub user's identity on each request.
+	Impersonate bool
 
 	hash   string
 	base   *http.Transport
@@ -78,30 +93,27 @@ type Transport struct {
 // member's access configuration changes, so connections and credentials
 // (exec plugin output included) are reused across requests.
 type Transports struct {
-	TransportOptions
+	Options
 
 	mu     sync.Mutex
 	byName map[string]*Transport
 }
 
-// TransportOptions configure how members are reached.
-type TransportOptions struct {
+// Options configure how members are reached.
+type Options struct {
 	// Timeouts bound reaching a member.
 	Timeouts Timeouts
 	// PluginRunner is this server's binary, through which every exec
 	// credential plugin runs under Timeouts.CredentialPlugin (see
 	// pkg/execwrap). Empty runs plugins as they are, for tests.
 	PluginRunner string
-	// Identity is how the hub user is presented to members reached with
-	// impersonation.
-	Identity Identity
 	// Built, if not nil, is called each time a transport is built.
 	Built func(cluster string)
 }
 
 // NewTransports returns an empty cache.
-func NewTransports(opts TransportOptions) *Transports {
-	return &Transports{TransportOptions: opts, byName: map[string]*Transport{}}
+func NewTransports(opts Options) *Transports {
+	return &Transports{Options: opts, byName: map[string]*Transport{}}
 }
 
 // Get returns the cached transport of cluster, building it when there is
@@ -151,8 +163,13 @@ func (t *Transports) Temporary(cluster string, access inventory.Access) (*Transp
 	return t.build(cluster, access.Config, access.Impersonate)
 }
 
-// Close closes the transport's idle connections.
+// Close ends the requests and streams that use the transport and closes
+// its idle connections: for a Temporary transport.
 func (tr *Transport) Close() { tr.close() }
+
+// Context is done once the transport is closed, dropped or replaced:
+// upgraded streams over it end then.
+func (tr *Transport) Context() context.Context { return tr.ctx }
 
 // Drop forgets the transport of cluster and closes its idle connections.
 // Requests in flight finish on their connections.
@@ -202,7 +219,7 @@ func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (
 		// Here, where every member transport is built, so that no source
 		// can forget it: client-go runs a plugin without a time limit.
 		cfg = rest.CopyConfig(cfg)
-		cfg.ExecProvider = execwrap.Wrap(cfg.ExecProvider, t.PluginRunner, t.Timeouts.CredentialPlugin, cluster)
+		cfg.ExecProvider = WrapExec(cfg.ExecProvider, t.PluginRunner, t.Timeouts.CredentialPlugin, cluster)
 	}
 	tc, err := cfg.TransportConfig()
 	if err != nil {
@@ -257,21 +274,40 @@ func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (
 		return nil, err
 	}
 	upgradeDialer.Dialer = dialer
-	var identity *Identity
-	if impersonate {
-		id := t.Identity
-		identity = &id
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Transport{
-		RoundTripper:  rt,
-		forward:       &forwarder{cluster: cluster, identity: identity, next: rt, closed: ctx},
-		upgradeCreds:  upgradeCreds,
-		upgradeDialer: upgradeDialer,
-		timeouts:      t.Timeouts,
-		identity:      identity,
-		base:          base,
-		ctx:           ctx,
-		cancel:        cancel,
+		RoundTripper:       rt,
+		UpgradeCredentials: upgradeCreds,
+		UpgradeDialer:      upgradeDialer,
+		Timeouts:           t.Timeouts,
+		Impersonate:        impersonate,
+		base:               base,
+		ctx:                ctx,
+		cancel:             cancel,
 	}, nil
+}
+
+// Current returns a function that tells whether hash is the access hash
+// cluster has in inv now: the keep function of Prune and DropStale.
+func Current(inv *inventory.Inventory) func(cluster, hash string) bool {
+	return func(cluster, hash string) bool {
+		access, ok := inv.Access(cluster)
+		return ok && access.Hash == hash
+	}
+}
+
+// Follow drops the transport of a cluster as soon as it leaves inv or its
+// access configuration changes, closing its idle connections and ending
+// its streams, until ctx is done.
+func (t *Transports) Follow(ctx context.Context, inv *inventory.Inventory) {
+	current := Current(inv)
+	for {
+		changed := inv.AccessChanged()
+		t.Prune(current)
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
 }

@@ -14,12 +14,13 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package execwrap runs exec credential plugins under a time limit.
-// client-go runs a plugin without one, so a hanging plugin would hold every
-// request to its cluster forever. Wrap rewrites an exec configuration to
-// run the plugin through this server's own binary, which kills it when the
-// limit passes or the server goes away; Main is that wrapper's entry point.
-package execwrap
+package member
+
+// Exec credential plugins run under a time limit. client-go runs a plugin
+// without one, so a hanging plugin would hold every request to its cluster
+// forever. WrapExec rewrites an exec configuration to run the plugin
+// through this server's own binary, which kills it when the limit passes or
+// the server goes away; ExecMain is that wrapper's entry point.
 
 import (
 	"bytes"
@@ -36,24 +37,24 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// Command is the first argument that makes the server binary act as the
+// ExecCommand is the first argument that makes the server binary act as the
 // wrapper instead of serving.
-const Command = "exec-plugin-with-timeout"
+const ExecCommand = "exec-plugin-with-timeout"
 
 // Exit codes of the wrapper besides the plugin's own, as timeout(1) and
 // shells use them; client-go reports them as "failed with exit code N".
 const (
-	// ExitTimeout: the plugin did not finish in time and was killed.
-	ExitTimeout = 124
-	// ExitNotRun: the plugin could not be started.
-	ExitNotRun = 127
+	// ExecExitTimeout: the plugin did not finish in time and was killed.
+	ExecExitTimeout = 124
+	// ExecExitNotRun: the plugin could not be started.
+	ExecExitNotRun = 127
 )
 
 // MemberEnv names the environment variable that carries the member's name
 // to the plugin run for it.
 const MemberEnv = "CLUSTERS_APISERVER_MEMBER"
 
-// Wrap returns a copy of cfg that runs its plugin through self (this
+// WrapExec returns a copy of cfg that runs its plugin through self (this
 // binary) with the given time limit, for the member named member. cfg
 // itself is not changed.
 //
@@ -61,10 +62,10 @@ const MemberEnv = "CLUSTERS_APISERVER_MEMBER"
 // its own credential cache and lock in client-go, which otherwise shares
 // them between all clusters whose exec configurations are equal: one
 // hanging plugin would then hold the requests of every such cluster.
-func Wrap(cfg *clientcmdapi.ExecConfig, self string, timeout time.Duration, member string) *clientcmdapi.ExecConfig {
+func WrapExec(cfg *clientcmdapi.ExecConfig, self string, timeout time.Duration, member string) *clientcmdapi.ExecConfig {
 	out := cfg.DeepCopy()
 	out.Command = self
-	out.Args = append([]string{Command, timeout.String(), "--", cfg.Command}, cfg.Args...)
+	out.Args = append([]string{ExecCommand, timeout.String(), "--", cfg.Command}, cfg.Args...)
 	out.Env = append(out.Env, clientcmdapi.ExecEnvVar{Name: MemberEnv, Value: member})
 	return out
 }
@@ -84,22 +85,22 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Main runs "TIMEOUT -- COMMAND ARGS..." with this process's standard input
+// ExecMain runs "TIMEOUT -- COMMAND ARGS..." with this process's standard input
 // and output and environment (which carries KUBERNETES_EXEC_INFO), and
 // returns the plugin's exit code, ExitTimeout or ExitNotRun. The plugin's
 // standard error is discarded: it is free text that may hold a credential,
 // and the server logs what it writes. The plugin is killed, with its
 // children, when the time is up and when the server or this wrapper is
 // stopped.
-func Main(args []string) int {
+func ExecMain(args []string) int {
 	if len(args) < 3 || args[1] != "--" {
-		fmt.Fprintf(os.Stderr, "usage: %s TIMEOUT -- COMMAND [ARGS...]\n", Command)
-		return ExitNotRun
+		fmt.Fprintf(os.Stderr, "usage: %s TIMEOUT -- COMMAND [ARGS...]\n", ExecCommand)
+		return ExecExitNotRun
 	}
 	timeout, err := time.ParseDuration(args[0])
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: invalid timeout %q\n", Command, args[0])
-		return ExitNotRun
+		fmt.Fprintf(os.Stderr, "%s: invalid timeout %q\n", ExecCommand, args[0])
+		return ExecExitNotRun
 	}
 	// Stop with the server, even when it is killed outright.
 	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0)
@@ -138,14 +139,14 @@ func Main(args []string) int {
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		fmt.Fprintf(os.Stderr, "credential plugin did not finish within %s\n", timeout)
-		return ExitTimeout
+		return ExecExitTimeout
 	case ctx.Err() != nil:
-		return ExitNotRun
+		return ExecExitNotRun
 	case errors.As(err, &exit):
 		return exit.ExitCode()
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "credential plugin could not be run")
-		return ExitNotRun
+		return ExecExitNotRun
 	}
 	return 0
 }

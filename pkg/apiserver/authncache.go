@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package app
+package apiserver
 
 import (
 	"crypto/sha256"
@@ -42,7 +42,14 @@ type cachedCertAuthenticator struct {
 	cache    *utilcache.LRUExpireCache
 }
 
-func newCachedCertAuthenticator(delegate authenticator.Request, headers *authenticatorfactory.RequestHeaderConfig, ttl time.Duration) authenticator.Request {
+// FrontProxyAuthnCacheTTL is how long the server remembers who a
+// front-proxy request authenticated as.
+const FrontProxyAuthnCacheTTL = 10 * time.Second
+
+// NewCachedCertAuthenticator wraps delegate, the server's request
+// authenticator, with the cache described at cachedCertAuthenticator;
+// headers are the front-proxy request-header settings.
+func NewCachedCertAuthenticator(delegate authenticator.Request, headers *authenticatorfactory.RequestHeaderConfig, ttl time.Duration) authenticator.Request {
 	return &cachedCertAuthenticator{delegate: delegate, headers: headers, ttl: ttl, cache: utilcache.NewLRUExpireCache(4096)}
 }
 

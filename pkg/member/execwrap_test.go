@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package execwrap
+package member
 
 import (
 	"os"
@@ -31,8 +31,8 @@ import (
 
 func TestWrapCopies(t *testing.T) {
 	cfg := &clientcmdapi.ExecConfig{Command: "plugin", Args: []string{"--a"}, APIVersion: "client.authentication.k8s.io/v1"}
-	got := Wrap(cfg, "/bin/self", 5*time.Second, "m")
-	if diff := cmp.Diff([]string{Command, "5s", "--", "plugin", "--a"}, got.Args); diff != "" {
+	got := WrapExec(cfg, "/bin/self", 5*time.Second, "m")
+	if diff := cmp.Diff([]string{ExecCommand, "5s", "--", "plugin", "--a"}, got.Args); diff != "" {
 		t.Errorf("args (-want +got):\n%s", diff)
 	}
 	if got.Command != "/bin/self" || cfg.Command != "plugin" || len(cfg.Args) != 1 {
@@ -40,7 +40,7 @@ func TestWrapCopies(t *testing.T) {
 	}
 }
 
-func TestMain_(t *testing.T) {
+func TestExecMain(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
@@ -48,14 +48,14 @@ func TestMain_(t *testing.T) {
 	}{
 		{"success", []string{"5s", "--", "true"}, 0},
 		{"plugin exit code", []string{"5s", "--", "sh", "-c", "exit 3"}, 3},
-		{"timeout kills a hanging plugin", []string{"200ms", "--", "sleep", "30"}, ExitTimeout},
-		{"missing plugin", []string{"5s", "--", "/does/not/exist"}, ExitNotRun},
-		{"bad usage", []string{"5s", "true"}, ExitNotRun},
+		{"timeout kills a hanging plugin", []string{"200ms", "--", "sleep", "30"}, ExecExitTimeout},
+		{"missing plugin", []string{"5s", "--", "/does/not/exist"}, ExecExitNotRun},
+		{"bad usage", []string{"5s", "true"}, ExecExitNotRun},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			if got := Main(tc.args); got != tc.want {
+			if got := ExecMain(tc.args); got != tc.want {
 				t.Errorf("Main(%v) = %d, want %d", tc.args, got, tc.want)
 			}
 			if time.Since(start) > 20*time.Second {
@@ -67,9 +67,9 @@ func TestMain_(t *testing.T) {
 
 // TestMainKillsWhatThePluginLeaves runs a plugin that leaves a child
 // holding its standard output: the child must not outlive the plugin.
-func TestMainKillsWhatThePluginLeaves(t *testing.T) {
+func TestExecMainKillsWhatThePluginLeaves(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
-	if got := Main([]string{"5s", "--", "sh", "-c", "sleep 60 & echo $! > " + pidFile}); got != 0 {
+	if got := ExecMain([]string{"5s", "--", "sh", "-c", "sleep 60 & echo $! > " + pidFile}); got != 0 {
 		t.Fatalf("Main = %d, want 0", got)
 	}
 	data, err := os.ReadFile(pidFile)
@@ -94,11 +94,11 @@ func TestMainKillsWhatThePluginLeaves(t *testing.T) {
 // TestMainIsNotHeldByADetachedChild runs a plugin that prints its output
 // and leaves a child in a session of its own, out of reach of the group
 // kill, holding that output: the wrapper still ends, with the output.
-func TestMainIsNotHeldByADetachedChild(t *testing.T) {
+func TestExecMainIsNotHeldByADetachedChild(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	done := make(chan int, 1)
 	go func() {
-		done <- Main([]string{"5s", "--", "sh", "-c", "echo credential; setsid sh -c 'echo $$ > " + pidFile + "; exec sleep 60' &"})
+		done <- ExecMain([]string{"5s", "--", "sh", "-c", "echo credential; setsid sh -c 'echo $$ > " + pidFile + "; exec sleep 60' &"})
 	}()
 	select {
 	case got := <-done:

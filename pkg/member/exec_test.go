@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package proxy
+package member
 
 import (
 	"fmt"
@@ -63,7 +63,7 @@ echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","s
 			InteractiveMode: clientcmdapi.NeverExecInteractiveMode,
 		},
 	}}
-	transports := NewTransports(TransportOptions{Timeouts: Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: time.Second}})
+	transports := NewTransports(Options{Timeouts: Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: time.Second}})
 	const requests = 200
 	for i := 0; i < requests; i++ {
 		tr, err := transports.Get("m", access)

@@ -1,0 +1,148 @@
+/*
+Copyright The Headlamp Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package member
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+)
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		err    error
+		reason string
+	}{
+		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}, clusters.ReasonUnreachable},
+		{fmt.Errorf("tls: failed to verify certificate: x509: certificate signed by unknown authority"), clusters.ReasonTLSError},
+		{fmt.Errorf("getting credentials: exec: executable plugin failed with exit code 1"), clusters.ReasonCredentialError},
+		{fmt.Errorf("net/http: HTTP/1.x transport connection broken: malformed HTTP response"), clusters.ReasonBadGateway},
+	}
+	for _, tc := range tests {
+		if got, _ := Classify(tc.err); got != tc.reason {
+			t.Errorf("Classify(%v) = %s, want %s", tc.err, got, tc.reason)
+		}
+	}
+}
+
+func TestExplainCredentialErrors(t *testing.T) {
+	via := `access provider "sr" (plugin sr-plugin)`
+	tests := []struct {
+		err  string
+		want string
+	}{
+		{"getting credentials: exec: executable /bin/self failed with exit code 124", "did not finish within its time limit"},
+		{"getting credentials: exec: executable /bin/self failed with exit code 127", "could not be run"},
+		{"getting credentials: exec: executable /bin/self failed with exit code 1", "credential from " + via},
+	}
+	for _, tc := range tests {
+		reason, msg := Explain(errors.New(tc.err), via)
+		if reason != clusters.ReasonCredentialError || !strings.Contains(msg, tc.want) || !strings.Contains(msg, via) {
+			t.Errorf("Explain(%q) = %s, %q; want CredentialError naming %q and %q", tc.err, reason, msg, tc.want, via)
+		}
+	}
+}
+
+func TestTransportsReuseAndRebuild(t *testing.T) {
+	built := map[string]int{}
+	tr := NewTransports(Options{Timeouts: Timeouts{Dial: 1, TLSHandshake: 1, ResponseHeader: 1}, Built: func(c string) { built[c]++ }})
+	access := func(hash string) inventory.Access {
+		return inventory.Access{Config: &rest.Config{Host: "https://a", BearerToken: "t"}, Hash: hash, Impersonate: true}
+	}
+	first, err := tr.Get("a", access("h1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := tr.Get("a", access("h1"))
+	if first != again || built["a"] != 1 {
+		t.Errorf("same access: built %d transports, reused=%v; want 1, true", built["a"], first == again)
+	}
+	changed, _ := tr.Get("a", access("h2"))
+	if changed == first || built["a"] != 2 {
+		t.Errorf("changed access: built %d, rebuilt=%v; want 2, true", built["a"], changed != first)
+	}
+	tr.Prune(func(string, string) bool { return false })
+	if _, _ = tr.Get("a", access("h2")); built["a"] != 3 {
+		t.Errorf("after prune: built %d, want 3", built["a"])
+	}
+	if _, err := tr.Get("b", inventory.Access{Hash: "x"}); err == nil {
+		t.Errorf("a member without access configuration got a transport")
+	}
+}
+
+func TestFollowDropsTransportsOfRemovedClusters(t *testing.T) {
+	inv := inventory.New()
+	member := func(host string) []inventory.Member {
+		return []inventory.Member{{Name: "a", Origin: "o", Access: inventory.Access{Config: &rest.Config{Host: host}, Hash: host}}}
+	}
+	inv.Replace("src", member("https://one"))
+	built := 0
+	tr := NewTransports(Options{Timeouts: Timeouts{Dial: 1, TLSHandshake: 1, ResponseHeader: 1}, Built: func(string) { built++ }})
+	ctx := t.Context()
+	go tr.Follow(ctx, inv)
+
+	cached := func() bool {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		_, ok := tr.byName["a"]
+		return ok
+	}
+	access, _ := inv.Access("a")
+	if _, err := tr.Get("a", access); err != nil {
+		t.Fatal(err)
+	}
+	inv.Replace("src", nil)
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return !cached(), nil
+	})
+	if err != nil {
+		t.Errorf("the transport of a removed cluster was not dropped")
+	}
+}
+
+// TestClassifyByType checks that typed errors decide before any message:
+// a plugin's exit, a deadline and a dial error whose text would match
+// something else.
+func TestClassifyByType(t *testing.T) {
+	exitErr := exec.Command("false").Run()
+	tests := []struct {
+		err    error
+		reason string
+	}{
+		{fmt.Errorf("running the plugin: %w", exitErr), clusters.ReasonCredentialError},
+		{fmt.Errorf("waiting: %w", context.DeadlineExceeded), clusters.ReasonUnreachable},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("exec plugin mentioned in a host name")}, clusters.ReasonUnreachable},
+		{x509.UnknownAuthorityError{}, clusters.ReasonTLSError},
+	}
+	for _, tc := range tests {
+		if got, _ := Classify(tc.err); got != tc.reason {
+			t.Errorf("Classify(%v) = %s, want %s", tc.err, got, tc.reason)
+		}
+	}
+}
