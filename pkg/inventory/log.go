@@ -70,21 +70,22 @@ func newEventLog(base uint64, size int) *eventLog {
 	return &eventLog{base: base, last: base, ring: make([]Event, size)}
 }
 
-// next reserves and returns the resourceVersion of the event about to be
-// appended. The caller holds the inventory's write lock, which orders
-// next/append pairs.
+// next returns the resourceVersion of the event about to be appended. The
+// caller holds the inventory's write lock, which orders next/append pairs;
+// the log's last resourceVersion moves only in append, together with the
+// event, so a cursor never sees a resourceVersion without its event.
 func (l *eventLog) next() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.last++
-	return strconv.FormatUint(l.last, 10)
+	return strconv.FormatUint(l.last+1, 10)
 }
 
-// append records ev with the resourceVersion reserved by next and wakes
-// every waiting cursor.
+// append records ev with the resourceVersion next returned and wakes every
+// waiting cursor.
 func (l *eventLog) append(ev Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.last++
 	ev.rv = l.last
 	if l.count < len(l.ring) {
 		l.ring[(l.head+l.count)%len(l.ring)] = ev
@@ -110,7 +111,7 @@ func (l *eventLog) current() string {
 func (l *eventLog) after(rv uint64) ([]Event, <-chan struct{}, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	oldest := l.last - uint64(l.count) // the events after oldest are kept
+	oldest := l.last - uint64(l.count) //nolint:gosec // count is a length, never negative; the events after oldest are kept
 	if rv > l.last || rv < oldest || rv < l.base {
 		return nil, nil, ErrExpired
 	}
@@ -120,7 +121,7 @@ func (l *eventLog) after(rv uint64) ([]Event, <-chan struct{}, error) {
 		}
 		return nil, l.notify, nil
 	}
-	n := int(l.last - rv)
+	n := int(l.last - rv) //nolint:gosec // at most count, checked above
 	out := make([]Event, 0, n)
 	for i := l.count - n; i < l.count; i++ {
 		out = append(out, l.ring[(l.head+i)%len(l.ring)])
