@@ -7,14 +7,25 @@ BIN := $(OUTPUT)/bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
 LDFLAGS := -X github.com/headlamp-k8s/clusters-apiserver/pkg/version.Version=$(VERSION)
 UNIT_PKGS := ./cmd/... ./pkg/...
+LINT := $(BIN)/golangci-lint
+IMAGE_REPO ?= ghcr.io/headlamp-k8s/clusters-apiserver
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+IMAGE_TAR := $(OUTPUT)/clusters-apiserver-image.tar
 
 .DEFAULT_GOAL := build
 
 # ---------------------------------------------------------------- build
 
 .PHONY: build
-build: ## Build the clusters-apiserver binary into _output/bin.
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/clusters-apiserver ./cmd/clusters-apiserver
+build: ## Build the clusters-apiserver binary (static) into _output/bin.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/clusters-apiserver ./cmd/clusters-apiserver
+
+.PHONY: image
+image: ## Build the container image (static binary, non-root, no shell) into _output/clusters-apiserver-image.tar, for docker load or podman load.
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(OUTPUT)/image/clusters-apiserver ./cmd/clusters-apiserver
+	cd hack/tools/image && GOWORK=off $(GO) run . -binary $(abspath $(OUTPUT)/image/clusters-apiserver) -arch $(IMAGE_ARCH) \
+		-version $(VERSION) -tag $(IMAGE_REPO):$(VERSION) -tag $(IMAGE_REPO):latest -out $(abspath $(IMAGE_TAR))
+	@echo "wrote $(IMAGE_TAR): $(IMAGE_REPO):$(VERSION) and :latest"
 
 .PHONY: clean
 clean: ## Remove build outputs (not the hub binaries' Go build cache).
@@ -34,7 +45,7 @@ test-unit: ## Unit tests, including an in-process server.
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 .PHONY: test-e2e
-test-e2e: binaries build ## Tests against real hub and member kube-apiservers (one package, one hub at a time), the server built with -race.
+test-e2e: binaries image ## Tests against real hub and member kube-apiservers (one package, one hub at a time), the server built with -race; and of the image.
 	E2E_SERVER_RACE=1 GORACE=halt_on_error=1 $(GO) test -count=1 -p 1 -timeout 20m ./test/...
 
 # ---------------------------------------------------------------- bench
@@ -60,7 +71,25 @@ local-down: ## Stop a running local-up.
 # ---------------------------------------------------------------- verify
 
 .PHONY: verify
-verify: verify-gofmt verify-vet verify-mod verify-boilerplate verify-codegen ## Formatting, vet, tidy modules, license headers and generated code.
+verify: verify-gofmt verify-vet verify-mod verify-boilerplate verify-shellcheck lint verify-codegen ## Formatting, vet, tidy modules, license headers, shell scripts, lint and generated code.
+
+.PHONY: fmt
+fmt: $(LINT) ## Format the Go code (gofmt, goimports with this module's imports last).
+	$(LINT) fmt ./...
+
+.PHONY: lint
+lint: $(LINT) ## golangci-lint, at the version pinned in hack/tools/lint, with .golangci.yml.
+	$(LINT) run ./...
+
+$(LINT): hack/tools/lint/go.mod hack/tools/lint/go.sum
+	cd hack/tools/lint && GOWORK=off CGO_ENABLED=0 $(GO) build -o $(abspath $(LINT)) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+.PHONY: verify-shellcheck
+verify-shellcheck: ## shellcheck the scripts (installs shellcheck where it can).
+	hack/verify-shellcheck.sh
+
+.PHONY: verify-fast
+verify-fast: verify-gofmt verify-vet verify-boilerplate ## The checks fast enough for a pre-commit hook.
 
 .PHONY: verify-gofmt
 verify-gofmt:
@@ -73,6 +102,7 @@ verify-vet:
 .PHONY: verify-mod
 verify-mod: ## Fail when go.mod or go.sum is not tidy.
 	$(GO) mod tidy -diff
+	for m in hack/tools/*/; do (cd "$$m" && GOWORK=off $(GO) mod tidy -diff) || exit 1; done
 
 .PHONY: verify-boilerplate
 verify-boilerplate: ## Fail when a Go file lacks the license header of hack/boilerplate.go.txt.

@@ -30,7 +30,7 @@ import (
 
 func main() {
 	// The server runs exec credential plugins through itself to bound
-	// their run time (see pkg/execwrap).
+	// their run time (see WrapExec in pkg/member).
 	if len(os.Args) > 1 && os.Args[1] == member.ExecCommand {
 		os.Exit(member.ExecMain(os.Args[2:]))
 	}

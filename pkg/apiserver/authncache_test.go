@@ -41,6 +41,7 @@ func (c *countingAuthenticator) AuthenticateRequest(req *http.Request) (*authent
 }
 
 func TestCachedCertAuthenticator(t *testing.T) {
+	t.Parallel()
 	headers := &authenticatorfactory.RequestHeaderConfig{
 		UsernameHeaders:     headerrequest.StaticStringSlice{"X-Remote-User"},
 		GroupHeaders:        headerrequest.StaticStringSlice{"X-Remote-Group"},

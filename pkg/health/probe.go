@@ -71,7 +71,7 @@ func get(ctx context.Context, tr *member.Transport, server, p string, timeout ti
 	u.Path = path.Join("/", u.Path, p)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), http.NoBody)
 	if err != nil {
 		return 0, nil, err
 	}

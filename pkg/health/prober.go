@@ -245,6 +245,6 @@ func (p *Prober) done(name, hash string, ready bool, version string) {
 		wait = min(wait, max(p.opts.MaxInterval, base))
 	}
 	// Spread checks so that many members do not line up.
-	wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))
+	wait += time.Duration(rand.Int64N(int64(wait)/10 + 1)) //nolint:gosec // jitter, not a secret
 	s.next = time.Now().Add(wait)
 }

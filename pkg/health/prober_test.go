@@ -34,6 +34,7 @@ import (
 )
 
 func TestProberFollowsTheMember(t *testing.T) {
+	t.Parallel()
 	var healthy atomic.Bool
 	healthy.Store(true)
 	upstream := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -60,7 +61,7 @@ func TestProberFollowsTheMember(t *testing.T) {
 	}})
 	transports := member.NewTransports(member.Options{Timeouts: member.Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: time.Second}})
 	p := New(inv, transports, Options{Interval: 50 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Timeout: time.Second, Workers: 2, MaxRate: 100})
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go p.Run(ctx)
 

@@ -28,6 +28,7 @@ import (
 // resourceNames grants with them: if this test fails, that is what the
 // change does to users.
 func TestNamesArePinned(t *testing.T) {
+	t.Parallel()
 	for raw, want := range map[string]string{
 		"kind-dev":                         "kind-dev",
 		"Prod":                             "prod-5f56359e",

@@ -49,9 +49,8 @@ type Inventory struct {
 	// sorted caches the objects ordered by name; nil when stale.
 	sorted []*clusters.Cluster
 
-	log  *eventLog
-	now  func() time.Time
-	stop chan struct{}
+	log *eventLog
+	now func() time.Time
 
 	// changedMu guards changed, which is closed at the next change of
 	// the members or their access configurations; nil when nobody waits.

@@ -18,6 +18,7 @@ package inventory
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -67,6 +68,7 @@ func drain(t *testing.T, c *Cursor) []change {
 }
 
 func TestReplaceCollisions(t *testing.T) {
+	t.Parallel()
 	dupA := withSuffix("dev", shortHash("kubeconfig:/b:dev"))
 	tests := []struct {
 		name    string
@@ -145,6 +147,7 @@ func TestReplaceCollisions(t *testing.T) {
 }
 
 func TestObjectMetadata(t *testing.T) {
+	t.Parallel()
 	inv := New()
 	inv.Replace("a", []Member{member("one", "o1", 0, "https://1")})
 	first, _ := inv.Get("one")
@@ -164,6 +167,7 @@ func TestObjectMetadata(t *testing.T) {
 }
 
 func TestAccessErrorAndHealth(t *testing.T) {
+	t.Parallel()
 	inv := New()
 	m := member("one", "o1", 0, "https://1")
 	m.Access.Err = &AccessError{Reason: "InvalidKubeconfig", Message: "no server"}
@@ -187,6 +191,7 @@ func TestAccessErrorAndHealth(t *testing.T) {
 }
 
 func TestWatchResourceVersions(t *testing.T) {
+	t.Parallel()
 	inv := New()
 	inv.log = newEventLog(1000, 3)
 	start := inv.log.current()
@@ -224,6 +229,7 @@ func TestWatchResourceVersions(t *testing.T) {
 }
 
 func TestCursorWakesOnChange(t *testing.T) {
+	t.Parallel()
 	inv := New()
 	c, err := inv.Watch(inv.log.current())
 	if err != nil {
@@ -245,6 +251,7 @@ func TestCursorWakesOnChange(t *testing.T) {
 // copied), no userinfo in spec.server, and a hash of its own for an access
 // error, which drops the configuration that worked before.
 func TestMemberInvariants(t *testing.T) {
+	t.Parallel()
 	inv := New()
 	good := Member{Name: "a", Origin: "o", Cluster: &clusters.Cluster{
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{clusters.LabelSource: "forged", "team": "x"}},
@@ -277,6 +284,7 @@ func TestMemberInvariants(t *testing.T) {
 // TestAccessesFollowsChanges checks the snapshot and its change channel:
 // closed by a change of access, not by a health update.
 func TestAccessesFollowsChanges(t *testing.T) {
+	t.Parallel()
 	inv := New()
 	m := Member{Name: "a", Origin: "o", Access: Access{Config: &rest.Config{Host: "https://a"}, Hash: "h1"}}
 	inv.Replace("src", []Member{m})
@@ -300,5 +308,57 @@ func TestAccessesFollowsChanges(t *testing.T) {
 	}
 	if accesses, _ := inv.Accesses(); accesses["a"].Hash != "h2" {
 		t.Errorf("after the change: %v", accesses)
+	}
+}
+
+// TestCursorsSeeEveryEventOnce writes while cursors read, and checks every
+// cursor's stream whole: each event exactly once, resourceVersions strictly
+// increasing and equal to the objects' own, none missing.
+func TestCursorsSeeEveryEventOnce(t *testing.T) {
+	t.Parallel()
+	inv := New()
+	_, start := inv.List()
+	const writes = 2000
+	const readers = 4
+	results := make(chan error, readers)
+	for range readers {
+		c, err := inv.Watch(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			var last uint64
+			seen := 0
+			for seen < writes {
+				events, wait, err := c.Next()
+				if err != nil {
+					results <- err
+					return
+				}
+				for _, ev := range events {
+					rv, err := ParseResourceVersion(ev.Object.ResourceVersion)
+					if err != nil || rv != ev.rv || rv <= last {
+						results <- fmt.Errorf("event %d: resourceVersion %s (log %d) after %d", seen, ev.Object.ResourceVersion, ev.rv, last)
+						return
+					}
+					last = rv
+					seen++
+				}
+				if len(events) == 0 {
+					<-wait
+				}
+			}
+			results <- nil
+		}()
+	}
+	for i := range writes {
+		host := fmt.Sprintf("https://h%d", i)
+		inv.Replace("src", []Member{{Name: "a", Origin: "o", Cluster: &clusters.Cluster{Spec: clusters.ClusterSpec{Server: host}},
+			Access: Access{Config: &rest.Config{Host: host}, Hash: host}}})
+	}
+	for range readers {
+		if err := <-results; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 )
 
 func TestObjectName(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		raw  string
@@ -65,6 +66,7 @@ func TestObjectName(t *testing.T) {
 }
 
 func TestObjectNameDistinct(t *testing.T) {
+	t.Parallel()
 	// Names that sanitise to the same text must still map to distinct names.
 	raws := []string{"prod", "Prod", "PROD", "prod_", "prod:", "pro/d", "pro@d", "pro-d"}
 	seen := map[string]string{}

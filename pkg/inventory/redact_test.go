@@ -19,6 +19,7 @@ package inventory
 import "testing"
 
 func TestStripUserinfo(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"https://admin:secret@host:6443/prefix", "https://host:6443/prefix"},
 		{"https://admin:p%zzsecret@host:6443/x", "https://host:6443/x"},
@@ -39,6 +40,7 @@ func TestStripUserinfo(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{`context "c": parse "https://admin:p%zzsecret@host:6443": invalid URL escape "%zz"`,
 			`context "c": parse "https://host:6443": invalid URL escape "%zz"`},

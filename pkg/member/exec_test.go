@@ -36,6 +36,7 @@ import (
 // whose credential comes from an exec plugin and counts the plugin's runs:
 // the cached transport must reuse the credential until it expires.
 func TestExecPluginRunsOncePerCredential(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	count := filepath.Join(dir, "runs")
 	plugin := filepath.Join(dir, "plugin.sh")
@@ -70,7 +71,7 @@ echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","s
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, _ := http.NewRequest(http.MethodGet, member.URL+"/api", nil)
+		req, _ := http.NewRequest(http.MethodGet, member.URL+"/api", http.NoBody)
 		resp, err := tr.RoundTripper.RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)

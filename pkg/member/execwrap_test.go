@@ -30,6 +30,7 @@ import (
 )
 
 func TestWrapCopies(t *testing.T) {
+	t.Parallel()
 	cfg := &clientcmdapi.ExecConfig{Command: "plugin", Args: []string{"--a"}, APIVersion: "client.authentication.k8s.io/v1"}
 	got := WrapExec(cfg, "/bin/self", 5*time.Second, "m")
 	if diff := cmp.Diff([]string{ExecCommand, "5s", "--", "plugin", "--a"}, got.Args); diff != "" {
@@ -41,6 +42,7 @@ func TestWrapCopies(t *testing.T) {
 }
 
 func TestExecMain(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -68,6 +70,7 @@ func TestExecMain(t *testing.T) {
 // TestMainKillsWhatThePluginLeaves runs a plugin that leaves a child
 // holding its standard output: the child must not outlive the plugin.
 func TestExecMainKillsWhatThePluginLeaves(t *testing.T) {
+	t.Parallel()
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	if got := ExecMain([]string{"5s", "--", "sh", "-c", "sleep 60 & echo $! > " + pidFile}); got != 0 {
 		t.Fatalf("Main = %d, want 0", got)
@@ -95,6 +98,7 @@ func TestExecMainKillsWhatThePluginLeaves(t *testing.T) {
 // and leaves a child in a session of its own, out of reach of the group
 // kill, holding that output: the wrapper still ends, with the output.
 func TestExecMainIsNotHeldByADetachedChild(t *testing.T) {
+	t.Parallel()
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	done := make(chan int, 1)
 	go func() {

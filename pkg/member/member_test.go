@@ -35,6 +35,7 @@ import (
 )
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err    error
 		reason string
@@ -52,6 +53,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestExplainCredentialErrors(t *testing.T) {
+	t.Parallel()
 	via := `access provider "sr" (plugin sr-plugin)`
 	tests := []struct {
 		err  string
@@ -70,6 +72,7 @@ func TestExplainCredentialErrors(t *testing.T) {
 }
 
 func TestTransportsReuseAndRebuild(t *testing.T) {
+	t.Parallel()
 	built := map[string]int{}
 	tr := NewTransports(Options{Timeouts: Timeouts{Dial: 1, TLSHandshake: 1, ResponseHeader: 1}, Built: func(c string) { built[c]++ }})
 	access := func(hash string) inventory.Access {
@@ -97,6 +100,7 @@ func TestTransportsReuseAndRebuild(t *testing.T) {
 }
 
 func TestFollowDropsTransportsOfRemovedClusters(t *testing.T) {
+	t.Parallel()
 	inv := inventory.New()
 	member := func(host string) []inventory.Member {
 		return []inventory.Member{{Name: "a", Origin: "o", Access: inventory.Access{Config: &rest.Config{Host: host}, Hash: host}}}
@@ -130,6 +134,7 @@ func TestFollowDropsTransportsOfRemovedClusters(t *testing.T) {
 // a plugin's exit, a deadline and a dial error whose text would match
 // something else.
 func TestClassifyByType(t *testing.T) {
+	t.Parallel()
 	exitErr := exec.Command("false").Run()
 	tests := []struct {
 		err    error

@@ -105,7 +105,7 @@ type Options struct {
 	Timeouts Timeouts
 	// PluginRunner is this server's binary, through which every exec
 	// credential plugin runs under Timeouts.CredentialPlugin (see
-	// pkg/execwrap). Empty runs plugins as they are, for tests.
+	// WrapExec). Empty runs plugins as they are, for tests.
 	PluginRunner string
 	// Built, if not nil, is called each time a transport is built.
 	Built func(cluster string)

@@ -48,7 +48,7 @@ func guardResponse(cluster string, resp *http.Response) *http.Response {
 	if st == nil {
 		return resp
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return statusResponse(resp.Request, st)
 }
 

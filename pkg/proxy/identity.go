@@ -98,7 +98,7 @@ var (
 // bearerProtocolPrefix starts the WebSocket subprotocol in which a
 // browser client sends its bearer token (kube-apiserver's
 // base64url.bearer.authorization.k8s.io.TOKEN).
-const bearerProtocolPrefix = "base64url.bearer.authorization.k8s.io."
+const bearerProtocolPrefix = "base64url.bearer.authorization.k8s.io." //nolint:gosec // a protocol name, not a credential
 
 // scrubHeaders removes every header that identifies or authorizes the
 // caller, and any bearer token offered as a WebSocket subprotocol.

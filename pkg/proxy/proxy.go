@@ -80,10 +80,10 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 	if err != nil {
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cluster %q cannot be reached: building its client: %s", cluster, inventory.Redact(err.Error())))
 	}
-	// The access configuration may have changed, and Run dropped the
-	// transport of the old one, between reading it and caching a transport
-	// for it: then this transport must not stay cached for later requests,
-	// nor carry this one.
+	// The access configuration may have changed, and Transports.Follow
+	// dropped the transport of the old one, between reading it and caching
+	// a transport for it: then this transport must not stay cached for
+	// later requests, nor carry this one.
 	if !p.current(cluster, access.Hash) {
 		p.transports.DropStale(cluster, p.current)
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cluster %q changed while the request was prepared; retry", cluster))

@@ -29,6 +29,7 @@ import (
 )
 
 func TestMemberLocation(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, server, path, want, wantErr string
 	}{
@@ -67,6 +68,7 @@ func TestMemberLocation(t *testing.T) {
 }
 
 func TestScrubAndImpersonate(t *testing.T) {
+	t.Parallel()
 	h := http.Header{}
 	for _, k := range []string{"Authorization", "Cookie", "Proxy-Authorization", "Impersonate-User", "Impersonate-Group",
 		"Impersonate-Uid", "Impersonate-Extra-Scopes", "X-Remote-User", "X-Remote-Group", "X-Remote-Extra-Foo", "Accept", "Content-Type"} {
@@ -94,12 +96,14 @@ func TestScrubAndImpersonate(t *testing.T) {
 }
 
 func TestStatusErrorNamesTheCluster(t *testing.T) {
+	t.Parallel()
 	if s := statusError("prod", "", errors.New("dial tcp: refused")); s.ErrStatus.Code != http.StatusServiceUnavailable || !strings.Contains(s.ErrStatus.Message, `cluster "prod"`) {
 		t.Errorf("statusError = %+v", s.ErrStatus)
 	}
 }
 
 func TestIdentityMapping(t *testing.T) {
+	t.Parallel()
 	u := &user.DefaultInfo{Name: "alice", UID: "42", Groups: []string{"system:masters", "dev", user.AllAuthenticated, "ops"},
 		Extra: map[string][]string{"example.com/team": {"a"}}}
 	tests := []struct {
@@ -129,6 +133,7 @@ func TestIdentityMapping(t *testing.T) {
 // TestNoImpersonatedRequestWithoutUser checks that a request that should
 // carry the hub user's identity never leaves without one.
 func TestNoImpersonatedRequestWithoutUser(t *testing.T) {
+	t.Parallel()
 	for name, ctx := range map[string]context.Context{
 		"no user":         context.Background(),
 		"empty user name": genericapirequest.WithUser(context.Background(), &user.DefaultInfo{Groups: []string{"dev"}}),
@@ -139,7 +144,7 @@ func TestNoImpersonatedRequestWithoutUser(t *testing.T) {
 				t.Errorf("forwardIdentity = %v, want errNoIdentity", err)
 			}
 			f := &forwarder{identity: &Identity{}, closed: context.Background(), next: http.NewFileTransport(http.Dir("/nonexistent"))}
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://member/api", nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://member/api", http.NoBody)
 			if _, err := f.RoundTrip(req); !errors.Is(err, errNoIdentity) {
 				t.Errorf("RoundTrip = %v, want errNoIdentity", err)
 			}

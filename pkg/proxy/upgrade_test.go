@@ -43,6 +43,7 @@ import (
 )
 
 func TestIsWatch(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		method, path, query string
 		want                bool
@@ -82,6 +83,7 @@ func TestIsWatch(t *testing.T) {
 }
 
 func TestUpgradeHeaders(t *testing.T) {
+	t.Parallel()
 	h := http.Header{
 		"Connection":       {"Upgrade, Impersonate-User", "keep-alive, X-Custom, X-Forwarded-For"},
 		"X-Forwarded-For":  {"192.0.2.1"},
@@ -102,6 +104,7 @@ func TestUpgradeHeaders(t *testing.T) {
 }
 
 func TestScrubHeadersBearerSubprotocol(t *testing.T) {
+	t.Parallel()
 	h := http.Header{
 		"Sec-Websocket-Protocol": {"base64url.bearer.authorization.k8s.io.dG9rZW4, v5.channel.k8s.io", "BASE64URL.BEARER.AUTHORIZATION.K8S.IO.eA"},
 		"Impersonate_user":       {"x"},
@@ -114,7 +117,8 @@ func TestScrubHeadersBearerSubprotocol(t *testing.T) {
 		t.Errorf("headers (-want +got):\n%s", diff)
 	}
 	h = http.Header{"Sec-Websocket-Protocol": {"base64url.bearer.authorization.k8s.io.dG9rZW4"}}
-	if scrubHeaders(h); len(h) != 0 {
+	scrubHeaders(h)
+	if len(h) != 0 {
 		t.Errorf("a bearer-only subprotocol header was kept: %v", h)
 	}
 }
@@ -231,7 +235,7 @@ func upgradeThrough(t *testing.T, srv *httptest.Server, target string, extra htt
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second)) // bounds a hang, not a goal
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+target, nil)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+target, http.NoBody)
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "websocket")
 	for k, vs := range extra {
@@ -282,6 +286,7 @@ func caPEM(srv *httptest.Server) []byte {
 // proxy-url: the member gets the client's query, the member credential and
 // alice's identity, and the proxy saw the CONNECT.
 func TestUpgradeKeepsQueryAndIdentityThroughProxyURL(t *testing.T) {
+	t.Parallel()
 	upstream := newUpgradeMember(t, nil)
 	connect := newConnectProxy(t)
 	p := memberProxy(t, upstream.srv.URL, caPEM(upstream.srv), connect.srv.URL, member.Timeouts{Dial: 5 * time.Second, TLSHandshake: 5 * time.Second, ResponseHeader: 5 * time.Second})
@@ -320,6 +325,7 @@ func TestUpgradeKeepsQueryAndIdentityThroughProxyURL(t *testing.T) {
 // finishes the TLS handshake, or never answers, ends with 503 instead of
 // holding the request.
 func TestUpgradeTimeLimits(t *testing.T) {
+	t.Parallel()
 	// Accepts connections and never says a word.
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -375,6 +381,7 @@ func TestUpgradeTimeLimits(t *testing.T) {
 // refuses: its 401 becomes a 502 naming it, its 403 passes as it is, a 200
 // is a 502.
 func TestUpgradeMemberRefusals(t *testing.T) {
+	t.Parallel()
 	upstream := newUpgradeMember(t, func(w http.ResponseWriter, r *http.Request) bool {
 		switch r.URL.Path {
 		case "/401":
@@ -412,6 +419,7 @@ func TestUpgradeMemberRefusals(t *testing.T) {
 // TestUpgradedStreamsEndWhenAccessChanges checks that an open upgraded
 // stream is closed when the member's transport is dropped.
 func TestUpgradedStreamsEndWhenAccessChanges(t *testing.T) {
+	t.Parallel()
 	upstream := newUpgradeMember(t, nil)
 	p := memberProxy(t, upstream.srv.URL, caPEM(upstream.srv), "", member.Timeouts{})
 	srv := serveProxy(t, p, "m")
@@ -436,6 +444,7 @@ func TestUpgradedStreamsEndWhenAccessChanges(t *testing.T) {
 // TestPlainStreamsEndWhenAccessChanges checks that a streaming plain
 // response (a watch) ends when the member's transport is dropped.
 func TestPlainStreamsEndWhenAccessChanges(t *testing.T) {
+	t.Parallel()
 	upstream := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		http.NewResponseController(w).Flush()
@@ -446,7 +455,7 @@ func TestPlainStreamsEndWhenAccessChanges(t *testing.T) {
 	srv := serveProxy(t, p, "m")
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // bounds a hang, not a goal
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/v1/namespaces?watch=1", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/v1/namespaces?watch=1", http.NoBody)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("watch: %v %v", resp, err)
@@ -462,6 +471,7 @@ func TestPlainStreamsEndWhenAccessChanges(t *testing.T) {
 // TestUpgradeWithBodyIsRefused checks that an upgrade request with a body
 // never reaches the member.
 func TestUpgradeWithBodyIsRefused(t *testing.T) {
+	t.Parallel()
 	upstream := newUpgradeMember(t, nil)
 	srv := serveProxy(t, memberProxy(t, upstream.srv.URL, caPEM(upstream.srv), "", member.Timeouts{}), "m")
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())

@@ -55,7 +55,7 @@ func TestNoCredentialIsServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	base := "/apis/clusters.headlamp.dev/v1alpha1/clusters"
 	var bodies []string

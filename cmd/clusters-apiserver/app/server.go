@@ -50,7 +50,8 @@ func NewCommand() *cobra.Command {
 		Short: "Serve the member clusters of a fleet as a Kubernetes aggregated API",
 		Long: `clusters-apiserver serves the clusters.headlamp.dev/v1alpha1 Cluster resource
 behind a hub kube-apiserver's aggregation layer. Clusters are built live from
-kubeconfig files; authentication and authorization are delegated to the hub.`,
+kubeconfig files and the hub's ClusterProfiles; authentication and
+authorization are delegated to the hub.`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.ShowVersion {

@@ -89,7 +89,7 @@ func startServer(t *testing.T, sources ...string) *rest.Config {
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -126,7 +126,7 @@ func TestServerListGetWatchAndInformer(t *testing.T) {
 	writeFile(t, path, testKubeconfig("beta", "Alpha_Prod"))
 	cfg := startServer(t, path)
 	cs := versioned.NewForConfigOrDie(cfg)
-	ctx := context.Background()
+	ctx := t.Context()
 	clusters := cs.ClustersV1alpha1().Clusters()
 
 	list, err := clusters.List(ctx, metav1.ListOptions{})
@@ -234,7 +234,7 @@ func TestServerRefusesWritesAndServesTablesAndOpenAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	base := "/apis/clusters.headlamp.dev/v1alpha1/clusters"
 
 	for _, verb := range []string{"POST", "PUT", "PATCH", "DELETE"} {
@@ -329,18 +329,6 @@ func (r *recorder) list() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.events...)
-}
-
-func sorted(s []string) []string {
-	out := append([]string(nil), s...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
 }
 
 func writeFile(t *testing.T, path, content string) {

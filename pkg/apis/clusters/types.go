@@ -58,7 +58,7 @@ const (
 	ReasonTLSError = "TLSError"
 	// ReasonCredentialError: the member's credential could not be obtained,
 	// for example its exec plugin failed or did not finish in time.
-	ReasonCredentialError = "CredentialError"
+	ReasonCredentialError = "CredentialError" //nolint:gosec // a condition reason, not a credential
 	// ReasonBadGateway: the member answered with something that is not a
 	// valid HTTP response.
 	ReasonBadGateway = "BadGateway"

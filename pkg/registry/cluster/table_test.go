@@ -17,7 +17,6 @@ limitations under the License.
 package cluster
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 )
 
 func TestConvertToTable(t *testing.T) {
+	t.Parallel()
 	created := metav1.NewTime(time.Now().Add(-5 * 24 * time.Hour))
 	kc := clusters.Cluster{
 		ObjectMeta: metav1.ObjectMeta{Name: "prod", CreationTimestamp: created},
@@ -69,7 +69,7 @@ func TestConvertToTable(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			table, err := tableConvertor{}.ConvertToTable(context.Background(), tc.obj, nil)
+			table, err := tableConvertor{}.ConvertToTable(t.Context(), tc.obj, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

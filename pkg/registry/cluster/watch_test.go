@@ -64,6 +64,7 @@ func describe(ev watch.Event) string {
 }
 
 func TestWatchSemantics(t *testing.T) {
+	t.Parallel()
 	yes := true
 	prod := labels.SelectorFromSet(labels.Set{"env": "prod"})
 	tests := []struct {
@@ -117,7 +118,7 @@ func TestWatchSemantics(t *testing.T) {
 			inv.Replace("b", []inventory.Member{member("b", "staging")})
 			_, rv := inv.List()
 			r := NewREST(inv)
-			ctx, cancel := context.WithCancel(context.Background())
+			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			w, err := r.Watch(ctx, tc.options(rv))
 			if err != nil {
@@ -136,13 +137,13 @@ func TestWatchSemantics(t *testing.T) {
 	}
 }
 
-func TestWatchBookmarks(t *testing.T) {
+func TestWatchBookmarks(t *testing.T) { // not parallel: it shortens the package's bookmark interval
 	old := bookmarkInterval
 	bookmarkInterval = 10 * time.Millisecond
 	defer func() { bookmarkInterval = old }()
 	inv := inventory.New()
 	_, rv := inv.List()
-	w, err := NewREST(inv).Watch(context.Background(), &metainternalversion.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+	w, err := NewREST(inv).Watch(t.Context(), &metainternalversion.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,8 +155,9 @@ func TestWatchBookmarks(t *testing.T) {
 }
 
 func TestWatchStopEndsTheStream(t *testing.T) {
+	t.Parallel()
 	inv := inventory.New()
-	w, err := NewREST(inv).Watch(context.Background(), &metainternalversion.ListOptions{ResourceVersion: "0"})
+	w, err := NewREST(inv).Watch(t.Context(), &metainternalversion.ListOptions{ResourceVersion: "0"})
 	if err != nil {
 		t.Fatal(err)
 	}

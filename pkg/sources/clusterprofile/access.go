@@ -136,11 +136,11 @@ func chosenProvider(cp *cpv1alpha1.ClusterProfile, providers []access.Provider) 
 // offeredNames lists the access providers a profile offers.
 func offeredNames(cp *cpv1alpha1.ClusterProfile) []string {
 	names := map[string]bool{}
-	for _, ap := range cp.Status.CredentialProviders {
-		names[ap.Name] = true
+	for i := range cp.Status.CredentialProviders {
+		names[cp.Status.CredentialProviders[i].Name] = true
 	}
-	for _, ap := range cp.Status.AccessProviders {
-		names[ap.Name] = true
+	for i := range cp.Status.AccessProviders {
+		names[cp.Status.AccessProviders[i].Name] = true
 	}
 	return slices.Sorted(maps.Keys(names))
 }

@@ -76,6 +76,7 @@ func accessProvider(name string) cpv1alpha1.AccessProvider {
 }
 
 func TestMemberFromProfile(t *testing.T) {
+	t.Parallel()
 	shared := &access.Config{Providers: []access.Provider{provider("token"), provider("secretreader")}}
 	b := &memberBuilder{providers: &ProvidersFile{Config: shared}, providerFile: "/etc/providers.json", impersonate: true}
 	cp := profile(accessProvider("secretreader"))
@@ -140,6 +141,7 @@ func TestMemberFromProfile(t *testing.T) {
 }
 
 func TestProviderChoice(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		file       []string
@@ -183,6 +185,7 @@ func TestProviderChoice(t *testing.T) {
 }
 
 func TestLoadProviders(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tests := []struct {
 		name, content, wantErr string

@@ -27,6 +27,7 @@ import (
 // literally: a change renames clusters and moves RBAC resourceNames grants
 // with them.
 func TestNamesArePinned(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ namespace, name, want string }{
 		{"fleet", "prod", "cp.fleet.prod"},
 		{"ns", strings.Repeat("n", 250), "cp.ns." + strings.Repeat("n", 238) + "-1cf29e84"},
@@ -38,6 +39,7 @@ func TestNamesArePinned(t *testing.T) {
 }
 
 func TestName(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("n", 250)
 	tests := []struct {
 		namespace, name, want string

@@ -157,8 +157,8 @@ func (s *Source) served() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	for _, r := range list.APIResources {
-		if r.Name == "clusterprofiles" {
+	for i := range list.APIResources {
+		if list.APIResources[i].Name == "clusterprofiles" {
 			return true, nil
 		}
 	}

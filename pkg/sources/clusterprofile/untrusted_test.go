@@ -53,6 +53,7 @@ func withExec(raw string) cpv1alpha1.AccessProvider {
 // name a file on the server, or ask the plugin for another cluster's
 // credential unless the provider allows it.
 func TestProfilesAreUntrusted(t *testing.T) {
+	t.Parallel()
 	bound := &ProvidersFile{Config: &access.Config{Providers: []access.Provider{provider("a")}}}
 	free := &ProvidersFile{Config: bound.Config, clusterNameFromProfile: map[string]bool{"a": true}}
 	caFile := accessProvider("a")
@@ -103,6 +104,7 @@ func TestProfilesAreUntrusted(t *testing.T) {
 }
 
 func TestLoadProvidersClusterNamePolicy(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := func(policy string) string {
 		path := filepath.Join(dir, policy+".json")
@@ -127,6 +129,7 @@ func TestLoadProvidersClusterNamePolicy(t *testing.T) {
 // TestProfileSourcedPolicies checks what a profile's additional-args and
 // additional-envs extensions do under each policy of the provider.
 func TestProfileSourcedPolicies(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		args     access.ProfileSourcedCLIArgsPolicy
@@ -166,6 +169,7 @@ func TestProfileSourcedPolicies(t *testing.T) {
 // where the provider lets profiles add environment variables, those that
 // change which program runs or what it reads.
 func TestProfileEnvironmentDenied(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"PATH", "LD_PRELOAD", "kubeconfig", "KUBERNETES_SERVICE_HOST", "HTTPS_PROXY", "https_proxy", "SSL_CERT_FILE", "GODEBUG", "CLUSTERS_APISERVER_MEMBER"} {
 		t.Run(name, func(t *testing.T) {
 			ap := accessProvider("a")

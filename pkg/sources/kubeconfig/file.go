@@ -64,7 +64,7 @@ func (f *file) read() ([]byte, bool, error) {
 	}
 	st := fileStat{size: info.Size(), mtime: info.ModTime()}
 	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
-		st.dev, st.ino = uint64(sys.Dev), sys.Ino
+		st.dev, st.ino = uint64(sys.Dev), sys.Ino //nolint:unconvert // Dev is not uint64 on every platform
 	}
 	if st == f.stat {
 		return nil, false, nil

@@ -38,11 +38,12 @@ func write(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-func kubeconfig(clusters, users, contexts string) string {
-	return "apiVersion: v1\nkind: Config\nclusters:\n" + clusters + "users:\n" + users + "contexts:\n" + contexts
+func kubeconfig(clusterList, users, contexts string) string {
+	return "apiVersion: v1\nkind: Config\nclusters:\n" + clusterList + "users:\n" + users + "contexts:\n" + contexts
 }
 
 func TestParseAccessConfig(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write(t, dir, "ca.crt", "CA FILE")
 	write(t, dir, "client.crt", "CERT FILE")
@@ -138,6 +139,7 @@ func TestParseAccessConfig(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		data       string

@@ -35,13 +35,13 @@ import (
 // contexts returns a kubeconfig with one context per name, each pointing at
 // https://<name>.<server suffix>.
 func contexts(suffix string, names ...string) string {
-	var clusters, users, ctxs strings.Builder
+	var clusterList, users, ctxs strings.Builder
 	for _, n := range names {
-		fmt.Fprintf(&clusters, "- name: %s\n  cluster:\n    server: https://%s.%s\n", n, n, suffix)
+		fmt.Fprintf(&clusterList, "- name: %s\n  cluster:\n    server: https://%s.%s\n", n, n, suffix)
 		fmt.Fprintf(&users, "- name: %s\n  user:\n    token: token-%s\n", n, n)
 		fmt.Fprintf(&ctxs, "- name: %s\n  context:\n    cluster: %s\n    user: %s\n", n, n, n)
 	}
-	return kubeconfig(clusters.String(), users.String(), ctxs.String())
+	return kubeconfig(clusterList.String(), users.String(), ctxs.String())
 }
 
 // servers returns name -> spec.server of everything in the inventory.
@@ -55,6 +55,7 @@ func servers(inv *inventory.Inventory) map[string]string {
 }
 
 func TestReload(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// setup returns the --kubeconfig-source path and a change to apply.
@@ -170,6 +171,7 @@ func TestReload(t *testing.T) {
 }
 
 func TestBrokenThenFixed(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := write(t, dir, "config", "not: [valid")
 	inv := inventory.New()
@@ -186,6 +188,7 @@ func TestBrokenThenFixed(t *testing.T) {
 }
 
 func TestNewBadContextIsListedNotReady(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := write(t, dir, "config", kubeconfig("", "- name: u\n  user:\n    token: t\n", "- name: Broken_Ctx\n  context:\n    cluster: nope\n    user: u\n"))
 	inv := inventory.New()
@@ -204,6 +207,7 @@ func TestNewBadContextIsListedNotReady(t *testing.T) {
 }
 
 func TestCollisionAcrossFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a := write(t, dir, "a", contexts("from-a", "dev"))
 	b := write(t, dir, "b", contexts("from-b", "dev"))
@@ -217,11 +221,12 @@ func TestCollisionAcrossFiles(t *testing.T) {
 }
 
 func TestRunPicksUpChanges(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := write(t, dir, "config", contexts("v1", "a"))
 	inv := inventory.New()
 	src := New(inv, []string{p}, 100*time.Millisecond, nil)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go src.Run(ctx)
 	poll := func(want map[string]string) {
@@ -246,6 +251,7 @@ func must(t *testing.T, err error) {
 }
 
 func TestEditReusesUnchangedContexts(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := write(t, dir, "config", contexts("v1", "a", "b", "c"))
 	inv := inventory.New()
@@ -283,13 +289,14 @@ func TestEditReusesUnchangedContexts(t *testing.T) {
 }
 
 func TestRunReactsToFileEventsBeforeThePoll(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := write(t, dir, "config", contexts("v1", "a"))
 	inv := inventory.New()
 	// A poll interval far beyond the deadline: only file events can make
 	// the change show up in time.
 	src := New(inv, []string{p}, time.Hour, nil)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go src.Run(ctx)
 	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {

@@ -25,5 +25,6 @@ import (
 )
 
 func TestRoundTripTypes(t *testing.T) {
+	t.Parallel()
 	roundtrip.RoundTripTestForAPIGroup(t, Install, clustersfuzzer.Funcs)
 }
