@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# verify-shellcheck.sh runs shellcheck on the project's shell scripts. Where
-# shellcheck is missing it installs Debian's package when it can (as root,
+# verify-shellcheck.sh runs shellcheck on the project's shell scripts. When
+# it is missing, the script installs Debian's package if it can (as root,
 # with apt-get, as on CI), and otherwise says how to get it.
 set -o errexit -o nounset -o pipefail
 

@@ -18,11 +18,7 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -56,23 +52,8 @@ func newClients(env *harness.Env) (*clients, error) {
 	if c.hub, err = kubeconfigTLS(env.HubKubeconfig); err != nil {
 		return nil, err
 	}
-	pki := filepath.Join(env.WorkDir, "pki")
-	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "front-proxy-client.crt"), filepath.Join(pki, "front-proxy-client.key"))
-	if err != nil {
-		return nil, fmt.Errorf("loading the hub's front-proxy client certificate: %w", err)
-	}
-	ca, err := os.ReadFile(env.ServerCAFile)
-	if err != nil {
+	if c.server, c.frontProxy, err = env.FrontProxyTLS(); err != nil {
 		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		return nil, fmt.Errorf("no certificate in %s", env.ServerCAFile)
-	}
-	c.server = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	c.frontProxy = http.Header{
-		"X-Remote-User":  {"admin"},
-		"X-Remote-Group": {"system:masters", "system:authenticated"},
 	}
 	return c, nil
 }

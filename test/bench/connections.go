@@ -46,7 +46,7 @@ type connectionFigures struct {
 // connections from clusters-apiserver to member-1 are counted.
 func (b *bench) connections(ctx context.Context) error {
 	pid := b.env.ServerPID()
-	ep := b.clients.viaHub(proxyPath("member-1", smallPath))
+	ep := b.clients.viaHub(harness.ProxyPath("member-1", smallPath))
 	before, err := harness.EstablishedTo(pid, b.memberPort)
 	if err != nil {
 		return err

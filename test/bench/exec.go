@@ -32,6 +32,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // Scenario 6: exec credential plugin runs.
@@ -93,7 +95,7 @@ func (b *bench) execPlugin(ctx context.Context) error {
 		return err
 	}
 
-	ep := b.clients.viaHub(proxyPath(execCluster, smallPath))
+	ep := b.clients.viaHub(harness.ProxyPath(execCluster, smallPath))
 	if err := b.waitOK(ctx, ep, 30*time.Second); err != nil {
 		return fmt.Errorf("waiting for cluster %s: %w", execCluster, err)
 	}

@@ -29,6 +29,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // Scenario 2: a LIST of about 10 MB.
@@ -89,8 +91,8 @@ func (b *bench) largeResponse(ctx context.Context) error {
 			ep endpoint
 		}{
 			{&res.Direct, b.clients.direct(path)},
-			{&res.Hub, b.clients.viaHub(proxyPath("member-1", path))},
-			{&res.Server, b.clients.viaServer(proxyPath("member-1", path))},
+			{&res.Hub, b.clients.viaHub(harness.ProxyPath("member-1", path))},
+			{&res.Server, b.clients.viaServer(harness.ProxyPath("member-1", path))},
 		}
 		samples := make([][]sample, len(eps))
 		cpu := make([]cpuUse, len(eps))

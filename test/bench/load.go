@@ -187,7 +187,7 @@ func (l load) runWith(ctx context.Context, clients []*http.Client, ep endpoint) 
 // get sends one GET and reads the whole answer; it fails unless the answer
 // is 200.
 func get(ctx context.Context, client *http.Client, ep endpoint) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.url, http.NoBody)
 	if err != nil {
 		return 0, err
 	}
@@ -222,7 +222,7 @@ func timedGet(ctx context.Context, client *http.Client, ep endpoint) (sample, er
 // getBody sends one GET and returns the answer's body; it fails unless the
 // answer is 200.
 func getBody(ctx context.Context, client *http.Client, ep endpoint, header http.Header) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.url, http.NoBody)
 	if err != nil {
 		return nil, err
 	}

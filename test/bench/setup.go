@@ -110,7 +110,7 @@ func setUp(ctx context.Context, o options, logf func(string, ...any)) (*bench, e
 	if err := writeSourceIdentity(b.env.MembersKubeconfig, sourceIdentity); err != nil {
 		return b, err
 	}
-	if err := b.waitOK(ctx, b.clients.viaServer(proxyPath(sourceIdentityCluster, smallPath)), 30*time.Second); err != nil {
+	if err := b.waitOK(ctx, b.clients.viaServer(harness.ProxyPath(sourceIdentityCluster, smallPath)), 30*time.Second); err != nil {
 		return b, fmt.Errorf("waiting for cluster %s: %w", sourceIdentityCluster, err)
 	}
 	b.report.describe(ctx, b)
@@ -166,11 +166,6 @@ func portOf(rawURL string) (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(u.Port())
-}
-
-// proxyPath is the path of the proxy to path on cluster.
-func proxyPath(cluster, path string) string {
-	return "/apis/clusters.headlamp.dev/v1alpha1/clusters/" + cluster + "/proxy" + path
 }
 
 // clustersPath is the path of the clusters resource.

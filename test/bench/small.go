@@ -66,10 +66,10 @@ func (b *bench) smallRequests(ctx context.Context) error {
 		p := smallPoint{Concurrency: conc}
 		variants := []*smallVariant{
 			{name: "a", ep: c.direct(smallPath), out: &p.Direct},
-			{name: "b", ep: c.viaHub(proxyPath("member-1", smallPath)), out: &p.Hub},
-			{name: "c", ep: c.viaServer(proxyPath("member-1", smallPath)), out: &p.Server},
+			{name: "b", ep: c.viaHub(harness.ProxyPath("member-1", smallPath)), out: &p.Hub},
+			{name: "c", ep: c.viaServer(harness.ProxyPath("member-1", smallPath)), out: &p.Server},
 			{name: "d", ep: c.viaHub(clustersPath + "/member-1"), out: &p.Cluster},
-			{name: "c'", ep: c.viaServer(proxyPath(sourceIdentityCluster, smallPath)), out: &p.ServerSource},
+			{name: "c'", ep: c.viaServer(harness.ProxyPath(sourceIdentityCluster, smallPath)), out: &p.ServerSource},
 		}
 		if err := b.runSmall(ctx, conc, variants); err != nil {
 			return err

@@ -60,7 +60,7 @@ type timedEvent struct {
 // nobody reads them fast enough unless buffer is large enough.
 func openWatch(ctx context.Context, client *http.Client, ep endpoint, buffer int) (*watchStream, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.url, http.NoBody)
 	if err != nil {
 		cancel()
 		return nil, err

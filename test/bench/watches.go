@@ -27,6 +27,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // Scenario 3: watches.
@@ -129,7 +131,7 @@ func watchPath(rv string) string {
 func (b *bench) watchLatency(ctx context.Context, kube kubernetes.Interface, cm *corev1.ConfigMap) (watchLatency, *corev1.ConfigMap, error) {
 	c := b.clients
 	path := watchPath(cm.ResourceVersion)
-	eps := []endpoint{c.direct(path), c.viaHub(proxyPath("member-1", path)), c.viaServer(proxyPath("member-1", path))}
+	eps := []endpoint{c.direct(path), c.viaHub(harness.ProxyPath("member-1", path)), c.viaServer(harness.ProxyPath("member-1", path))}
 	streams := make([]*watchStream, len(eps))
 	for i, ep := range eps {
 		client := httpClient(ep.tls)
@@ -197,7 +199,7 @@ func (b *bench) holdWatches(ctx context.Context, kube kubernetes.Interface, cm *
 	}
 	f.HeapBefore = heap["go_memstats_heap_inuse_bytes"]
 
-	ep := b.clients.viaHub(proxyPath("member-1", watchPath(cm.ResourceVersion)))
+	ep := b.clients.viaHub(harness.ProxyPath("member-1", watchPath(cm.ResourceVersion)))
 	client := httpClient(ep.tls)
 	defer client.CloseIdleConnections()
 	conns := sampleConns(pid, b.memberPort)

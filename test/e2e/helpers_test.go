@@ -22,28 +22,14 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
-	"github.com/headlamp-k8s/clusters-apiserver/pkg/generated/clientset/versioned"
 )
-
-// kubectl runs the project's kubectl against the hub as the admin.
-func kubectl(t *testing.T, args ...string) string {
-	t.Helper()
-	out, stderr, err := env.Kubectl(context.Background(), env.HubKubeconfig, args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, stderr)
-	}
-	return out
-}
 
 // kubectlAs runs kubectl with kubeconfig and returns its output and error.
 func kubectlAs(kubeconfig string, args ...string) (string, error) {
@@ -54,50 +40,18 @@ func kubectlAs(kubeconfig string, args ...string) (string, error) {
 	return out, nil
 }
 
-func hubKube(t *testing.T) kubernetes.Interface {
-	t.Helper()
-	cfg, err := env.HubRESTConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kubernetes.NewForConfigOrDie(cfg)
-}
-
-func hubClusters(t *testing.T) versioned.Interface {
-	t.Helper()
-	cfg, err := env.HubRESTConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return versioned.NewForConfigOrDie(cfg)
-}
-
-// eventually polls cond every 200ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		ok, state := cond()
-		last = state
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not within %s; last state: %s", what, timeout, last)
-	}
-}
-
 // bindClusterRole creates a ClusterRole with rules on the hub and binds it
 // to user, removing both when the test ends.
 func bindClusterRole(t *testing.T, name, user string, rules ...rbacv1.PolicyRule) {
 	t.Helper()
-	bindRole(t, hubKube(t), name, user, rules...)
+	bindRole(t, env.HubKube(t), name, user, rules...)
 }
 
 // bindRole creates a ClusterRole with rules on the cluster of kube and
 // binds it to user, removing both when the test ends.
 func bindRole(t *testing.T, kube kubernetes.Interface, name, user string, rules ...rbacv1.PolicyRule) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}
 	if _, err := kube.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
@@ -111,6 +65,7 @@ func bindRole(t *testing.T, kube kubernetes.Interface, name, user string, rules 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		ctx := context.Background() // t's context is done by now
 		_ = kube.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
 		_ = kube.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{})
 	})

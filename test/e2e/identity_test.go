@@ -33,6 +33,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 const (
@@ -52,7 +54,7 @@ const (
 // returns a token for it.
 func impersonateOnly(t *testing.T, member kubernetes.Interface) string {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	createNamespace(t, member, identityNS)
 	if _, err := member.CoreV1().ServiceAccounts(identityNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "impersonator"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
@@ -110,7 +112,7 @@ func withoutGroups(u authenticationv1.UserInfo, drop ...string) authenticationv1
 // --proxy-user-prefix, --proxy-group-prefix and --proxy-drop-groups change
 // what arrives.
 func TestProxyIdentityOnMember(t *testing.T) {
-	member := memberKube(t, 0)
+	member := env.MemberKube(t, 0)
 	token := impersonateOnly(t, member)
 	members := restConfigFor(t, env.Members[0].Kubeconfig)
 	entry := sourceEntry{
@@ -135,11 +137,11 @@ func TestProxyIdentityOnMember(t *testing.T) {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "e2e-walker-reads"},
 		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: walker}},
 	}
-	if _, err := member.RbacV1().ClusterRoles().Create(context.Background(), &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "e2e-walker-reads"},
+	if _, err := member.RbacV1().ClusterRoles().Create(t.Context(), &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "e2e-walker-reads"},
 		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list"}}}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	if _, err := member.RbacV1().RoleBindings(identityNS).Create(context.Background(), rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := member.RbacV1().RoleBindings(identityNS).Create(t.Context(), rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 
@@ -164,7 +166,7 @@ func TestProxyIdentityOnMember(t *testing.T) {
 			{"certificate user in system:masters", masterRoute, "", withoutGroups(hubMaster, "system:masters")},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				got, resp := whoAmI(t, tc.r, proxyPath(impersonatorCluster, review), tc.bearer)
+				got, resp := whoAmI(t, tc.r, harness.ProxyPath(impersonatorCluster, review), tc.bearer)
 				if resp.code != http.StatusCreated {
 					t.Fatalf("SelfSubjectReview through the proxy: %d %s", resp.code, resp.body)
 				}
@@ -177,18 +179,18 @@ func TestProxyIdentityOnMember(t *testing.T) {
 
 	t.Run("the member's RBAC decides", func(t *testing.T) {
 		h := http.Header{"Authorization": {"Bearer " + walkerToken}}
-		ok := send(t, walkerRoute.tls, http.MethodGet, env.HubURL+proxyPath(impersonatorCluster, "/api/v1/namespaces/"+identityNS+"/configmaps"), h, "")
+		ok := send(t, walkerRoute.tls, http.MethodGet, env.HubURL+harness.ProxyPath(impersonatorCluster, "/api/v1/namespaces/"+identityNS+"/configmaps"), h, "")
 		if ok.code != http.StatusOK {
 			t.Errorf("the walker listing ConfigMaps it may read: %d %s", ok.code, ok.body)
 		}
-		no := send(t, walkerRoute.tls, http.MethodGet, env.HubURL+proxyPath(impersonatorCluster, "/api/v1/namespaces/"+identityNS+"/secrets"), h, "")
+		no := send(t, walkerRoute.tls, http.MethodGet, env.HubURL+harness.ProxyPath(impersonatorCluster, "/api/v1/namespaces/"+identityNS+"/secrets"), h, "")
 		if no.code != http.StatusForbidden || !strings.Contains(string(no.body), walker) {
 			t.Errorf("the walker listing Secrets: %d %s; want the member's 403 naming %s", no.code, no.body, walker)
 		}
 	})
 
 	t.Run("source mode uses the kubeconfig's as", func(t *testing.T) {
-		got, resp := whoAmI(t, masterRoute, proxyPath(impersonatorSourceCluster, review), "")
+		got, resp := whoAmI(t, masterRoute, harness.ProxyPath(impersonatorSourceCluster, review), "")
 		if resp.code != http.StatusCreated || got.Username != "kubeconfig-as-user" {
 			t.Errorf("source mode: %d, user %q; want kubeconfig-as-user", resp.code, got.Username)
 		}
@@ -206,8 +208,8 @@ func TestProxyIdentityOnMember(t *testing.T) {
 			}
 		})
 		waitClusters(t, map[string]string{impersonatorCluster: members.Host})
-		eventually(t, 30*time.Second, "the source credential and its own 'as' reach the member", func() (bool, string) {
-			got, resp := whoAmI(t, masterRoute, proxyPath(impersonatorCluster, review), "")
+		harness.Eventually(t, 30*time.Second, "the source credential and its own 'as' reach the member", func() (bool, string) {
+			got, resp := whoAmI(t, masterRoute, harness.ProxyPath(impersonatorCluster, review), "")
 			return resp.code == http.StatusCreated && got.Username == "kubeconfig-as-user", got.Username + " " + string(resp.body)
 		})
 	})
@@ -225,9 +227,9 @@ func TestProxyIdentityOnMember(t *testing.T) {
 		})
 		waitClusters(t, map[string]string{impersonatorCluster: members.Host})
 		var got authenticationv1.UserInfo
-		eventually(t, 30*time.Second, "a SelfSubjectReview through the restarted proxy", func() (bool, string) {
+		harness.Eventually(t, 30*time.Second, "a SelfSubjectReview through the restarted proxy", func() (bool, string) {
 			var resp response
-			got, resp = whoAmI(t, masterRoute, proxyPath(impersonatorCluster, review), "")
+			got, resp = whoAmI(t, masterRoute, harness.ProxyPath(impersonatorCluster, review), "")
 			return resp.code == http.StatusCreated, string(resp.body)
 		})
 		want := authenticationv1.UserInfo{Username: "hub:" + hubMaster.Username, UID: hubMaster.UID, Extra: hubMaster.Extra}

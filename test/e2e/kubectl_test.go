@@ -17,13 +17,14 @@ limitations under the License.
 package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/client-go/discovery"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
@@ -34,7 +35,7 @@ func TestAPIServiceAndDiscovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	as, err := aggregator.NewForConfigOrDie(cfg).ApiregistrationV1().APIServices().Get(context.Background(), "v1alpha1.clusters.headlamp.dev", metav1GetOptions)
+	as, err := aggregator.NewForConfigOrDie(cfg).ApiregistrationV1().APIServices().Get(t.Context(), "v1alpha1.clusters.headlamp.dev", metav1GetOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,13 +122,13 @@ func TestKubectl(t *testing.T) {
 			if tc.args[0] == "explain" {
 				// The hub aggregates a new APIService's OpenAPI document
 				// asynchronously, shortly after it becomes available.
-				eventually(t, 90*time.Second, "kubectl explain finds clusters", func() (bool, string) {
+				harness.Eventually(t, 90*time.Second, "kubectl explain finds clusters", func() (bool, string) {
 					var err error
 					out, err = kubectlAs(env.HubKubeconfig, tc.args...)
 					return err == nil, out
 				})
 			} else {
-				out = kubectl(t, tc.args...)
+				out = env.HubKubectl(t, tc.args...)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(out, w) {
@@ -155,7 +156,7 @@ func TestKubectlWritesAreRefused(t *testing.T) {
 		}
 	}
 	// Nothing changed.
-	if out := kubectl(t, "get", "cluster", "member-1", "-o", "jsonpath={.metadata.labels}"); strings.Contains(out, "x") {
+	if out := env.HubKubectl(t, "get", "cluster", "member-1", "-o", "jsonpath={.metadata.labels}"); strings.Contains(out, "x") {
 		t.Errorf("member-1 labels changed: %s", out)
 	}
 }

@@ -25,7 +25,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
@@ -46,77 +45,36 @@ var dynamicSource string
 var sourceIdentitySource string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	root, err := harness.RepoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	bin := filepath.Join(root, "_output", "bin")
-	if skip, err := harness.RequireBinaries(bin, "kube-apiserver", "kubectl", "etcd"); skip || err != nil {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return 0
-	}
-	work, err := os.MkdirTemp("", "clusters-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(work)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	server, err := harness.BuildServer(ctx, work)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	dynamicSource = filepath.Join(work, "dynamic.kubeconfig")
-	sourceIdentitySource = filepath.Join(work, "source-identity.kubeconfig")
-	for _, path := range []string{dynamicSource, sourceIdentitySource} {
-		if err := os.WriteFile(path, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-	}
-	env, err = harness.Start(ctx, harness.Options{
-		WorkDir:      filepath.Join(work, "env"),
-		BinDir:       bin,
-		ServerBinary: server,
-		ServerArgs: []string{
-			"--kubeconfig-source=" + dynamicSource,
-			"--kubeconfig-source=" + sourceIdentitySource,
-			"--kubeconfig-source-identity=" + sourceIdentitySource + "=source",
-			"--kubeconfig-source-poll-interval=200ms",
-			// Small enough that health changes and dead members show up
-			// within seconds.
-			"--health-probe-interval=1s",
-			"--health-probe-max-interval=2s",
-			"--proxy-dial-timeout=2s",
-			"--credential-plugin-timeout=2s", // pluginTimeout
+	os.Exit(harness.RunSuite(m, &env, harness.Suite{
+		Name:    "main",
+		Options: harness.Options{Members: 2},
+		Prepare: func(_ context.Context, work string, opts *harness.Options) error {
+			dynamicSource = filepath.Join(work, "dynamic.kubeconfig")
+			sourceIdentitySource = filepath.Join(work, "source-identity.kubeconfig")
+			for _, path := range []string{dynamicSource, sourceIdentitySource} {
+				if err := os.WriteFile(path, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+					return err
+				}
+			}
+			opts.ServerArgs = []string{
+				"--kubeconfig-source=" + dynamicSource,
+				"--kubeconfig-source=" + sourceIdentitySource,
+				"--kubeconfig-source-identity=" + sourceIdentitySource + "=source",
+				"--kubeconfig-source-poll-interval=200ms",
+				// Small enough that health changes and dead members show
+				// up within seconds.
+				"--health-probe-interval=1s",
+				"--health-probe-max-interval=2s",
+				"--proxy-dial-timeout=2s",
+				"--credential-plugin-timeout=" + pluginTimeout.String(),
+			}
+			return nil
 		},
-		Members: 2,
-		Log:     func(format string, args ...any) { fmt.Fprintf(os.Stderr, "harness: "+format+"\n", args...) },
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the hub:", err)
-		return 1
-	}
-	if node, err = env.StartNode(ctx, 0); err != nil {
-		fmt.Fprintln(os.Stderr, "starting member-1's node:", err)
-		env.Stop()
-		return 1
-	}
-	code := m.Run()
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "process logs:\n%s\n", env.LogTails(40))
-	}
-	env.Stop()
-	return code
+		Started: func(ctx context.Context, env *harness.Env) (err error) {
+			if node, err = env.StartNode(ctx, 0); err != nil {
+				return fmt.Errorf("starting member-1's node: %w", err)
+			}
+			return nil
+		},
+	}))
 }

@@ -32,6 +32,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // pluginTimeout is the server's --credential-plugin-timeout in this
@@ -90,7 +92,7 @@ func running(pid int) bool {
 // noneRunning waits until none of the plugins of dir runs.
 func noneRunning(t *testing.T, dir, what string) {
 	t.Helper()
-	eventually(t, 30*time.Second, what, func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, what, func() (bool, string) {
 		for _, pid := range pluginPIDs(t, dir) {
 			if running(pid) {
 				return false, fmt.Sprintf("pid %d still runs", pid)
@@ -104,12 +106,12 @@ func noneRunning(t *testing.T, dir, what string) {
 // authenticates there (and may read /readyz, as anyone may).
 func memberToken(t *testing.T) string {
 	t.Helper()
-	member := memberKube(t, 0)
+	member := env.MemberKube(t, 0)
 	createNamespace(t, member, identityNS)
-	if _, err := member.CoreV1().ServiceAccounts(identityNS).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "plugin-user"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := member.CoreV1().ServiceAccounts(identityNS).Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "plugin-user"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	tr, err := member.CoreV1().ServiceAccounts(identityNS).CreateToken(context.Background(), "plugin-user", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	tr, err := member.CoreV1().ServiceAccounts(identityNS).CreateToken(t.Context(), "plugin-user", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,21 +142,21 @@ func TestHangingPluginsHoldNothing(t *testing.T) {
 	writeSource(t, dynamicSource, entries)
 	clearDynamic(t)
 	// Let the hanging plugins occupy the health workers first.
-	eventually(t, 30*time.Second, "the hanging plugins run", func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, "the hanging plugins run", func() (bool, string) {
 		return len(pluginPIDs(t, dir)) >= 5, fmt.Sprint(pluginPIDs(t, dir))
 	})
 	entries["e2e-late-healthy"] = pluginEntry(t, leaves)
 	writeSource(t, dynamicSource, entries)
 
-	eventually(t, 60*time.Second, "the late cluster with a working plugin turns Ready", func() (bool, string) {
+	harness.Eventually(t, 60*time.Second, "the late cluster with a working plugin turns Ready", func() (bool, string) {
 		s := readyState(t, "e2e-late-healthy")
 		return strings.HasPrefix(s, "True Healthy"), s
 	})
-	eventually(t, 60*time.Second, "a hanging cluster turns Ready=False CredentialError", func() (bool, string) {
+	harness.Eventually(t, 60*time.Second, "a hanging cluster turns Ready=False CredentialError", func() (bool, string) {
 		s := readyState(t, "e2e-hang-07")
 		return strings.HasPrefix(s, "False CredentialError"), s
 	})
-	c, err := hubClusters(t).ClustersV1alpha1().Clusters().Get(context.Background(), "e2e-hang-07", metav1.GetOptions{})
+	c, err := env.HubClusters(t).ClustersV1alpha1().Clusters().Get(t.Context(), "e2e-hang-07", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +172,7 @@ func TestHangingPluginsHoldNothing(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // bounds a hang
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, env.HubURL+proxyPath("e2e-hang-03", "/version"), nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, env.HubURL+harness.ProxyPath("e2e-hang-03", "/version"), http.NoBody)
 	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: hubTLS(t, env.HubKubeconfig)}}).Do(req)
 	if err != nil {
 		t.Fatalf("a request to a cluster whose plugin hangs did not end: %v", err)
@@ -203,7 +205,7 @@ func TestPluginsStopWithTheServer(t *testing.T) {
 	})
 	writeSource(t, dynamicSource, map[string]sourceEntry{"e2e-hang-long": pluginEntry(t, hang)})
 	clearDynamic(t)
-	eventually(t, 30*time.Second, "the plugin runs", func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, "the plugin runs", func() (bool, string) {
 		pids := pluginPIDs(t, dir)
 		return len(pids) > 0 && running(pids[0]), fmt.Sprint(pids)
 	})
@@ -212,7 +214,7 @@ func TestPluginsStopWithTheServer(t *testing.T) {
 	}
 	restored = true
 	pid := pluginPIDs(t, dir)[0]
-	eventually(t, 30*time.Second, "the plugin of the stopped server is gone", func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, "the plugin of the stopped server is gone", func() (bool, string) {
 		return !running(pid), fmt.Sprintf("pid %d", pid)
 	})
 }

@@ -32,6 +32,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // caller is one identity of the authorization matrix.
@@ -62,8 +64,8 @@ func (c caller) allows(verb string) bool {
 // shipped ClusterRole role and returns a token for it and its user name.
 func hubServiceAccount(t *testing.T, ns, name, role string) (token, username string) {
 	t.Helper()
-	ctx := context.Background()
-	kube := hubKube(t)
+	ctx := t.Context()
+	kube := env.HubKube(t)
 	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
@@ -78,7 +80,9 @@ func hubServiceAccount(t *testing.T, ns, name, role string) (token, username str
 	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = kube.RbacV1().ClusterRoleBindings().Delete(ctx, binding.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = kube.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
+	})
 	tr, err := kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +167,7 @@ func TestProxyAuthorizationMatrix(t *testing.T) {
 				t.Run(fmt.Sprintf("%s/%s/%s", c.name, route.name, m.method), func(t *testing.T) {
 					n++
 					path := fmt.Sprintf("/authz/%d", n)
-					resp := send(t, route.tls, m.method, route.base+proxyPath(recorderCluster, path), header, "")
+					resp := send(t, route.tls, m.method, route.base+harness.ProxyPath(recorderCluster, path), header, "")
 					check(t, path, resp.code, resp.body, c.allows(m.verb), http.StatusOK)
 				})
 			}
@@ -171,7 +175,7 @@ func TestProxyAuthorizationMatrix(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%s/OPTIONS", c.name, route.name), func(t *testing.T) {
 				n++
 				path := fmt.Sprintf("/authz/%d", n)
-				resp := send(t, route.tls, http.MethodOptions, route.base+proxyPath(recorderCluster, path), header, "")
+				resp := send(t, route.tls, http.MethodOptions, route.base+harness.ProxyPath(recorderCluster, path), header, "")
 				allowed := c.allows("get")
 				if route.name == "hub" {
 					allowed = c.allows("*")
@@ -196,7 +200,7 @@ func TestProxyAuthorizationMatrix(t *testing.T) {
 					for k, vs := range header {
 						h[k] = vs
 					}
-					code, body := rawUpgrade(t, route.tls, up.method, route.base+proxyPath(recorderCluster, path)+up.query, h)
+					code, body := rawUpgrade(t, route.tls, up.method, route.base+harness.ProxyPath(recorderCluster, path)+up.query, h)
 					// The hub (or the server's own filter) checks the verb of the
 					// method; the proxy adds create for what is not a watch.
 					methodVerb := map[string]string{http.MethodGet: "get", http.MethodPost: "create"}[up.method]
@@ -207,7 +211,7 @@ func TestProxyAuthorizationMatrix(t *testing.T) {
 	}
 	// resourceNames: the README role reaches the recorder, not another
 	// cluster.
-	resp := send(t, hubTLS(t, reach), http.MethodGet, env.HubURL+proxyPath(recorderSourceCluster, "/authz/other"), nil, "")
+	resp := send(t, hubTLS(t, reach), http.MethodGet, env.HubURL+harness.ProxyPath(recorderSourceCluster, "/authz/other"), nil, "")
 	if resp.code != http.StatusForbidden || len(rec.requests("/authz/other")) != 0 {
 		t.Errorf("the resourceNames role on another cluster: %d %s; want 403", resp.code, resp.body)
 	}
@@ -217,7 +221,7 @@ func TestProxyAuthorizationMatrix(t *testing.T) {
 // and returns the status and the start of the body.
 func rawUpgrade(t *testing.T, cfg *tls.Config, method, rawURL string, header http.Header) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, rawURL, nil)
+	req, err := http.NewRequest(method, rawURL, http.NoBody)
 	if err != nil {
 		t.Fatal(err)
 	}

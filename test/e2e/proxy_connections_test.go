@@ -55,7 +55,7 @@ func TestProxyReusesMemberConnections(t *testing.T) {
 	}
 	port, _ := strconv.Atoi(u.Port())
 	admin := hubTLS(t, env.HubKubeconfig)
-	target := env.HubURL + proxyPath("member-1", "/api/v1/namespaces/default")
+	target := env.HubURL + harness.ProxyPath("member-1", "/api/v1/namespaces/default")
 	// The first request builds member-1's transport, if nothing has yet.
 	if resp := send(t, admin, http.MethodGet, target, nil, ""); resp.code != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", target, resp.code, resp.body)
@@ -132,8 +132,8 @@ func TestProxyReusesMemberConnections(t *testing.T) {
 }
 
 // get sends a GET and drains the answer, so that its connection is reused.
-func get(ctx context.Context, client *http.Client, url string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func get(ctx context.Context, client *http.Client, target string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, http.NoBody)
 	if err != nil {
 		return 0, err
 	}

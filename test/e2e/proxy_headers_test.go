@@ -24,6 +24,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // clientOnlyHeaders are headers a client may send that must never reach a
@@ -110,7 +112,7 @@ func TestProxyHeaders(t *testing.T) {
 		for _, mode := range []string{"plain", "upgrade"} {
 			t.Run(tc.name+"/"+mode, func(t *testing.T) {
 				path := "/headers/" + strings.ReplaceAll(tc.name, " ", "-") + "/" + mode
-				url := tc.base + proxyPath(tc.cluster, path)
+				url := tc.base + harness.ProxyPath(tc.cluster, path)
 				if mode == "plain" {
 					if resp := send(t, tc.tls, http.MethodGet, url, tc.send, ""); resp.code != http.StatusOK {
 						t.Fatalf("GET: %d %s", resp.code, resp.body)
@@ -142,7 +144,7 @@ func TestProxyHeaders(t *testing.T) {
 	// A client's own Impersonate-* headers are the hub's to honour or
 	// refuse, never the proxy's to forward.
 	t.Run("user impersonating without the right", func(t *testing.T) {
-		resp := send(t, hubTLS(t, userKubeconfig), http.MethodGet, env.HubURL+proxyPath(recorderCluster, "/headers/claim"), impersonating, "")
+		resp := send(t, hubTLS(t, userKubeconfig), http.MethodGet, env.HubURL+harness.ProxyPath(recorderCluster, "/headers/claim"), impersonating, "")
 		if resp.code != http.StatusForbidden || len(rec.requests("/headers/claim")) != 0 {
 			t.Errorf("got %d %s, and the recorder got %d requests; want 403 from the hub and none", resp.code, resp.body, len(rec.requests("/headers/claim")))
 		}
@@ -181,7 +183,7 @@ func TestProxyForwardsMethodsAndStatus(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.method, func(t *testing.T) {
 			// The hub passes the query on re-encoded, keys sorted.
-			resp := send(t, admin, tc.method, env.HubURL+proxyPath(recorderCluster, tc.path)+"?b=2&a=x%2Fy", http.Header{"Content-Type": {"application/json"}}, tc.body)
+			resp := send(t, admin, tc.method, env.HubURL+harness.ProxyPath(recorderCluster, tc.path)+"?b=2&a=x%2Fy", http.Header{"Content-Type": {"application/json"}}, tc.body)
 			if resp.code != tc.wantCode || resp.header.Get("X-Recorder") != "seen" {
 				t.Fatalf("%s: %d with X-Recorder=%q, %s; want %d from the recorder", tc.method, resp.code, resp.header.Get("X-Recorder"), resp.body, tc.wantCode)
 			}
@@ -221,7 +223,7 @@ func TestProxyRedirectsAreNotFollowed(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := send(t, tc.tls, http.MethodGet, tc.base+proxyPath(recorderCluster, "/redirect"), nil, "")
+			resp := send(t, tc.tls, http.MethodGet, tc.base+harness.ProxyPath(recorderCluster, "/redirect"), nil, "")
 			if resp.code != tc.wantCode {
 				t.Errorf("got %d %s; want %d", resp.code, resp.body, tc.wantCode)
 			}

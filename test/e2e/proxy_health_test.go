@@ -24,13 +24,15 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // readyState is a Cluster's Ready condition and version as
 // "STATUS REASON VERSION", "<none>" for what is missing.
 func readyState(t *testing.T, name string) string {
 	t.Helper()
-	c, err := hubClusters(t).ClustersV1alpha1().Clusters().Get(context.Background(), name, metav1.GetOptions{})
+	c, err := env.HubClusters(t).ClustersV1alpha1().Clusters().Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		return err.Error()
 	}
@@ -50,7 +52,7 @@ func readyState(t *testing.T, name string) string {
 // the running members Ready with their version.
 func TestProxyHealthMarksMembersReady(t *testing.T) {
 	for _, m := range env.Members {
-		eventually(t, 30*time.Second, m.Name+" becomes Ready", func() (bool, string) {
+		harness.Eventually(t, 30*time.Second, m.Name+" becomes Ready", func() (bool, string) {
 			got := readyState(t, m.Name)
 			return got == "True Healthy v1.37.0", got
 		})
@@ -64,7 +66,7 @@ func TestProxyHealthMarksMembersReady(t *testing.T) {
 func TestProxyStoppedMember(t *testing.T) {
 	const name = "member-2"
 	admin := hubTLS(t, env.HubKubeconfig)
-	url := env.HubURL + proxyPath(name, "/api/v1/namespaces/default")
+	url := env.HubURL + harness.ProxyPath(name, "/api/v1/namespaces/default")
 	readyJSONPath := `jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].reason}`
 	serverPID := env.ServerPID()
 
@@ -80,25 +82,25 @@ func TestProxyStoppedMember(t *testing.T) {
 
 	// The deadline bounds a hung request; how fast the answer comes is for
 	// --proxy-dial-timeout, not for this test, to say.
-	eventually(t, 30*time.Second, "a proxied request to the stopped member gets 503", func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, "a proxied request to the stopped member gets 503", func() (bool, string) {
 		resp := send(t, admin, http.MethodGet, url, nil, "")
 		return resp.code == http.StatusServiceUnavailable && strings.Contains(resp.status().Message, `cluster "`+name+`"`), string(resp.body)
 	})
 	noCredentials(t, "the 503", string(send(t, admin, http.MethodGet, url, nil, "").body))
-	eventually(t, 30*time.Second, name+" turns Ready=False", func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, name+" turns Ready=False", func() (bool, string) {
 		out, err := kubectlAs(env.HubKubeconfig, "get", "cluster", name, "-o", readyJSONPath)
 		return err == nil && out == "False Unreachable", out
 	})
 
-	if err := env.StartMember(context.Background(), 1); err != nil {
+	if err := env.StartMember(t.Context(), 1); err != nil {
 		t.Fatal(err)
 	}
 	stopped = false
-	eventually(t, 30*time.Second, "the proxy reaches the restarted member", func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, "the proxy reaches the restarted member", func() (bool, string) {
 		resp := send(t, admin, http.MethodGet, url, nil, "")
 		return resp.code == http.StatusOK, string(resp.body)
 	})
-	eventually(t, 30*time.Second, name+" turns Ready=True", func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, name+" turns Ready=True", func() (bool, string) {
 		out, err := kubectlAs(env.HubKubeconfig, "get", "cluster", name, "-o", readyJSONPath)
 		return err == nil && out == "True Healthy", out
 	})

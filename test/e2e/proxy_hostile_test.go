@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // hostileCase is a set of headers a hostile caller adds to a request.
@@ -96,7 +98,7 @@ func routesFor(t *testing.T, kubeconfig string) []route {
 // the connection used.
 func (r route) do(t *testing.T, method, path string, header http.Header) (response, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, r.base+path, nil)
+	req, err := http.NewRequestWithContext(t.Context(), method, r.base+path, http.NoBody)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +170,7 @@ func TestProxyHostileHeaders(t *testing.T) {
 			}
 			t.Run(r.name+"/plain/"+hc.name, func(t *testing.T) {
 				path := fmt.Sprintf("/hostile/%s/plain/%d", strings.ReplaceAll(r.name, "/", "-"), i)
-				resp, proto := r.do(t, http.MethodGet, proxyPath(recorderCluster, path)+"?q=1&q=2", hc.header)
+				resp, proto := r.do(t, http.MethodGet, harness.ProxyPath(recorderCluster, path)+"?q=1&q=2", hc.header)
 				if hc.refused {
 					if resp.code != http.StatusForbidden || len(rec.requests(path)) != 0 {
 						t.Fatalf("%s: %d %s, and the member got %d requests; want 403 and none", proto, resp.code, resp.body, len(rec.requests(path)))
@@ -200,7 +202,7 @@ func TestProxyHostileHeaders(t *testing.T) {
 					}
 					header[k] = append(header[k], vs...)
 				}
-				resp, conn, br := dialUpgrade(t, r.tls, r.base+proxyPath(recorderCluster, path)+"?command=id&command=-u", header)
+				resp, conn, br := dialUpgrade(t, r.tls, r.base+harness.ProxyPath(recorderCluster, path)+"?command=id&command=-u", header)
 				if hc.refused {
 					if resp.StatusCode != http.StatusForbidden || len(rec.requests(path)) != 0 {
 						t.Fatalf("%s, and the member got %d requests; want 403 and none", resp.Status, len(rec.requests(path)))

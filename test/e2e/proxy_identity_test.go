@@ -29,6 +29,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // createNamespace creates a namespace, if it is not there yet. Members run
@@ -37,7 +39,7 @@ import (
 func createNamespace(t *testing.T, kube kubernetes.Interface, name string) {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if _, err := kube.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := kube.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 }
@@ -63,7 +65,7 @@ func TestProxyMemberRBACDecides(t *testing.T) {
 	nobody := mustUser(t, "e2e-proxy-nobody")
 	bindClusterRole(t, user, user, proxyRule(allProxyVerbs, "member-1"))
 
-	member := memberKube(t, 0)
+	member := env.MemberKube(t, 0)
 	createNamespace(t, member, "e2e-ident-allowed")
 	createNamespace(t, member, "e2e-ident-other")
 	// view itself is an aggregated ClusterRole, empty without the
@@ -74,12 +76,12 @@ func TestProxyMemberRBACDecides(t *testing.T) {
 		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:aggregate-to-view"},
 		Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}},
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := member.RbacV1().RoleBindings(binding.Namespace).Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	deleteBinding := func() {
-		err := member.RbacV1().RoleBindings(binding.Namespace).Delete(ctx, binding.Name, metav1.DeleteOptions{})
+		err := member.RbacV1().RoleBindings(binding.Namespace).Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			t.Error(err)
 		}
@@ -87,7 +89,7 @@ func TestProxyMemberRBACDecides(t *testing.T) {
 	t.Cleanup(deleteBinding)
 	// member-1's RBAC takes the binding from an informer: wait until it
 	// grants the list, asking member-1 itself.
-	eventually(t, 20*time.Second, "member-1 grants the RoleBinding", func() (bool, string) {
+	harness.Eventually(t, 20*time.Second, "member-1 grants the RoleBinding", func() (bool, string) {
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 			User:               user,
 			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: binding.Namespace, Verb: "list", Resource: "configmaps"},
@@ -117,7 +119,7 @@ func TestProxyMemberRBACDecides(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := send(t, hubTLS(t, tc.kubeconfig), http.MethodGet, env.HubURL+proxyPath(tc.cluster, tc.path), nil, "")
+			resp := send(t, hubTLS(t, tc.kubeconfig), http.MethodGet, env.HubURL+harness.ProxyPath(tc.cluster, tc.path), nil, "")
 			if resp.code != tc.wantCode || forbiddenBy(resp) != tc.wantBy {
 				t.Fatalf("got %d (refused by %q) %s; want %d refused by %q", resp.code, forbiddenBy(resp), resp.body, tc.wantCode, tc.wantBy)
 			}
@@ -128,7 +130,7 @@ func TestProxyMemberRBACDecides(t *testing.T) {
 	}
 
 	t.Run("member sees the hub user", func(t *testing.T) {
-		out, err := kubectlAs(proxyKubeconfig(t, reader, "member-1"), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.groups}")
+		out, err := kubectlAs(env.ProxyKubeconfigOf(t, reader, "member-1"), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.groups}")
 		if want := `e2e-proxy-reader ["e2e-proxy-team","system:authenticated"]`; err != nil || out != want {
 			t.Errorf("kubectl auth whoami through the proxy = %q, %v; want %q", out, err, want)
 		}
@@ -137,8 +139,8 @@ func TestProxyMemberRBACDecides(t *testing.T) {
 	t.Run("member refuses once its RoleBinding is gone", func(t *testing.T) {
 		deleteBinding()
 		cfg := hubTLS(t, reader)
-		eventually(t, 20*time.Second, "member-1 refuses the list", func() (bool, string) {
-			resp := send(t, cfg, http.MethodGet, env.HubURL+proxyPath("member-1", allowed), nil, "")
+		harness.Eventually(t, 20*time.Second, "member-1 refuses the list", func() (bool, string) {
+			resp := send(t, cfg, http.MethodGet, env.HubURL+harness.ProxyPath("member-1", allowed), nil, "")
 			return forbiddenBy(resp) == "/configmaps", string(resp.body)
 		})
 	})

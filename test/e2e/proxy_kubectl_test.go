@@ -32,6 +32,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // TestProxyKubectl runs the real kubectl against member-1 through the hub,
@@ -39,16 +41,16 @@ import (
 // the hub admin's credentials.
 func TestProxyKubectl(t *testing.T) {
 	const ns = "e2e-proxy-kubectl"
-	member := memberKube(t, 0)
+	member := env.MemberKube(t, 0)
 	createNamespace(t, member, ns)
-	kc := proxyKubeconfig(t, env.HubKubeconfig, "member-1")
+	kc := env.ProxyKubeconfigOf(t, env.HubKubeconfig, "member-1")
 	t.Cleanup(func() {
 		_ = member.CoreV1().ConfigMaps(ns).Delete(context.Background(), "e2e-cm", metav1.DeleteOptions{})
 	})
 
 	// memberData is the data of ConfigMap e2e-cm as member-1 itself has it.
 	memberData := func() string {
-		cm, err := member.CoreV1().ConfigMaps(ns).Get(context.Background(), "e2e-cm", metav1.GetOptions{})
+		cm, err := member.CoreV1().ConfigMaps(ns).Get(t.Context(), "e2e-cm", metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return "<none>"
 		}
@@ -99,11 +101,11 @@ const watchHold = 70 * time.Second
 func TestProxyKubectlWatchOutlivesRequestTimeout(t *testing.T) {
 	t.Parallel() // it mostly waits: hold it beside TestProxyLogsFollow
 	const ns = "e2e-proxy-watch"
-	member := memberKube(t, 0)
+	member := env.MemberKube(t, 0)
 	createNamespace(t, member, ns)
 	ctx, cancel := context.WithTimeout(t.Context(), watchHold+time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(env.BinDir, "kubectl"), "--kubeconfig", proxyKubeconfig(t, env.HubKubeconfig, "member-1"),
+	cmd := exec.CommandContext(ctx, filepath.Join(env.BinDir, "kubectl"), "--kubeconfig", env.ProxyKubeconfigOf(t, env.HubKubeconfig, "member-1"),
 		"get", "configmaps", "-n", ns, "-w", "-o", "name")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -129,7 +131,7 @@ func TestProxyKubectlWatchOutlivesRequestTimeout(t *testing.T) {
 	create := func(name string) {
 		t.Helper()
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		if _, err := member.CoreV1().ConfigMaps(ns).Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+		if _, err := member.CoreV1().ConfigMaps(ns).Create(t.Context(), cm, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = member.CoreV1().ConfigMaps(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) })
@@ -137,7 +139,7 @@ func TestProxyKubectlWatchOutlivesRequestTimeout(t *testing.T) {
 	started := time.Now()
 	suffix := fmt.Sprint(started.UnixNano())
 	create("before-" + suffix)
-	eventually(t, 30*time.Second, "kubectl -w sees the first ConfigMap", func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, "kubectl -w sees the first ConfigMap", func() (bool, string) {
 		return lines.has("configmap/before-" + suffix)
 	})
 	// Hold the watch: kubectl must not exit while it lasts.
@@ -147,7 +149,7 @@ func TestProxyKubectlWatchOutlivesRequestTimeout(t *testing.T) {
 	case <-time.After(time.Until(started.Add(watchHold))):
 	}
 	create("after-" + suffix)
-	eventually(t, 30*time.Second, "kubectl -w sees a ConfigMap created after "+watchHold.String(), func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, "kubectl -w sees a ConfigMap created after "+watchHold.String(), func() (bool, string) {
 		return lines.has("configmap/after-" + suffix)
 	})
 }
@@ -161,7 +163,7 @@ const largeListSize = 3000
 // the same resourceVersion, and compares the answers byte for byte.
 func TestProxyLargeListIsByteIdentical(t *testing.T) {
 	const ns = "e2e-proxy-large"
-	member := memberKube(t, 0)
+	member := env.MemberKube(t, 0)
 	createNamespace(t, member, ns)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
@@ -209,7 +211,7 @@ func TestProxyLargeListIsByteIdentical(t *testing.T) {
 	if err := json.Unmarshal([]byte(direct), &list); err != nil || len(list.Items) != largeListSize {
 		t.Fatalf("member-1 listed %d ConfigMaps (%v), want %d", len(list.Items), err, largeListSize)
 	}
-	proxied, stderr, err := env.Kubectl(ctx, proxyKubeconfig(t, env.HubKubeconfig, "member-1"), "get", "--raw", path)
+	proxied, stderr, err := env.Kubectl(ctx, env.ProxyKubeconfigOf(t, env.HubKubeconfig, "member-1"), "get", "--raw", path)
 	if err != nil {
 		t.Fatalf("kubectl get --raw through the proxy: %v: %s", err, stderr)
 	}

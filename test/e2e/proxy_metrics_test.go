@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // sample is one line of the Prometheus text format.
@@ -51,7 +53,7 @@ func scrape(t *testing.T, prefix string) []sample {
 	var out []sample
 	for _, line := range strings.Split(string(resp.body), "\n") {
 		m := sampleLine.FindStringSubmatch(line)
-		if m == nil || !strings.HasPrefix(m[1], prefix) {
+		if len(m) < 4 || !strings.HasPrefix(m[1], prefix) {
 			continue
 		}
 		v, err := strconv.ParseFloat(m[3], 64)
@@ -93,11 +95,11 @@ func TestProxyMetrics(t *testing.T) {
 	rec := startRecorder(t)
 	admin := hubTLS(t, env.HubKubeconfig)
 	for _, path := range []string{"/api/v1/namespaces/default", "/api/v1/namespaces/e2e-no-such-namespace"} {
-		send(t, admin, http.MethodGet, env.HubURL+proxyPath("member-1", path), nil, "")
+		send(t, admin, http.MethodGet, env.HubURL+harness.ProxyPath("member-1", path), nil, "")
 	}
 
 	// An upgraded stream counts while it is open.
-	resp, conn, br := dialUpgrade(t, admin, env.HubURL+proxyPath(recorderCluster, "/metrics-stream"), upgrades()[0].header)
+	resp, conn, br := dialUpgrade(t, admin, env.HubURL+harness.ProxyPath(recorderCluster, "/metrics-stream"), upgrades()[0].header)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade: %s", resp.Status)
 	}
@@ -108,9 +110,9 @@ func TestProxyMetrics(t *testing.T) {
 			return v == want, strconv.FormatFloat(v, 'f', -1, 64)
 		}
 	}
-	eventually(t, 10*time.Second, "clusters_proxy_upgraded_streams counts the open stream", streams(1))
+	harness.Eventually(t, 10*time.Second, "clusters_proxy_upgraded_streams counts the open stream", streams(1))
 	conn.Close()
-	eventually(t, 10*time.Second, "clusters_proxy_upgraded_streams goes back to 0", streams(0))
+	harness.Eventually(t, 10*time.Second, "clusters_proxy_upgraded_streams goes back to 0", streams(0))
 	if len(rec.requests("/metrics-stream")) != 1 {
 		t.Errorf("the upgrade did not reach the recorder")
 	}

@@ -29,6 +29,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 const (
@@ -105,11 +107,11 @@ func startFront(t *testing.T) *front {
 // every streaming case (exec, attach, cp, port-forward) keep the prefix.
 func TestProxyThroughPathPrefix(t *testing.T) {
 	f := startFront(t)
-	eventually(t, 30*time.Second, prefixedCluster+" is Ready through the front", func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, prefixedCluster+" is Ready through the front", func() (bool, string) {
 		s := readyState(t, prefixedCluster)
 		return strings.HasPrefix(s, "True Healthy v1.37"), s
 	})
-	kc := proxyKubeconfig(t, env.HubKubeconfig, prefixedCluster)
+	kc := env.ProxyKubeconfigOf(t, env.HubKubeconfig, prefixedCluster)
 	if out, err := kubectlAs(kc, "get", "pod", node.Pod, "-o", "name"); err != nil || strings.TrimSpace(out) != "pod/"+node.Pod {
 		t.Fatalf("kubectl get pod through the front: %v %q", err, out)
 	}

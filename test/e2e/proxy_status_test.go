@@ -27,6 +27,8 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // TestProxyMemberRefusalsAreStatuses checks that a member's 401 or 407 and
@@ -61,14 +63,14 @@ func TestProxyMemberRefusalsAreStatuses(t *testing.T) {
 				}
 			}
 			t.Run(r.name+"/plain"+p.path, func(t *testing.T) {
-				resp, _ := r.do(t, http.MethodGet, proxyPath(recorderCluster, p.path), nil)
+				resp, _ := r.do(t, http.MethodGet, harness.ProxyPath(recorderCluster, p.path), nil)
 				check(t, resp.code, resp.header, resp.body)
 			})
 			if r.http2 {
 				continue
 			}
 			t.Run(r.name+"/upgrade"+p.path, func(t *testing.T) {
-				resp, _, _ := dialUpgrade(t, r.tls, r.base+proxyPath(recorderCluster, p.path), upgrades()[1].header)
+				resp, _, _ := dialUpgrade(t, r.tls, r.base+harness.ProxyPath(recorderCluster, p.path), upgrades()[1].header)
 				body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 				check(t, resp.StatusCode, resp.Header, body)
 			})
@@ -102,7 +104,7 @@ func TestProxyPathTricks(t *testing.T) {
 				rec.mu.Lock()
 				before := len(rec.seen)
 				rec.mu.Unlock()
-				resp, _ := r.do(t, http.MethodGet, proxyPath(prefixed, "")+trick, nil)
+				resp, _ := r.do(t, http.MethodGet, harness.ProxyPath(prefixed, "")+trick, nil)
 				rec.mu.Lock()
 				got := append([]recorded(nil), rec.seen[before:]...)
 				rec.mu.Unlock()
@@ -127,7 +129,7 @@ func TestProxyOversizedHeader(t *testing.T) {
 	for _, r := range routesFor(t, env.HubKubeconfig) {
 		t.Run(r.name, func(t *testing.T) {
 			path := "/big/" + strings.ReplaceAll(r.name, "/", "-")
-			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, r.base+proxyPath(recorderCluster, path), nil)
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, r.base+harness.ProxyPath(recorderCluster, path), http.NoBody)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +171,7 @@ func TestProxyOptionsVerb(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := send(t, tc.tls, http.MethodOptions, tc.base+proxyPath(recorderCluster, "/status/204"), nil, "")
+			resp := send(t, tc.tls, http.MethodOptions, tc.base+harness.ProxyPath(recorderCluster, "/status/204"), nil, "")
 			if resp.code != tc.want {
 				t.Errorf("OPTIONS: %d %s; want %d", resp.code, resp.body, tc.want)
 			}
@@ -184,7 +186,7 @@ func TestProxyResponseHeaders(t *testing.T) {
 	startRecorder(t)
 	for _, r := range routesFor(t, env.HubKubeconfig) {
 		t.Run(r.name, func(t *testing.T) {
-			resp, _ := r.do(t, http.MethodGet, proxyPath(recorderCluster, "/response-headers"), http.Header{"Accept-Encoding": {"gzip"}})
+			resp, _ := r.do(t, http.MethodGet, harness.ProxyPath(recorderCluster, "/response-headers"), http.Header{"Accept-Encoding": {"gzip"}})
 			if resp.code != http.StatusOK {
 				t.Fatalf("%d %s", resp.code, resp.body)
 			}

@@ -49,7 +49,7 @@ type streamingCase struct {
 // real kubectl through the hub to member-1, whose kubelet endpoint runs real
 // local commands, over WebSocket (kubectl's default) and SPDY.
 func TestProxyStreamingWithKubectl(t *testing.T) {
-	testStreaming(t, proxyKubeconfig(t, env.HubKubeconfig, "member-1"))
+	testStreaming(t, env.ProxyKubeconfigOf(t, env.HubKubeconfig, "member-1"))
 }
 
 // testStreaming runs the streaming cases with kubeconfig, whose server
@@ -197,7 +197,7 @@ func anyContains(list []string, sub string) bool {
 // request timeouts and checks that lines keep arriving.
 func TestProxyLogsFollow(t *testing.T) {
 	t.Parallel()
-	kc := proxyKubeconfig(t, env.HubKubeconfig, "member-1")
+	kc := env.ProxyKubeconfigOf(t, env.HubKubeconfig, "member-1")
 	ctx, cancel := context.WithTimeout(t.Context(), watchHold+30*time.Second)
 	defer cancel()
 	cmd := env.KubectlCmd(ctx, kc, "logs", "-f", node.Pod)

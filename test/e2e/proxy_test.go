@@ -25,22 +25,17 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-)
 
-// proxyPath is the hub path that proxies to path on cluster.
-func proxyPath(cluster, path string) string {
-	return "/apis/clusters.headlamp.dev/v1alpha1/clusters/" + cluster + "/proxy" + path
-}
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
+)
 
 // proxyRule grants verbs on the proxy of the named clusters.
 func proxyRule(verbs []string, clusters ...string) rbacv1.PolicyRule {
@@ -50,25 +45,6 @@ func proxyRule(verbs []string, clusters ...string) rbacv1.PolicyRule {
 // allProxyVerbs are the verbs the proxy checks, for every HTTP method and
 // for upgrades.
 var allProxyVerbs = []string{"get", "create", "update", "patch", "delete"}
-
-// proxyKubeconfig writes a copy of a hub kubeconfig whose server is the
-// hub's proxy to cluster, so that kubectl talks to that member through the
-// hub with the hub user's credentials.
-func proxyKubeconfig(t *testing.T, kubeconfig, cluster string) string {
-	t.Helper()
-	cfg, err := clientcmd.LoadFromFile(kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cfg.Clusters {
-		c.Server = strings.TrimSuffix(c.Server, "/") + proxyPath(cluster, "")
-	}
-	path := filepath.Join(t.TempDir(), cluster+"-proxy.kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 func restConfigFor(t *testing.T, kubeconfig string) *rest.Config {
 	t.Helper()
@@ -153,24 +129,15 @@ func send(t *testing.T, cfg *tls.Config, method, url string, header http.Header,
 	return response{code: resp.StatusCode, header: resp.Header, body: data}
 }
 
-// memberKube is an admin client of Members[i], without client-side rate
-// limits.
-func memberKube(t *testing.T, i int) kubernetes.Interface {
-	t.Helper()
-	cfg := restConfigFor(t, env.Members[i].Kubeconfig)
-	cfg.QPS = -1
-	return kubernetes.NewForConfigOrDie(cfg)
-}
-
 // waitClusters waits until the hub serves each named Cluster with the
 // given server: a Cluster of the same name left by an earlier test may
 // still be there with another.
 func waitClusters(t *testing.T, servers map[string]string) {
 	t.Helper()
-	clusters := hubClusters(t).ClustersV1alpha1().Clusters()
+	clusters := env.HubClusters(t).ClustersV1alpha1().Clusters()
 	for name, server := range servers {
-		eventually(t, 20*time.Second, "the hub serves cluster "+name+" at "+server, func() (bool, string) {
-			c, err := clusters.Get(context.Background(), name, metav1.GetOptions{})
+		harness.Eventually(t, 20*time.Second, "the hub serves cluster "+name+" at "+server, func() (bool, string) {
+			c, err := clusters.Get(t.Context(), name, metav1.GetOptions{})
 			if err != nil {
 				return false, err.Error()
 			}
@@ -227,7 +194,7 @@ func TestProxyErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := send(t, admin, http.MethodGet, env.HubURL+proxyPath(tc.cluster, tc.path), nil, "")
+			resp := send(t, admin, http.MethodGet, env.HubURL+harness.ProxyPath(tc.cluster, tc.path), nil, "")
 			st := resp.status()
 			if resp.code != tc.wantCode || st.Kind != "Status" || int(st.Code) != tc.wantCode {
 				t.Fatalf("got %d %s; want a %d Status", resp.code, resp.body, tc.wantCode)

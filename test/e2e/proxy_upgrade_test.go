@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // upgrade is the handshake of one streaming protocol kubectl uses for
@@ -83,7 +85,7 @@ func dialUpgrade(t *testing.T, cfg *tls.Config, rawURL string, header http.Heade
 	if err := conn.SetDeadline(time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	req, err := http.NewRequest(http.MethodGet, rawURL, http.NoBody)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +149,7 @@ func TestProxyUpgrades(t *testing.T) {
 			t.Run(u.name+"/"+user.name, func(t *testing.T) {
 				cfg := hubTLS(t, user.kubeconfig)
 				path := "/stream/" + u.name + "/" + strings.ReplaceAll(user.name, " ", "-")
-				resp, conn, br := dialUpgrade(t, cfg, env.HubURL+proxyPath(recorderCluster, path), u.header)
+				resp, conn, br := dialUpgrade(t, cfg, env.HubURL+harness.ProxyPath(recorderCluster, path), u.header)
 				if resp.StatusCode != user.wantCode {
 					body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 					t.Fatalf("upgrade: %s %s; want %d", resp.Status, body, user.wantCode)
@@ -156,7 +158,7 @@ func TestProxyUpgrades(t *testing.T) {
 					if got := rec.requests(path); len(got) != 0 {
 						t.Errorf("a refused upgrade reached the member: %+v", got)
 					}
-					if plain := send(t, cfg, http.MethodGet, env.HubURL+proxyPath(recorderCluster, path+"/plain"), nil, ""); plain.code != http.StatusOK {
+					if plain := send(t, cfg, http.MethodGet, env.HubURL+harness.ProxyPath(recorderCluster, path+"/plain"), nil, ""); plain.code != http.StatusOK {
 						t.Errorf("plain GET by the same user: %d %s; want 200", plain.code, plain.body)
 					}
 					return

@@ -35,6 +35,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // TestProxyWebSocketWatch watches ConfigMaps of member-1 over WebSocket
@@ -43,14 +45,14 @@ import (
 // WebSocket watch is a read. It must receive ADDED and later MODIFIED.
 func TestProxyWebSocketWatch(t *testing.T) {
 	const ns = "e2e-ws-watch"
-	member := memberKube(t, 0)
+	member := env.MemberKube(t, 0)
 	createNamespace(t, member, ns)
 	reader := mustUser(t, "e2e-ws-reader")
 	bindClusterRole(t, "e2e-ws-reader", "e2e-ws-reader", proxyRule([]string{"get"}, "member-1"))
 	// The member's RBAC decides too: let the impersonated user read there.
 	bindRole(t, member, "e2e-ws-reader", "e2e-ws-reader", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch"}})
 
-	u, err := url.Parse(env.HubURL + proxyPath("member-1", "/api/v1/namespaces/"+ns+"/configmaps"))
+	u, err := url.Parse(env.HubURL + harness.ProxyPath("member-1", "/api/v1/namespaces/"+ns+"/configmaps"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func TestProxyWebSocketWatch(t *testing.T) {
 	// The member's RBAC takes a moment to see the new binding.
 	var conn *websocket.Conn
 	var resp *http.Response
-	eventually(t, 30*time.Second, "a WebSocket watch through the hub", func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, "a WebSocket watch through the hub", func() (bool, string) {
 		c, r, err := dialer.DialContext(t.Context(), u.String(), header)
 		if err != nil {
 			state := err.Error()
@@ -93,7 +95,7 @@ func TestProxyWebSocketWatch(t *testing.T) {
 	expectWatchEvent(t, conn, "MODIFIED", "2")
 
 	// A WebSocket upgrade that is not a watch still needs create.
-	u.Path = proxyPath("member-1", "/api/v1/namespaces/"+node.Namespace+"/pods/"+node.Pod+"/exec")
+	u.Path = harness.ProxyPath("member-1", "/api/v1/namespaces/"+node.Namespace+"/pods/"+node.Pod+"/exec")
 	u.RawQuery = "command=id&output=1&watch=1"
 	_, resp, err = dialer.DialContext(t.Context(), u.String(), header)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
@@ -138,9 +140,9 @@ func expectWatchEvent(t *testing.T, conn *websocket.Conn, typ, want string) {
 // the hub's proxy URL and checks that it lists and then follows changes.
 func TestProxyMemberInformer(t *testing.T) {
 	const ns = "e2e-proxy-informer"
-	member := memberKube(t, 0)
+	member := env.MemberKube(t, 0)
 	createNamespace(t, member, ns)
-	proxied := kubernetes.NewForConfigOrDie(restConfigFor(t, proxyKubeconfig(t, env.HubKubeconfig, "member-1")))
+	proxied := kubernetes.NewForConfigOrDie(restConfigFor(t, env.ProxyKubeconfigOf(t, env.HubKubeconfig, "member-1")))
 	factory := informers.NewSharedInformerFactoryWithOptions(proxied, 0, informers.WithNamespace(ns))
 	inf := factory.Core().V1().ConfigMaps().Informer()
 	seen := &events{}
@@ -167,16 +169,16 @@ func TestProxyMemberInformer(t *testing.T) {
 	if _, err := member.CoreV1().ConfigMaps(ns).Create(t.Context(), cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the informer sees the ConfigMap added", func() (bool, string) { return seen.has("add informed") })
+	harness.Eventually(t, 30*time.Second, "the informer sees the ConfigMap added", func() (bool, string) { return seen.has("add informed") })
 	cm.Data["v"] = "2"
 	if _, err := member.CoreV1().ConfigMaps(ns).Update(t.Context(), cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the informer sees the update", func() (bool, string) { return seen.has("update informed 2") })
+	harness.Eventually(t, 30*time.Second, "the informer sees the update", func() (bool, string) { return seen.has("update informed 2") })
 	if err := member.CoreV1().ConfigMaps(ns).Delete(t.Context(), "informed", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the informer sees the delete", func() (bool, string) { return seen.has("delete informed") })
+	harness.Eventually(t, 30*time.Second, "the informer sees the delete", func() (bool, string) { return seen.has("delete informed") })
 	if strings.Contains(strings.Join(seen.got, ","), "delete informed,add informed") {
 		t.Errorf("events out of order: %v", seen.got)
 	}

@@ -17,7 +17,6 @@ limitations under the License.
 package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -67,7 +66,7 @@ func TestHubRBACDecides(t *testing.T) {
 				t.Errorf("kubectl %s = %v, %q; want 403 Forbidden", strings.Join(tc.args, " "), err, out)
 			}
 			// can-i exits 1 for "no"; its answer is the first line of stdout.
-			canI, _, _ := env.Kubectl(context.Background(), tc.kubeconfig, append([]string{"auth", "can-i"}, tc.canI...)...)
+			canI, _, _ := env.Kubectl(t.Context(), tc.kubeconfig, append([]string{"auth", "can-i"}, tc.canI...)...)
 			want := "no"
 			if tc.allowed {
 				want = "yes"

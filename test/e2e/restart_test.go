@@ -17,13 +17,16 @@ limitations under the License.
 package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // TestServerRestartRecovers stops clusters-apiserver until the hub sees it
@@ -34,15 +37,21 @@ func TestServerRestartRecovers(t *testing.T) {
 	clearDynamic(t)
 	informer := startInformer(t)
 
+	// A resourceVersion of this server instance, for the next one.
+	old, err := env.HubClusters(t).ClustersV1alpha1().Clusters().List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// A real outage: the hub answers 503 for the group while the server is
 	// down, and the informer's watch breaks.
 	env.StopServer()
-	eventually(t, 30*time.Second, "the hub notices the outage", func() (bool, string) {
+	harness.Eventually(t, 30*time.Second, "the hub notices the outage", func() (bool, string) {
 		out, err := kubectlAs(env.HubKubeconfig, "get", "clusters")
 		return err != nil && strings.Contains(out, "ServiceUnavailable") || strings.Contains(out, "503"), out
 	})
 	start := time.Now()
-	if err := env.StartServerUnassisted(context.Background()); err != nil {
+	if err := env.StartServerUnassisted(t.Context()); err != nil {
 		t.Fatalf("starting clusters-apiserver again: %v", err)
 	}
 	cfg, err := env.HubRESTConfig()
@@ -51,8 +60,8 @@ func TestServerRestartRecovers(t *testing.T) {
 	}
 	agg := aggregator.NewForConfigOrDie(cfg)
 	// The hub's availability controller rechecks at most every 30s.
-	eventually(t, 90*time.Second, "APIService Available again", func() (bool, string) {
-		as, err := agg.ApiregistrationV1().APIServices().Get(context.Background(), "v1alpha1.clusters.headlamp.dev", metav1GetOptions)
+	harness.Eventually(t, 90*time.Second, "APIService Available again", func() (bool, string) {
+		as, err := agg.ApiregistrationV1().APIServices().Get(t.Context(), "v1alpha1.clusters.headlamp.dev", metav1GetOptions)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -63,16 +72,25 @@ func TestServerRestartRecovers(t *testing.T) {
 		}
 		return false, "no Available condition"
 	})
-	eventually(t, 90*time.Second, "kubectl get clusters works again", func() (bool, string) {
+	harness.Eventually(t, 90*time.Second, "kubectl get clusters works again", func() (bool, string) {
 		out, err := kubectlAs(env.HubKubeconfig, "get", "clusters", "-o", "name")
 		return err == nil && strings.Contains(out, "member-1"), out
 	})
 	t.Logf("the hub served the restarted server again after %s", time.Since(start).Round(100*time.Millisecond))
 
+	// The new instance answers the old one's resourceVersion with 410 Gone.
+	w, err := env.HubClusters(t).ClustersV1alpha1().Clusters().Watch(t.Context(), metav1.ListOptions{ResourceVersion: old.ResourceVersion})
+	if err == nil {
+		w.Stop()
+		t.Errorf("a watch from the previous instance's resourceVersion %s was accepted; want 410 Gone", old.ResourceVersion)
+	} else if !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
+		t.Errorf("a watch from the previous instance's resourceVersion: %v; want 410 Gone", err)
+	}
+
 	// The informer's watch broke; its resourceVersion is from the old
 	// process, so it gets 410 Gone and relists, without help.
 	writeDynamic(t, map[string]string{"e2e-after-restart": env.Members[1].URL})
-	eventually(t, 2*time.Minute, "the informer sees a change made after the restart", func() (bool, string) {
+	harness.Eventually(t, 2*time.Minute, "the informer sees a change made after the restart", func() (bool, string) {
 		return informer.has("add e2e-after-restart")
 	})
 	t.Logf("the informer recovered %s after the restart", time.Since(start).Round(100*time.Millisecond))

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // TestStreamsEndWhenAccessChanges opens an exec session and a watch on a
@@ -40,7 +42,7 @@ func TestStreamsEndWhenAccessChanges(t *testing.T) {
 	writeSource(t, dynamicSource, map[string]sourceEntry{name: entry})
 	clearDynamic(t)
 	waitClusters(t, map[string]string{name: entry.cluster.Server})
-	kc := proxyKubeconfig(t, env.HubKubeconfig, name)
+	kc := env.ProxyKubeconfigOf(t, env.HubKubeconfig, name)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -66,7 +68,7 @@ func TestStreamsEndWhenAccessChanges(t *testing.T) {
 		t.Fatalf("exec -i cat echoed %q (%v)", line, err)
 	}
 
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, env.HubURL+proxyPath(name, "/api/v1/namespaces/default/configmaps?watch=1"), nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, env.HubURL+harness.ProxyPath(name, "/api/v1/namespaces/default/configmaps?watch=1"), http.NoBody)
 	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: hubTLS(t, env.HubKubeconfig)}}).Do(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("watch: %v %v", resp, err)

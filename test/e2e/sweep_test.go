@@ -27,6 +27,8 @@ import (
 	"time"
 
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // TestNoCredentialLeaks plants credentials in kubeconfig contexts (a
@@ -83,7 +85,7 @@ func TestNoCredentialLeaks(t *testing.T) {
 
 	var texts []string
 	for name := range entries {
-		eventually(t, 60*time.Second, name+" has been health-checked", func() (bool, string) {
+		harness.Eventually(t, 60*time.Second, name+" has been health-checked", func() (bool, string) {
 			s := readyState(t, name)
 			return !strings.HasPrefix(s, "Unknown") && !strings.Contains(s, "not found"), s
 		})
@@ -91,14 +93,14 @@ func TestNoCredentialLeaks(t *testing.T) {
 	admin := hubTLS(t, env.HubKubeconfig)
 	for name := range entries {
 		for _, r := range []route{{name: "hub", base: env.HubURL, tls: admin}, {name: "direct", base: env.ServerURL, tls: serverTLS(t)}} {
-			resp := send(t, r.tls, http.MethodGet, r.base+proxyPath(name, "/version"), nil, "")
+			resp := send(t, r.tls, http.MethodGet, r.base+harness.ProxyPath(name, "/version"), nil, "")
 			texts = append(texts, string(resp.body), headerText(resp.header))
-			up, _, _ := dialUpgrade(t, r.tls, r.base+proxyPath(name, "/api/v1/namespaces/default/pods/p/exec?command=id"), upgrades()[1].header)
+			up, _, _ := dialUpgrade(t, r.tls, r.base+harness.ProxyPath(name, "/api/v1/namespaces/default/pods/p/exec?command=id"), upgrades()[1].header)
 			body, _ := io.ReadAll(io.LimitReader(up.Body, 64<<10))
 			texts = append(texts, string(body), headerText(up.Header))
 		}
 	}
-	texts = append(texts, kubectl(t, "get", "clusters", "-o", "yaml"))
+	texts = append(texts, env.HubKubectl(t, "get", "clusters", "-o", "yaml"))
 	metrics := send(t, serverTLS(t), http.MethodGet, env.ServerURL+"/metrics", nil, "")
 	if metrics.code != http.StatusOK {
 		t.Fatalf("/metrics: %d", metrics.code)

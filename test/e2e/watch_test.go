@@ -30,6 +30,7 @@ import (
 
 	clustersv1alpha1 "github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/generated/informers/externalversions"
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // events records what an informer's handler saw, as "add NAME",
@@ -61,10 +62,11 @@ func (e *events) handler() cache.ResourceEventHandlerFuncs {
 			e.add("update " + c.Name + " " + c.Spec.Server)
 		},
 		DeleteFunc: func(obj interface{}) {
-			if c, ok := obj.(*clustersv1alpha1.Cluster); ok {
-				e.add("delete " + c.Name)
-			} else if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				e.add("delete " + d.Key)
+			switch o := obj.(type) {
+			case *clustersv1alpha1.Cluster:
+				e.add("delete " + o.Name)
+			case cache.DeletedFinalStateUnknown:
+				e.add("delete " + o.Key)
 			}
 		},
 	}
@@ -74,7 +76,7 @@ func (e *events) handler() cache.ResourceEventHandlerFuncs {
 // the test ends.
 func startInformer(t *testing.T) *events {
 	t.Helper()
-	factory := externalversions.NewSharedInformerFactory(hubClusters(t), 0)
+	factory := externalversions.NewSharedInformerFactory(env.HubClusters(t), 0)
 	informer := factory.Clusters().V1alpha1().Clusters().Informer()
 	ev := &events{}
 	if _, err := informer.AddEventHandler(ev.handler()); err != nil {
@@ -94,7 +96,7 @@ func startInformer(t *testing.T) *events {
 // the test ends: "ADDED member-1 kubeconfig https://... <none> Unknown 0s".
 func watchKubectl(t *testing.T) *events {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cmd := exec.CommandContext(ctx, filepath.Join(env.BinDir, "kubectl"), "--kubeconfig", env.HubKubeconfig,
 		"get", "clusters", "-w", "--output-watch-events", "--no-headers")
 	out, err := cmd.StdoutPipe()
@@ -122,7 +124,7 @@ func TestInformerAndKubectlWatchSeeSourceChanges(t *testing.T) {
 	informer := startInformer(t)
 	kubectlWatch := watchKubectl(t)
 	// kubectl -w first lists what exists.
-	eventually(t, 20*time.Second, "kubectl -w lists member-1", func() (bool, string) {
+	harness.Eventually(t, 20*time.Second, "kubectl -w lists member-1", func() (bool, string) {
 		return kubectlWatch.has("ADDED member-1 kubeconfig " + env.Members[0].URL)
 	})
 
@@ -142,10 +144,10 @@ func TestInformerAndKubectlWatchSeeSourceChanges(t *testing.T) {
 		writeDynamic(t, step.servers)
 		// The source polls every 200ms in this suite (1s by default); the
 		// deadline only bounds a hung test.
-		eventually(t, 20*time.Second, step.name+": informer sees "+step.informerSees, func() (bool, string) {
+		harness.Eventually(t, 20*time.Second, step.name+": informer sees "+step.informerSees, func() (bool, string) {
 			return informer.has(step.informerSees)
 		})
-		eventually(t, 20*time.Second, step.name+": kubectl -w prints "+step.kubectlSees, func() (bool, string) {
+		harness.Eventually(t, 20*time.Second, step.name+": kubectl -w prints "+step.kubectlSees, func() (bool, string) {
 			return kubectlWatch.has(step.kubectlSees)
 		})
 	}

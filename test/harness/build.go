@@ -46,6 +46,9 @@ func BuildServer(ctx context.Context, dir string) (string, error) {
 	}
 	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/clusters-apiserver")...)
 	cmd.Dir = root
+	if os.Getenv(RaceEnv) == "1" {
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1") // the race detector needs cgo
+	}
 	cmd.SysProcAttr = sysProcAttr()
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building clusters-apiserver: %w\n%s", err, output)

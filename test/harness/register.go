@@ -117,6 +117,9 @@ func readManifests(dir string) ([]*unstructured.Unstructured, error) {
 		default:
 			continue
 		}
+		if entry.Name() == "kustomization.yaml" {
+			continue // lists the others, for kubectl apply -k
+		}
 		path := filepath.Join(dir, entry.Name())
 		f, err := os.Open(path)
 		if err != nil {
@@ -143,6 +146,18 @@ func readManifests(dir string) ([]*unstructured.Unstructured, error) {
 		return nil, fmt.Errorf("no manifests in %s", dir)
 	}
 	return objs, nil
+}
+
+// ReadManifests decodes the deployment manifests of dir (artifacts/deploy
+// when empty), as the harness applies them.
+func ReadManifests(dir string) ([]*unstructured.Unstructured, error) {
+	if dir == "" {
+		var err error
+		if dir, err = defaultManifestsDir(); err != nil {
+			return nil, err
+		}
+	}
+	return readManifests(dir)
 }
 
 // defaultManifestsDir is artifacts/deploy of the repository.

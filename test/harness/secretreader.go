@@ -127,7 +127,9 @@ func storeToken(ctx context.Context, hub kubernetes.Interface, name, token strin
 // token of the member cp leads to under cp's name, which is the cluster
 // name the server asks secretreader for.
 func (e *Env) storeProfileToken(ctx context.Context, hub kubernetes.Interface, cp *cpv1alpha1.ClusterProfile) error {
-	for _, ap := range append(slices.Clone(cp.Status.AccessProviders), cp.Status.CredentialProviders...) {
+	providers := append(slices.Clone(cp.Status.AccessProviders), cp.Status.CredentialProviders...)
+	for k := range providers {
+		ap := &providers[k]
 		for i, m := range e.members {
 			if ap.Cluster.Server == m.url && i < len(e.memberTokens) {
 				return storeToken(ctx, hub, cp.Name, e.memberTokens[i])

@@ -212,7 +212,7 @@ func (e *Env) waitServer(ctx context.Context) error {
 	}
 	discovery := e.hub.url + "/apis/clusters.headlamp.dev/v1alpha1"
 	return poll(ctx, "the hub to serve clusters.headlamp.dev/v1alpha1", s.proc, func(ctx context.Context) (bool, string, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, discovery, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, discovery, http.NoBody)
 		if err != nil {
 			return false, "", err
 		}

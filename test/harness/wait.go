@@ -61,7 +61,7 @@ func poll(ctx context.Context, what string, p *process, check func(ctx context.C
 // waitHTTP200 polls url with client until it answers 200 OK.
 func waitHTTP200(ctx context.Context, what string, p *process, client *http.Client, url string) error {
 	return poll(ctx, what, p, func(ctx context.Context) (bool, string, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 		if err != nil {
 			return false, "", err
 		}

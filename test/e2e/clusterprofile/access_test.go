@@ -111,14 +111,14 @@ func testNoAccessProvider(t *testing.T) {
 	if c.Status.Version == nil || c.Status.Version.Kubernetes != "v1.2.3-profile" || c.Spec.Server != env.Members[0].URL {
 		t.Errorf("version %+v server %s; want the profile's, v1.2.3-profile and %s", c.Status.Version, c.Spec.Server, env.Members[0].URL)
 	}
-	_, err := proxyGet(t.Context(), hubKube(t), cluster, "/version")
+	_, err := proxyGet(t.Context(), env.HubKube(t), cluster, "/version")
 	want503(t, err, cluster, "NoAccessProvider", "vendor-x")
 }
 
 // testFailingPlugin: a plugin that fails makes its cluster not Ready and
 // its proxy answer 503, also right after a working cluster switches to it.
 func testFailingPlugin(t *testing.T) {
-	hub := hubKube(t)
+	hub := env.HubKube(t)
 	broken := offering(t, "e2e-broken", brokenProvider, nil)
 	waitCluster(t, broken, readyIs(metav1.ConditionFalse, "CredentialError"))
 	_, err := proxyGet(t.Context(), hub, broken, "/version")
@@ -142,7 +142,7 @@ func testFailingPlugin(t *testing.T) {
 // own cluster, whose requests fail when --credential-plugin-timeout
 // kills it.
 func testHangingPlugin(t *testing.T) {
-	hub := hubKube(t)
+	hub := env.HubKube(t)
 	hang := offering(t, "e2e-hang", hangProvider, nil)
 	waitCluster(t, hang, viaProvider(hangProvider))
 
@@ -152,7 +152,7 @@ func testHangingPlugin(t *testing.T) {
 	}
 	hung := make(chan result, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 		defer cancel()
 		start := time.Now()
 		_, err := proxyGet(ctx, hub, hang, "/version")

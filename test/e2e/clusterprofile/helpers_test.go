@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,16 +27,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	cpv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	cpclient "sigs.k8s.io/cluster-inventory-api/client/clientset/versioned"
 	cptyped "sigs.k8s.io/cluster-inventory-api/client/clientset/versioned/typed/apis/v1alpha1"
 
 	clustersv1alpha1 "github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
-	"github.com/headlamp-k8s/clusters-apiserver/pkg/generated/clientset/versioned"
 	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
@@ -48,48 +43,8 @@ const memberProfile = "cp.fleet.member-1-profile"
 // within about a second, so it only ends a hung test.
 const waitTimeout = 30 * time.Second
 
-// kubectl runs the project's kubectl against the hub as the admin.
-func kubectl(t *testing.T, args ...string) string {
-	t.Helper()
-	out, stderr, err := env.Kubectl(t.Context(), env.HubKubeconfig, args...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, stderr)
-	}
-	return out
-}
-
-// hubConfig is the hub admin's client configuration, without client-side
-// rate limits.
-func hubConfig(t *testing.T) *rest.Config {
-	t.Helper()
-	cfg, err := env.HubRESTConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.QPS = -1
-	return cfg
-}
-
-func hubKube(t *testing.T) kubernetes.Interface { return kubernetes.NewForConfigOrDie(hubConfig(t)) }
-
-func hubClusters(t *testing.T) versioned.Interface { return versioned.NewForConfigOrDie(hubConfig(t)) }
-
 func profiles(t *testing.T, namespace string) cptyped.ClusterProfileInterface {
-	return cpclient.NewForConfigOrDie(hubConfig(t)).ApisV1alpha1().ClusterProfiles(namespace)
-}
-
-// eventually polls cond every 200ms until it holds or waitTimeout passes.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, waitTimeout, true, func(context.Context) (bool, error) {
-		ok, state := cond()
-		last = state
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not within %s; last state: %s", what, waitTimeout, last)
-	}
+	return cpclient.NewForConfigOrDie(env.HubConfig(t)).ApisV1alpha1().ClusterProfiles(namespace)
 }
 
 // applyProfile writes cp and its status to the hub, and deletes it when
@@ -119,9 +74,9 @@ func deleteProfile(t *testing.T, namespace, name string) {
 // it, and returns it.
 func waitCluster(t *testing.T, name string, cond func(*clustersv1alpha1.Cluster) (bool, string)) *clustersv1alpha1.Cluster {
 	t.Helper()
-	clusters := hubClusters(t).ClustersV1alpha1().Clusters()
+	clusters := env.HubClusters(t).ClustersV1alpha1().Clusters()
 	var got *clustersv1alpha1.Cluster
-	eventually(t, "cluster "+name, func() (bool, string) {
+	harness.Eventually(t, waitTimeout, "cluster "+name, func() (bool, string) {
 		c, err := clusters.Get(t.Context(), name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -149,50 +104,17 @@ func readyIs(status metav1.ConditionStatus, reason string) func(*clustersv1alpha
 // clusterNames lists the Clusters the hub serves, as kubectl prints them.
 func clusterNames(t *testing.T) string {
 	t.Helper()
-	return kubectl(t, "get", "clusters", "-o", "name")
-}
-
-// proxyPath is the hub path that proxies to path on cluster.
-func proxyPath(cluster, path string) string {
-	return "/apis/clusters.headlamp.dev/v1alpha1/clusters/" + cluster + "/proxy" + path
+	return env.HubKubectl(t, "get", "clusters", "-o", "name")
 }
 
 // proxyGet sends GET path to cluster through the hub's proxy with hub and
 // returns the body, or the Status error the hub answered with.
 func proxyGet(ctx context.Context, hub kubernetes.Interface, cluster, path string) ([]byte, error) {
-	res := hub.CoreV1().RESTClient().Get().AbsPath(proxyPath(cluster, path)).Do(ctx)
+	res := hub.CoreV1().RESTClient().Get().AbsPath(harness.ProxyPath(cluster, path)).Do(ctx)
 	if err := res.Error(); err != nil {
 		return nil, err // decoded from the Status the hub sent
 	}
 	return res.Raw()
-}
-
-// proxyKubeconfig writes a copy of the hub admin's kubeconfig whose server
-// is the hub's proxy to cluster.
-func proxyKubeconfig(t *testing.T, cluster string) string {
-	t.Helper()
-	cfg, err := clientcmd.LoadFromFile(env.HubKubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cfg.Clusters {
-		c.Server = strings.TrimSuffix(c.Server, "/") + proxyPath(cluster, "")
-	}
-	path := filepath.Join(t.TempDir(), "proxy.kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// memberKube is an admin client of Members[i].
-func memberKube(t *testing.T, i int) kubernetes.Interface {
-	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", env.Members[i].Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kubernetes.NewForConfigOrDie(cfg)
 }
 
 // want503 checks that err is a 503 Status whose message has every want.

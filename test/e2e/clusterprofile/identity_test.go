@@ -21,13 +21,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // testIdentityModes: ClusterProfile clusters impersonate the hub user by
 // default, and are reached with the access provider's credential alone
 // with --clusterprofile-identity=source.
 func testIdentityModes(t *testing.T) {
-	kc := proxyKubeconfig(t, memberProfile)
+	kc := env.ProxyKubeconfig(t, memberProfile)
 	whoami := func() string {
 		out, _, err := env.Kubectl(t.Context(), kc, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
 		if err != nil {
@@ -48,7 +50,7 @@ func testIdentityModes(t *testing.T) {
 			t.Errorf("restarting with the default flags: %v", err)
 		}
 	}()
-	eventually(t, "the member sees the access provider's credential", func() (bool, string) {
+	harness.Eventually(t, waitTimeout, "the member sees the access provider's credential", func() (bool, string) {
 		got := whoami()
 		return got == "system:serviceaccount:kube-system:clusterprofile-access", got
 	})

@@ -23,6 +23,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // readerBinding is the ClusterRoleBinding of artifacts/deploy that lets
@@ -35,9 +37,9 @@ const readerBinding = "clusters-apiserver:clusterprofile-reader"
 func testCRDDeleted(t *testing.T) {
 	ws := watchers(t)
 	m, from := marks(ws), logSize(t)
-	kubectl(t, "delete", "-f", crd, "--wait=true", "--timeout=60s")
+	env.HubKubectl(t, "delete", "-f", crd, "--wait=true", "--timeout=60s")
 	waitEvent(t, ws, m, "DELETED "+memberProfile+" ")
-	eventually(t, "the server notices the CRD is gone", func() (bool, string) {
+	harness.Eventually(t, waitTimeout, "the server notices the CRD is gone", func() (bool, string) {
 		return strings.Contains(serverLog(t, from), "no longer served"), "not logged yet"
 	})
 	onlyKubeconfigClusters(t)
@@ -56,7 +58,7 @@ func testCRDDeleted(t *testing.T) {
 // as it may, without a restart.
 func testForbidden(t *testing.T) {
 	ctx := t.Context()
-	bindings := hubKube(t).RbacV1().ClusterRoleBindings()
+	bindings := env.HubKube(t).RbacV1().ClusterRoleBindings()
 	saved, err := bindings.Get(ctx, readerBinding, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +86,7 @@ func testForbidden(t *testing.T) {
 	}
 	pid := env.ServerPID()
 	onlyKubeconfigClusters(t)
-	eventually(t, "the server logs why it serves no profiles", func() (bool, string) {
+	harness.Eventually(t, waitTimeout, "the server logs why it serves no profiles", func() (bool, string) {
 		log := serverLog(t, from)
 		return strings.Contains(log, "Cannot list ClusterProfiles") && strings.Contains(log, "forbidden"), "not logged yet"
 	})

@@ -46,7 +46,7 @@ func testLiveChanges(t *testing.T) {
 	}
 	selects := func(manager, want string) {
 		t.Helper()
-		if got := kubectl(t, "get", "clusters", "-l", cpv1alpha1.LabelClusterManagerKey+"="+manager, "-o", "name"); got != want {
+		if got := env.HubKubectl(t, "get", "clusters", "-l", cpv1alpha1.LabelClusterManagerKey+"="+manager, "-o", "name"); got != want {
 			t.Errorf("kubectl get clusters -l %s=%s: %q, want %q", cpv1alpha1.LabelClusterManagerKey, manager, got, want)
 		}
 	}

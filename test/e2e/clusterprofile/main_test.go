@@ -23,11 +23,8 @@ package clusterprofile
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
@@ -53,71 +50,30 @@ var env *harness.Env
 var crd string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	root, err := harness.RepoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	bin := filepath.Join(root, "_output", "bin")
-	if skip, err := harness.RequireBinaries(bin, "kube-apiserver", "kubectl", "etcd", "secretreader-plugin"); skip || err != nil {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return 0
-	}
-	work, err := os.MkdirTemp("", "clusters-e2e-cp-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(work)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if crd, err = harness.ClusterProfileCRD(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	server, err := harness.BuildServer(ctx, work)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	env, err = harness.Start(ctx, harness.Options{
-		WorkDir:      filepath.Join(work, "env"),
-		BinDir:       bin,
-		ServerBinary: server,
-		ClusterProfiles: &harness.ClusterProfileOptions{Providers: []access.Provider{
-			plugin(brokenProvider, "sh", "-c", "echo 'e2e: the vault is sealed' >&2; exit 1"),
-			// Bounded, so that no plugin outlives the test for long,
-			// whatever happens to the server running it.
-			plugin(hangProvider, "sleep", "3600"),
-		}},
-		ServerArgs: []string{
-			"--clusterprofile-namespaces=" + harness.ProfileNamespace + "," + teamNamespace,
-			"--clusterprofile-check-interval=1s",
-			"--credential-plugin-timeout=2s",
-			"--health-probe-interval=1s",
-			"--health-probe-max-interval=2s",
+	os.Exit(harness.RunSuite(m, &env, harness.Suite{
+		Name:     "clusterprofile",
+		Binaries: []string{"secretreader-plugin"},
+		Options: harness.Options{
+			Members: 2,
+			ClusterProfiles: &harness.ClusterProfileOptions{Providers: []access.Provider{
+				plugin(brokenProvider, "sh", "-c", "echo 'e2e: the vault is sealed' >&2; exit 1"),
+				// Bounded, so that no plugin outlives the test for long,
+				// whatever happens to the server running it.
+				plugin(hangProvider, "sleep", "3600"),
+			}},
+			ServerArgs: []string{
+				"--clusterprofile-namespaces=" + harness.ProfileNamespace + "," + teamNamespace,
+				"--clusterprofile-check-interval=1s",
+				"--credential-plugin-timeout=2s",
+				"--health-probe-interval=1s",
+				"--health-probe-max-interval=2s",
+			},
 		},
-		Members: 2,
-		Log:     func(format string, args ...any) { fmt.Fprintf(os.Stderr, "harness: "+format+"\n", args...) },
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the hub:", err)
-		return 1
-	}
-	code := m.Run()
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "process logs:\n%s\n", env.LogTails(40))
-	}
-	env.Stop()
-	return code
+		Prepare: func(ctx context.Context, _ string, _ *harness.Options) (err error) {
+			crd, err = harness.ClusterProfileCRD(ctx)
+			return err
+		},
+	}))
 }
 
 // plugin is an access provider that runs command.

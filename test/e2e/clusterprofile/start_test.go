@@ -63,7 +63,7 @@ func testCRDMissingAtStart(t *testing.T) {
 // the member as the hub user.
 func testRealPlugin(t *testing.T) {
 	ctx := t.Context()
-	version, err := memberKube(t, 0).Discovery().ServerVersion()
+	version, err := env.MemberKube(t, 0).Discovery().ServerVersion()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,24 +101,24 @@ func testRealPlugin(t *testing.T) {
 	}
 
 	// Through the hub, with the token the plugin read.
-	if out := kubectl(t, "get", "--raw", proxyPath(memberProfile, "/api/v1/namespaces")); !strings.Contains(out, `"name":"kube-system"`) {
+	if out := env.HubKubectl(t, "get", "--raw", harness.ProxyPath(memberProfile, "/api/v1/namespaces")); !strings.Contains(out, `"name":"kube-system"`) {
 		t.Errorf("member-1's namespaces through the proxy: %s", out)
 	}
 	// As the hub user: impersonation on top of the plugin's token.
-	hubUser := kubectl(t, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
-	out, stderr, err := env.Kubectl(ctx, proxyKubeconfig(t, memberProfile), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+	hubUser := env.HubKubectl(t, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+	out, stderr, err := env.Kubectl(ctx, env.ProxyKubeconfig(t, memberProfile), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
 	if err != nil || out != hubUser {
 		t.Errorf("kubectl auth whoami through the proxy: %q, %v %s; want the hub user %q", out, err, stderr, hubUser)
 	}
 
 	// The plugin's token shows nowhere.
-	secret, err := hubKube(t).CoreV1().Secrets(harness.ProfileNamespace).Get(ctx, "member-1", metav1.GetOptions{})
+	secret, err := env.HubKube(t).CoreV1().Secrets(harness.ProfileNamespace).Get(ctx, "member-1", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	token := string(secret.Data["token"])
 	for what, text := range map[string]string{
-		"the Cluster": kubectl(t, "get", "cluster", memberProfile, "-o", "yaml"), "the server log": serverLog(t, 0),
+		"the Cluster": env.HubKubectl(t, "get", "cluster", memberProfile, "-o", "yaml"), "the server log": serverLog(t, 0),
 	} {
 		if token == "" || strings.Contains(text, token) {
 			t.Errorf("%s contains the member's token (or the token is empty)", what)

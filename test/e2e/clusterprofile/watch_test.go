@@ -31,6 +31,7 @@ import (
 
 	clustersv1alpha1 "github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/generated/informers/externalversions"
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // events is what one watcher saw, one line per event, in the same form for
@@ -76,7 +77,7 @@ func watchers(t *testing.T) []*events {
 func waitEvent(t *testing.T, ws []*events, marks []int, prefix string) {
 	t.Helper()
 	for i, w := range ws {
-		eventually(t, w.name+" sees "+prefix, func() (bool, string) { return w.since(marks[i], prefix) })
+		harness.Eventually(t, waitTimeout, w.name+" sees "+prefix, func() (bool, string) { return w.since(marks[i], prefix) })
 	}
 }
 
@@ -92,7 +93,7 @@ func marks(ws []*events) []int {
 // startInformer runs a Cluster informer of pkg/generated against the hub.
 func startInformer(t *testing.T) *events {
 	t.Helper()
-	factory := externalversions.NewSharedInformerFactory(hubClusters(t), 0)
+	factory := externalversions.NewSharedInformerFactory(env.HubClusters(t), 0)
 	informer := factory.Clusters().V1alpha1().Clusters().Informer()
 	ev := &events{name: "the informer"}
 	cluster := func(obj any) *clustersv1alpha1.Cluster {
@@ -122,7 +123,7 @@ func startInformer(t *testing.T) *events {
 // and records the events it prints.
 func watchKubectl(t *testing.T) *events {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	cmd := exec.CommandContext(ctx, filepath.Join(env.BinDir, "kubectl"), "--kubeconfig", env.HubKubeconfig,
 		"get", "clusters", "-w", "--output-watch-events", "-o", "json")
 	out, err := cmd.StdoutPipe()
@@ -150,6 +151,6 @@ func watchKubectl(t *testing.T) *events {
 	}()
 	t.Cleanup(func() { cancel(); _ = cmd.Wait(); <-done })
 	// kubectl lists what exists first: the kubeconfig member-1.
-	eventually(t, "kubectl -w lists member-1", func() (bool, string) { return ev.since(0, "ADDED member-1 ") })
+	harness.Eventually(t, waitTimeout, "kubectl -w lists member-1", func() (bool, string) { return ev.since(0, "ADDED member-1 ") })
 	return ev
 }
