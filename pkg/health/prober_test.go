@@ -99,3 +99,39 @@ func TestProberFollowsTheMember(t *testing.T) {
 	}})
 	ready("True", clusters.ReasonHealthy)
 }
+
+// TestProbeFallsBackToHealthz checks a member without a readable /readyz
+// (older, or hiding it): /healthz decides.
+func TestProbeFallsBackToHealthz(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		healthz int
+		ready   bool
+		reason  string
+	}{
+		{http.StatusOK, true, clusters.ReasonHealthy},
+		{http.StatusInternalServerError, false, clusters.ReasonUnhealthy},
+	} {
+		upstream := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/readyz":
+				http.Error(w, "forbidden", http.StatusForbidden)
+			case "/healthz":
+				w.WriteHeader(tc.healthz)
+			default:
+				http.NotFound(w, r)
+			}
+		}))
+		transports := member.NewTransports(member.Options{Timeouts: member.DefaultTimeouts()})
+		tr, err := transports.Temporary("m", inventory.Access{Config: &rest.Config{Host: upstream.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, Hash: "h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := probe(t.Context(), tr, upstream.URL, "", time.Second, false)
+		tr.Close()
+		upstream.Close()
+		if h.Ready != tc.ready || h.Reason != tc.reason {
+			t.Errorf("/readyz 403, /healthz %d: ready %v %s (%s); want %v %s", tc.healthz, h.Ready, h.Reason, h.Message, tc.ready, tc.reason)
+		}
+	}
+}

@@ -24,8 +24,13 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apiserver/pkg/authentication/user"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/client-go/rest"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 )
 
 func TestMemberLocation(t *testing.T) {
@@ -149,5 +154,35 @@ func TestNoImpersonatedRequestWithoutUser(t *testing.T) {
 				t.Errorf("RoundTrip = %v, want errNoIdentity", err)
 			}
 		})
+	}
+}
+
+// TestHandlerRefusals checks the Status errors of Handler before anything
+// reaches a member: 404 for an unknown cluster, 503 naming the reason for
+// one that cannot be reached (an invalid kubeconfig context, say), 400 for
+// a path that leaves the server URL.
+func TestHandlerRefusals(t *testing.T) {
+	t.Parallel()
+	inv := inventory.New()
+	inv.Replace("src", []inventory.Member{
+		{Name: "broken", Origin: "o1", Access: inventory.Access{Err: &inventory.AccessError{Reason: "InvalidKubeconfig", Message: `context "broken": no server`}}},
+		{Name: "ok", Origin: "o2", Access: inventory.Access{Config: &rest.Config{Host: "https://ok.example"}, Hash: "h"}},
+	})
+	p := New(inv, member.NewTransports(member.Options{Timeouts: member.DefaultTimeouts()}), nil, DefaultIdentity())
+	tests := []struct {
+		cluster, path string
+		code          int32
+		msg           string
+	}{
+		{"nope", "/version", http.StatusNotFound, `"nope" not found`},
+		{"broken", "/version", http.StatusServiceUnavailable, `cluster "broken" cannot be reached: InvalidKubeconfig: context "broken": no server`},
+		{"ok", "/api/../../x", http.StatusBadRequest, `may not contain ".."`},
+	}
+	for _, tc := range tests {
+		_, err := p.Handler(tc.cluster, tc.path, nil)
+		var status apierrors.APIStatus
+		if !errors.As(err, &status) || status.Status().Code != tc.code || !strings.Contains(status.Status().Message, tc.msg) {
+			t.Errorf("Handler(%s, %s) = %v; want %d with %q", tc.cluster, tc.path, err, tc.code, tc.msg)
+		}
 	}
 }

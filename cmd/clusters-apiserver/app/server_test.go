@@ -32,6 +32,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -217,6 +218,18 @@ func TestServerListGetWatchAndInformer(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("informer saw %v", rec.list())
+	}
+	// The generated lister reads the informer's cache.
+	lister := factory.Clusters().V1alpha1().Clusters().Lister()
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
+		c, err := lister.Get("beta")
+		return err == nil && c.Spec.Server == "https://beta2.example", nil
+	})
+	if err != nil {
+		t.Errorf("the lister does not have beta at its new server: %v", err)
+	}
+	if all, err := lister.List(labels.Everything()); err != nil || len(all) != 2 {
+		t.Errorf("lister.List = %d clusters, %v; want beta and gamma", len(all), err)
 	}
 
 	// A resourceVersion from another server instance is 410 Gone.
