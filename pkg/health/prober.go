@@ -21,6 +21,7 @@ package health
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -79,9 +80,12 @@ type schedule struct {
 }
 
 // New returns a prober for the members of inv. Every option must be set
-// (see DefaultOptions); Workers and MaxRate must be positive.
-func New(inv *inventory.Inventory, transports *member.Transports, opts Options) *Prober {
-	return &Prober{opts: opts, inv: inv, transports: transports, state: map[string]*schedule{}}
+// (see DefaultOptions).
+func New(inv *inventory.Inventory, transports *member.Transports, opts Options) (*Prober, error) {
+	if opts.Workers <= 0 || opts.MaxRate <= 0 || opts.Interval <= 0 || opts.Timeout <= 0 || opts.MaxInterval < opts.Interval {
+		return nil, fmt.Errorf("health checks need positive workers, rate, interval and timeout, and a max interval of at least the interval: %+v", opts)
+	}
+	return &Prober{opts: opts, inv: inv, transports: transports, state: map[string]*schedule{}}, nil
 }
 
 // Run checks members until ctx is done. A new member, or one whose access
@@ -226,8 +230,13 @@ func (p *Prober) done(name, hash string, ready bool, version string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s, ok := p.state[name]
-	if !ok || s.hash != hash {
-		return // gone or changed meanwhile; due() starts afresh
+	if !ok {
+		return // gone meanwhile
+	}
+	if s.hash != hash {
+		// Changed, or gone and back, meanwhile: check it again at once.
+		s.busy = false
+		return
 	}
 	s.busy = false
 	s.version = version

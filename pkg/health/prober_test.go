@@ -60,7 +60,10 @@ func TestProberFollowsTheMember(t *testing.T) {
 		Access:  inventory.Access{Config: &rest.Config{Host: upstream.URL, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, Hash: "h"},
 	}})
 	transports := member.NewTransports(member.Options{Timeouts: member.Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: time.Second}})
-	p := New(inv, transports, Options{Interval: 50 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Timeout: time.Second, Workers: 2, MaxRate: 100})
+	p, err := New(inv, transports, Options{Interval: 50 * time.Millisecond, MaxInterval: 100 * time.Millisecond, Timeout: time.Second, Workers: 2, MaxRate: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go p.Run(ctx)

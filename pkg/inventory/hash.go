@@ -33,8 +33,12 @@ func AccessHash(parts ...any) string {
 	data, err := json.Marshal(parts)
 	if err != nil {
 		// Values that do not marshal (extensions of unknown types): the
-		// printed form still changes when they do.
-		data = fmt.Appendf(nil, "%#v", parts)
+		// printed form still changes when they do. Each part on its own,
+		// so that a pointer prints what it points to, not its address.
+		data = nil
+		for _, p := range parts {
+			data = fmt.Appendf(data, "%#v\x00", p)
+		}
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])

@@ -27,6 +27,7 @@ import (
 	"strings"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
 // Classify turns an error from reaching a member into a condition reason
@@ -37,11 +38,14 @@ import (
 // text (those of exec credential plugins, and some TLS and HTTP errors that
 // cross a proxy CONNECT) are recognised by their message.
 func Classify(err error) (reason, message string) {
+	// Whatever carried the error, a URL's userinfo never reaches a
+	// message.
+	msg := inventory.Redact(err.Error())
 	if reason, prefix, ok := classifyType(err); ok {
-		return reason, prefix + err.Error()
+		return reason, prefix + msg
 	}
-	reason, prefix := classifyMessage(err.Error())
-	return reason, prefix + err.Error()
+	reason, prefix := classifyMessage(msg)
+	return reason, prefix + msg
 }
 
 // classifyType sorts err by the types in its chain.

@@ -90,7 +90,7 @@ func TestTransportsReuseAndRebuild(t *testing.T) {
 	if changed == first || built["a"] != 2 {
 		t.Errorf("changed access: built %d, rebuilt=%v; want 2, true", built["a"], changed != first)
 	}
-	tr.Prune(func(string, string) bool { return false })
+	tr.Prune(func(string, *Transport) bool { return false })
 	if _, _ = tr.Get("a", access("h2")); built["a"] != 3 {
 		t.Errorf("after prune: built %d, want 3", built["a"])
 	}
@@ -149,5 +149,39 @@ func TestClassifyByType(t *testing.T) {
 		if got, _ := Classify(tc.err); got != tc.reason {
 			t.Errorf("Classify(%v) = %s, want %s", tc.err, got, tc.reason)
 		}
+	}
+}
+
+// TestTransportFitsItsIdentityMode checks that a transport built for one
+// identity mode is never handed out for the other, even when a source
+// hashes both the same.
+func TestTransportFitsItsIdentityMode(t *testing.T) {
+	t.Parallel()
+	tr := NewTransports(Options{Timeouts: DefaultTimeouts()})
+	access := inventory.Access{Config: &rest.Config{Host: "https://a"}, Hash: "same", Impersonate: true}
+	first, err := tr.Get("a", access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	access.Impersonate = false
+	if _, ok := tr.Cached("a", access); ok {
+		t.Error("Cached handed out an impersonating transport for a source-mode access")
+	}
+	second, err := tr.Get("a", access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second == first || second.Impersonate || first.Context().Err() == nil {
+		t.Errorf("Get reused or kept the transport of the other mode (new %v, old closed %v)", second.Impersonate, first.Context().Err() != nil)
+	}
+}
+
+// TestClassifyRedacts checks that a URL's userinfo in an error never
+// reaches a message.
+func TestClassifyRedacts(t *testing.T) {
+	t.Parallel()
+	_, msg := Classify(errors.New(`Get "https://user:secret@member.example/version": dial tcp: connection refused`))
+	if strings.Contains(msg, "secret") {
+		t.Errorf("Classify kept the password: %s", msg)
 	}
 }

@@ -121,7 +121,7 @@ func NewTransports(opts Options) *Transports {
 func (t *Transports) Get(cluster string, access inventory.Access) (*Transport, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if cur, ok := t.byName[cluster]; ok && cur.hash == access.Hash {
+	if cur, ok := t.byName[cluster]; ok && cur.fits(access) {
 		return cur, nil
 	}
 	if access.Config == nil {
@@ -148,10 +148,16 @@ func (t *Transports) Cached(cluster string, access inventory.Access) (*Transport
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cur, ok := t.byName[cluster]
-	if !ok || cur.hash != access.Hash {
+	if !ok || !cur.fits(access) {
 		return nil, false
 	}
 	return cur, true
+}
+
+// fits tells whether tr was built for access: the same hash and the same
+// identity mode, whatever the source put in its hash.
+func (tr *Transport) fits(access inventory.Access) bool {
+	return tr.hash == access.Hash && tr.Impersonate == access.Impersonate
 }
 
 // Temporary builds a transport of cluster for access that is not cached;
@@ -183,21 +189,21 @@ func (t *Transports) Drop(cluster string) {
 }
 
 // DropStale drops the transport of cluster if keep returns false for it.
-func (t *Transports) DropStale(cluster string, keep func(cluster, hash string) bool) {
+func (t *Transports) DropStale(cluster string, keep func(cluster string, tr *Transport) bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if cur, ok := t.byName[cluster]; ok && !keep(cluster, cur.hash) {
+	if cur, ok := t.byName[cluster]; ok && !keep(cluster, cur) {
 		cur.close()
 		delete(t.byName, cluster)
 	}
 }
 
 // Prune drops the transports of clusters for which keep returns false.
-func (t *Transports) Prune(keep func(cluster, hash string) bool) {
+func (t *Transports) Prune(keep func(cluster string, tr *Transport) bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for name, cur := range t.byName {
-		if !keep(name, cur.hash) {
+		if !keep(name, cur) {
 			cur.close()
 			delete(t.byName, name)
 		}
@@ -287,12 +293,13 @@ func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (
 	}, nil
 }
 
-// Current returns a function that tells whether hash is the access hash
-// cluster has in inv now: the keep function of Prune and DropStale.
-func Current(inv *inventory.Inventory) func(cluster, hash string) bool {
-	return func(cluster, hash string) bool {
+// Current returns a function that tells whether tr was built for the
+// access configuration cluster has in inv now: the keep function of Prune
+// and DropStale.
+func Current(inv *inventory.Inventory) func(cluster string, tr *Transport) bool {
+	return func(cluster string, tr *Transport) bool {
 		access, ok := inv.Access(cluster)
-		return ok && access.Hash == hash
+		return ok && tr.fits(access)
 	}
 }
 

@@ -49,7 +49,7 @@ type Proxy struct {
 	transports *member.Transports
 	authorizer authorizer.Authorizer
 	identity   Identity
-	current    func(cluster, hash string) bool
+	current    func(cluster string, tr *member.Transport) bool
 	metrics    *proxyMetrics
 }
 
@@ -72,6 +72,9 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 	if access.Err != nil {
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cluster %q cannot be reached: %s: %s", cluster, access.Err.Reason, access.Err.Message))
 	}
+	if access.Config == nil {
+		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cluster %q cannot be reached: its source gave no access configuration", cluster))
+	}
 	location, err := memberLocation(access.Config.Host, memberPath)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
@@ -84,7 +87,7 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 	// dropped the transport of the old one, between reading it and caching
 	// a transport for it: then this transport must not stay cached for
 	// later requests, nor carry this one.
-	if !p.current(cluster, access.Hash) {
+	if !p.current(cluster, tr) {
 		p.transports.DropStale(cluster, p.current)
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cluster %q changed while the request was prepared; retry", cluster))
 	}
@@ -110,7 +113,7 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 				return
 			}
 		}
-		if _, ok := genericapirequest.UserFrom(req.Context()); access.Impersonate && !ok {
+		if _, ok := genericapirequest.UserFrom(req.Context()); tr.Impersonate && !ok {
 			responder.Error(apierrors.NewUnauthorized(errNoIdentity.Error()))
 			return
 		}

@@ -57,7 +57,12 @@ var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-A
 // member's refusal as it is, where a 401 would make the client distrust its
 // hub credential. The path and query are the client's, unchanged.
 func serveUpgrade(w http.ResponseWriter, req *http.Request, location *url.URL, tr *member.Transport, identity *Identity, errs errorResponder) {
-	ctx := req.Context()
+	// The transport may be dropped (its member's access changed) at any
+	// time: from then on nothing is sent with its credential, the dial
+	// included.
+	ctx, cancelReq := context.WithCancel(req.Context())
+	defer cancelReq()
+	defer context.AfterFunc(tr.Context(), cancelReq)()
 	if req.ContentLength != 0 || len(req.TransferEncoding) > 0 {
 		errs.responder.Error(apierrors.NewBadRequest("an upgrade request may not have a body"))
 		return
@@ -88,6 +93,7 @@ func serveUpgrade(w http.ResponseWriter, req *http.Request, location *url.URL, t
 		return
 	}
 	defer backend.Close()
+	defer context.AfterFunc(ctx, func() { _ = backend.Close() })()
 
 	// Every byte read from the member is kept: those past the response
 	// headers already belong to the upgraded stream.

@@ -489,3 +489,31 @@ func TestUpgradeWithBodyIsRefused(t *testing.T) {
 		t.Errorf("the member got %d requests", n)
 	}
 }
+
+// TestUpgradeOnADroppedTransportIsNotSent checks that an upgrade whose
+// member transport was dropped (its access changed) after the handler
+// took it is refused without dialing: nothing goes out with the old
+// credential.
+func TestUpgradeOnADroppedTransportIsNotSent(t *testing.T) {
+	t.Parallel()
+	upstream := newUpgradeMember(t, nil)
+	p := memberProxy(t, upstream.srv.URL, caPEM(upstream.srv), "", member.Timeouts{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := genericapirequest.WithUser(r.Context(), &user.DefaultInfo{Name: "alice"})
+		ctx = genericapirequest.WithRequestInfo(ctx, &genericapirequest.RequestInfo{Verb: "create", Name: "m"})
+		h, err := p.Handler("m", r.URL.Path, testResponder{w})
+		if err != nil {
+			testResponder{w}.Error(err)
+			return
+		}
+		p.transports.Drop("m") // the access changes between the two
+		h.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(srv.Close)
+	if code, body := upgradeThrough(t, srv, "/x", nil); code == http.StatusSwitchingProtocols {
+		t.Fatalf("the upgrade went through a dropped transport: %d %q", code, body)
+	}
+	if got := upstream.requests(); len(got) != 0 {
+		t.Errorf("the member got %d requests over a dropped transport", len(got))
+	}
+}

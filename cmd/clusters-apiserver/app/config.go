@@ -114,6 +114,10 @@ func (o *Options) Config() (*apiserver.Config, error) {
 		PluginRunner: self,
 		Built:        proxy.TransportBuilt,
 	})
+	prober, err := health.New(inv, transports, o.Health)
+	if err != nil {
+		return nil, err
+	}
 	return &apiserver.Config{
 		GenericConfig: cfg,
 		ExtraConfig: apiserver.ExtraConfig{
@@ -121,7 +125,7 @@ func (o *Options) Config() (*apiserver.Config, error) {
 			Sources:    srcs,
 			Proxy:      proxy.New(inv, transports, cfg.Authorization.Authorizer, o.ProxyIdentityMapping),
 			Transports: transports,
-			Prober:     health.New(inv, transports, o.Health),
+			Prober:     prober,
 		},
 	}, nil
 }
