@@ -163,6 +163,14 @@ func (inv *Inventory) Replace(owner string, members []Member) {
 	}
 }
 
+// orderOf is m's sort key among members of its priority.
+func orderOf(m *Member) string {
+	if m.Order != "" {
+		return m.Order
+	}
+	return m.Origin
+}
+
 // leaveGroup removes e from the group of the name it proposes.
 func (inv *Inventory) leaveGroup(e *entry) {
 	g := inv.groups[e.member.Name]
@@ -185,9 +193,12 @@ func (inv *Inventory) leaveGroup(e *entry) {
 func (inv *Inventory) assignNames(name string) []*entry {
 	g := inv.groups[name]
 	sort.Slice(g, func(i, j int) bool {
-		a, b := g[i].member, g[j].member
+		a, b := &g[i].member, &g[j].member
 		if a.Priority != b.Priority {
 			return a.Priority < b.Priority
+		}
+		if oa, ob := orderOf(a), orderOf(b); oa != ob {
+			return oa < ob
 		}
 		return a.Origin < b.Origin
 	})

@@ -35,6 +35,9 @@ type Member struct {
 	Origin string
 	// Priority orders sources when names collide; lower wins.
 	Priority int
+	// Order orders members of equal Priority when names collide; lower
+	// wins. Empty means Origin.
+	Order string
 	// Cluster is the public view of the member: labels, spec and the status
 	// the source knows (properties, version, extra conditions). The inventory
 	// sets the name, UID, resourceVersion and creation time, and owns the

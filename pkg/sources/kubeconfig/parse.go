@@ -110,6 +110,10 @@ func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Con
 		Name:     inventory.ObjectName(name),
 		Origin:   "kubeconfig:" + path + ":" + name,
 		Priority: priority,
+		// Within one flag, the file whose path sorts first wins a name
+		// collision: /d/a before /d/a.yaml, which the origins alone would
+		// order the other way (':' sorts after '.').
+		Order: path + "\x00" + name,
 		Cluster: &clusters.Cluster{
 			Spec: clusters.ClusterSpec{
 				DisplayName: name,

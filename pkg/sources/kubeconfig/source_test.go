@@ -220,6 +220,27 @@ func TestCollisionAcrossFiles(t *testing.T) {
 	}
 }
 
+// TestCollisionInADirectory checks the README's rule within one flag: the
+// file whose path sorts first keeps the name, /d/a before /d/a.yaml (whose
+// origins sort the other way) and /d/a.yaml before /d/b.
+func TestCollisionInADirectory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, dir, "a.yaml", contexts("from-a-yaml", "dev"))
+	write(t, dir, "b", contexts("from-b", "dev"))
+	inv := inventory.New()
+	src := New(inv, []string{dir}, time.Second, nil)
+	src.Sync()
+	if got := servers(inv); len(got) != 2 || got["dev"] != "https://dev.from-a-yaml" {
+		t.Errorf("servers = %v, want dev from a.yaml", got)
+	}
+	write(t, dir, "a", contexts("from-a", "dev"))
+	src.Sync()
+	if got := servers(inv); len(got) != 3 || got["dev"] != "https://dev.from-a" {
+		t.Errorf("servers = %v, want dev from a", got)
+	}
+}
+
 func TestRunPicksUpChanges(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
