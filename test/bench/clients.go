@@ -119,18 +119,9 @@ func hubKube(env *harness.Env) (kubernetes.Interface, error) {
 }
 
 func kubeFor(kubeconfig string) (kubernetes.Interface, error) {
-	cfg, err := restConfigFor(kubeconfig)
+	cfg, err := harness.RESTConfigFor(kubeconfig)
 	if err != nil {
 		return nil, err
 	}
 	return kubernetes.NewForConfig(cfg)
-}
-
-func restConfigFor(kubeconfig string) (*rest.Config, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	cfg.QPS, cfg.Burst = -1, 0
-	return cfg, nil
 }

@@ -195,7 +195,7 @@ func summarizeSequential(samples []sample) stats {
 // createConfigMaps creates n ConfigMaps with size bytes of data each in
 // namespace, with 16 workers, unless they are there already.
 func createConfigMaps(ctx context.Context, kube kubernetes.Interface, namespace string, n, size int) error {
-	if err := ensureNamespace(ctx, kube, namespace); err != nil {
+	if err := harness.EnsureNamespace(ctx, kube, namespace); err != nil {
 		return err
 	}
 	var wg sync.WaitGroup
@@ -231,13 +231,4 @@ func createConfigMaps(ctx context.Context, kube kubernetes.Interface, namespace 
 	default:
 		return nil
 	}
-}
-
-// ensureNamespace creates namespace unless it exists.
-func ensureNamespace(ctx context.Context, kube kubernetes.Interface, name string) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s: %w", name, err)
-	}
-	return nil
 }

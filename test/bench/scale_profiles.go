@@ -32,6 +32,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	cpv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	cpclient "sigs.k8s.io/cluster-inventory-api/client/clientset/versioned"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 // Scenario 5 with ClusterProfiles.
@@ -50,7 +52,7 @@ const (
 // them (which would run a credential plugin per profile).
 func (b *bench) scaleProfiles(ctx context.Context) (scaleFigures, error) {
 	f := scaleFigures{Source: "ClusterProfiles on the hub"}
-	cfg, err := restConfigFor(b.env.HubKubeconfig)
+	cfg, err := harness.RESTConfigFor(b.env.HubKubeconfig)
 	if err != nil {
 		return f, err
 	}

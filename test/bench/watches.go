@@ -81,7 +81,7 @@ func (b *bench) watches(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureNamespace(ctx, kube, watchNamespace); err != nil {
+	if err := harness.EnsureNamespace(ctx, kube, watchNamespace); err != nil {
 		return err
 	}
 	cm, err := kube.CoreV1().ConfigMaps(watchNamespace).Create(ctx, &corev1.ConfigMap{

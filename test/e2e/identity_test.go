@@ -114,7 +114,7 @@ func withoutGroups(u authenticationv1.UserInfo, drop ...string) authenticationv1
 func TestProxyIdentityOnMember(t *testing.T) {
 	member := env.MemberKube(t, 0)
 	token := impersonateOnly(t, member)
-	members := restConfigFor(t, env.Members[0].Kubeconfig)
+	members := harness.RESTConfig(t, env.Members[0].Kubeconfig)
 	entry := sourceEntry{
 		cluster: &clientcmdapi.Cluster{Server: members.Host, CertificateAuthorityData: members.CAData},
 		user:    &clientcmdapi.AuthInfo{Token: token, Impersonate: "kubeconfig-as-user"},

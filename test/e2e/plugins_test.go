@@ -56,7 +56,7 @@ func plugin(t *testing.T, dir, name, body string) string {
 // credential of an exec plugin.
 func pluginEntry(t *testing.T, command string) sourceEntry {
 	t.Helper()
-	members := restConfigFor(t, env.Members[0].Kubeconfig)
+	members := harness.RESTConfig(t, env.Members[0].Kubeconfig)
 	return sourceEntry{
 		cluster: &clientcmdapi.Cluster{Server: members.Host, CertificateAuthorityData: members.CAData},
 		user: &clientcmdapi.AuthInfo{Exec: &clientcmdapi.ExecConfig{

@@ -57,7 +57,7 @@ type front struct {
 // prefixedCluster.
 func startFront(t *testing.T) *front {
 	t.Helper()
-	cfg := restConfigFor(t, env.Members[0].Kubeconfig)
+	cfg := harness.RESTConfig(t, env.Members[0].Kubeconfig)
 	tlsConfig, err := rest.TLSConfigFor(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -32,7 +32,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
@@ -46,20 +45,11 @@ func proxyRule(verbs []string, clusters ...string) rbacv1.PolicyRule {
 // for upgrades.
 var allProxyVerbs = []string{"get", "create", "update", "patch", "delete"}
 
-func restConfigFor(t *testing.T, kubeconfig string) *rest.Config {
-	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
 // hubTLS is the TLS configuration that authenticates to the hub as the
 // user of kubeconfig.
 func hubTLS(t *testing.T, kubeconfig string) *tls.Config {
 	t.Helper()
-	cfg, err := rest.TLSConfigFor(restConfigFor(t, kubeconfig))
+	cfg, err := rest.TLSConfigFor(harness.RESTConfig(t, kubeconfig))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -142,7 +142,7 @@ func TestProxyMemberInformer(t *testing.T) {
 	const ns = "e2e-proxy-informer"
 	member := env.MemberKube(t, 0)
 	createNamespace(t, member, ns)
-	proxied := kubernetes.NewForConfigOrDie(restConfigFor(t, env.ProxyKubeconfigOf(t, env.HubKubeconfig, "member-1")))
+	proxied := kubernetes.NewForConfigOrDie(harness.RESTConfig(t, env.ProxyKubeconfigOf(t, env.HubKubeconfig, "member-1")))
 	factory := informers.NewSharedInformerFactoryWithOptions(proxied, 0, informers.WithNamespace(ns))
 	inf := factory.Core().V1().ConfigMaps().Informer()
 	seen := &events{}

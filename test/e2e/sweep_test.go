@@ -40,7 +40,7 @@ import (
 // checks every response, Status body, Cluster object, metric and log line
 // for each of them.
 func TestNoCredentialLeaks(t *testing.T) {
-	member := restConfigFor(t, env.Members[0].Kubeconfig)
+	member := harness.RESTConfig(t, env.Members[0].Kubeconfig)
 	host := strings.TrimPrefix(member.Host, "https://")
 	dir := t.TempDir()
 	pluginPath := plugin(t, dir, "sweep-secret-plugin-name.sh", "echo sweep-plugin-stderr-value >&2\necho '"+credentialJSON("sweep-plugin-token-value")+"'")

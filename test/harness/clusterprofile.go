@@ -30,6 +30,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	clientcmdv1 "k8s.io/client-go/tools/clientcmd/api/v1"
 	cpv1alpha1 "sigs.k8s.io/cluster-inventory-api/apis/v1alpha1"
 	cpclient "sigs.k8s.io/cluster-inventory-api/client/clientset/versioned"
@@ -134,7 +136,7 @@ func (e *Env) ApplyClusterProfile(ctx context.Context, cp *cpv1alpha1.ClusterPro
 		return nil, err
 	}
 	hub := kubernetes.NewForConfigOrDie(cfg)
-	if err := ensureNamespace(ctx, hub, cp.Namespace); err != nil {
+	if err := EnsureNamespace(ctx, hub, cp.Namespace); err != nil {
 		return nil, err
 	}
 	if err := e.storeProfileToken(ctx, hub, cp); err != nil {
@@ -160,11 +162,22 @@ func (e *Env) ApplyClusterProfile(ctx context.Context, cp *cpv1alpha1.ClusterPro
 	return cur, nil
 }
 
-// ensureNamespace creates namespace ns unless it exists.
-func ensureNamespace(ctx context.Context, kube kubernetes.Interface, ns string) error {
+// EnsureNamespace creates namespace ns with kube unless it exists.
+func EnsureNamespace(ctx context.Context, kube kubernetes.Interface, ns string) error {
 	_, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s on the hub: %w", ns, err)
+		return fmt.Errorf("creating namespace %s: %w", ns, err)
 	}
 	return nil
+}
+
+// RESTConfigFor is the client configuration of kubeconfig's current
+// context, without client-side rate limits.
+func RESTConfigFor(kubeconfig string) (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = -1, 0
+	return cfg, nil
 }

@@ -52,7 +52,7 @@ func (e *Env) setUpClusterProfiles(ctx context.Context) error {
 		return err
 	}
 	hub := kubernetes.NewForConfigOrDie(cfg)
-	if err := ensureNamespace(ctx, hub, ProfileNamespace); err != nil {
+	if err := EnsureNamespace(ctx, hub, ProfileNamespace); err != nil {
 		return err
 	}
 	if err := grantSecretReader(ctx, hub); err != nil {

@@ -155,3 +155,13 @@ func (e *Env) FrontProxyTLS() (*tls.Config, http.Header, error) {
 	}
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, headers, nil
 }
+
+// RESTConfig is RESTConfigFor for a test: it fails t on an error.
+func RESTConfig(t testing.TB, kubeconfig string) *rest.Config {
+	t.Helper()
+	cfg, err := RESTConfigFor(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
