@@ -41,10 +41,21 @@ clean: ## Remove build outputs (not the hub binaries' Go build cache).
 
 .PHONY: test
 test: ## Everything CI runs: verification and all tests, printing the time of each phase.
-	@total=$$SECONDS; for phase in verify test-unit test-e2e; do \
-		start=$$SECONDS; $(MAKE) --no-print-directory $$phase; \
+	@# The hub binaries (the longest build, needed only by test-e2e) build
+	@# in the background from the start, so their downloads and links
+	@# overlap the checks and unit tests; their output is printed after.
+	@mkdir -p $(OUTPUT); total=$$SECONDS; \
+	( start=$$SECONDS; rc=0; $(MAKE) --no-print-directory binaries > $(OUTPUT)/binaries.log 2>&1 || rc=$$?; \
+	  echo "make test: binaries took $$((SECONDS - start)) s (in the background)" >> $(OUTPUT)/binaries.log; exit $$rc ) & bins=$$!; \
+	for phase in verify test-unit; do \
+		start=$$SECONDS; $(MAKE) --no-print-directory -j2 --output-sync=target $$phase || { wait $$bins || true; exit 1; }; \
 		echo "make test: $$phase took $$((SECONDS - start)) s"; \
-	done; echo "make test: all phases took $$((SECONDS - total)) s"
+	done; \
+	start=$$SECONDS; rc=0; wait $$bins || rc=$$?; cat $(OUTPUT)/binaries.log; \
+	echo "make test: waiting for the binaries took $$((SECONDS - start)) s"; [ $$rc = 0 ] || exit $$rc; \
+	start=$$SECONDS; $(MAKE) --no-print-directory test-e2e || exit 1; \
+	echo "make test: test-e2e took $$((SECONDS - start)) s"; \
+	echo "make test: all phases took $$((SECONDS - total)) s"
 
 .PHONY: test-unit
 test-unit: ## Unit tests, including an in-process server.
@@ -77,7 +88,7 @@ local-down: ## Stop a running local-up.
 # ---------------------------------------------------------------- verify
 
 .PHONY: verify
-verify: verify-gofmt verify-vet verify-mod verify-boilerplate verify-shellcheck lint verify-codegen ## Formatting, vet, tidy modules, license headers, shell scripts, lint and generated code.
+verify: verify-gofmt verify-mod verify-boilerplate verify-shellcheck lint verify-codegen ## Formatting, tidy modules, license headers, shell scripts, lint (go vet's checks among them) and generated code.
 
 .PHONY: fmt
 fmt: $(LINT) ## Format the Go code (gofmt, goimports with this module's imports last).
@@ -108,7 +119,7 @@ verify-vet:
 .PHONY: verify-mod
 verify-mod: ## Fail when go.mod or go.sum is not tidy.
 	$(GO) mod tidy -diff
-	for m in hack/tools/*/; do (cd "$$m" && GOWORK=off $(GO) mod tidy -diff) || exit 1; done
+	for m in hack/tools/lint hack/tools/image; do (cd "$$m" && GOWORK=off $(GO) mod tidy -diff) || exit 1; done
 
 .PHONY: verify-boilerplate
 verify-boilerplate: ## Fail when a Go file lacks the license header of hack/boilerplate.go.txt.
