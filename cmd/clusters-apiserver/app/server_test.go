@@ -223,7 +223,7 @@ func TestServerListGetWatchAndInformer(t *testing.T) {
 	lister := factory.Clusters().V1alpha1().Clusters().Lister()
 	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
 		c, err := lister.Get("beta")
-		return err == nil && c.Spec.Server == "https://beta2.example", nil
+		return err == nil && c.Spec.Server == "https://beta2.example:6443", nil
 	})
 	if err != nil {
 		t.Errorf("the lister does not have beta at its new server: %v", err)
