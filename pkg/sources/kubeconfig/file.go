@@ -17,14 +17,13 @@ limitations under the License.
 package kubeconfig
 
 import (
-	"bytes"
 	"crypto/sha256"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
 	"k8s.io/klog/v2"
 
@@ -34,14 +33,14 @@ import (
 // file is what the source remembers of one kubeconfig file.
 type file struct {
 	path string
-	// stat is the identity of the version last read: a change of inode,
-	// size or modification time (through symlinks) triggers a re-read.
-	stat fileStat
-	sum  [sha256.Size]byte
+	// sum is the checksum of the contents last parsed. Every sync reads the
+	// file and compares contents, since an edit can keep a file's size and
+	// modification time.
+	sum [sha256.Size]byte
 	// good holds the last valid member of each context.
 	good map[string]inventory.Member
 	// last is the last version parsed, whose unchanged contexts the next
-	// version reuses.
+	// version reuses, with the checksums of the files it references.
 	last *parsed
 	// failure is the last problem logged, so it is logged once.
 	failure string
@@ -49,37 +48,19 @@ type file struct {
 	unreadable bool
 }
 
-type fileStat struct {
-	dev, ino uint64
-	size     int64
-	mtime    time.Time
-}
-
-// read returns the file's contents and whether they differ from the last
-// version read. An unchanged stat skips the read.
+// read returns the file's contents and whether they, or a file that they
+// reference (a CA, client certificate or key, token file), differ from the
+// version last parsed.
 func (f *file) read() ([]byte, bool, error) {
-	info, err := os.Stat(f.path)
-	if err != nil {
-		return nil, false, err
-	}
-	st := fileStat{size: info.Size(), mtime: info.ModTime()}
-	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
-		st.dev, st.ino = uint64(sys.Dev), sys.Ino //nolint:unconvert // Dev is not uint64 on every platform
-	}
-	if st == f.stat {
-		return nil, false, nil
-	}
 	data, err := os.ReadFile(f.path)
 	if err != nil {
 		return nil, false, err
 	}
-	f.stat = st
-	sum := sha256.Sum256(data)
-	if bytes.Equal(sum[:], f.sum[:]) {
-		return data, false, nil
+	if sum := sha256.Sum256(data); sum != f.sum {
+		f.sum = sum
+		return data, true, nil
 	}
-	f.sum = sum
-	return data, true, nil
+	return data, f.last.refsChanged(), nil
 }
 
 // fail logs a problem with the whole file, once until it changes.
@@ -102,24 +83,31 @@ func (f *file) recovered() {
 // expand returns the kubeconfig files of a --kubeconfig-source path: the
 // path itself, or the non-hidden regular files of a directory (following
 // symlinks, as ConfigMap volumes need), sorted.
+//
+// A directory that disappears or cannot be listed (an unmounted volume, a
+// renamed folder, a permission change) says nothing about its files, so
+// the files last seen in it stay, with their clusters; only a file removed
+// from a directory that can still be listed is gone.
 func (s *Source) expand(path string) []string {
 	info, err := os.Stat(path)
-	if err != nil || !info.IsDir() {
-		// A missing file is still tracked, so its problem is logged and its
-		// last good clusters stay.
+	switch {
+	case err == nil && info.IsDir():
+		s.dirs[path] = true
+	case err != nil && s.dirs[path]:
+		s.dirFault(path, err)
+		return s.known(path)
+	default:
+		// A file, missing or not, is still tracked, so its problem is
+		// logged and its last good clusters stay. A directory that became
+		// a file is that file now.
+		delete(s.dirs, path)
+		s.dirFault(path, nil)
 		return []string{path}
 	}
 	entries, err := os.ReadDir(path)
 	if err != nil {
-		klog.ErrorS(err, "Cannot list kubeconfig directory", "directory", path)
-		var kept []string
-		for p := range s.files {
-			if filepath.Dir(p) == filepath.Clean(path) {
-				kept = append(kept, p)
-			}
-		}
-		sort.Strings(kept)
-		return kept
+		s.dirFault(path, err)
+		return s.known(path)
 	}
 	var files []string
 	for _, e := range entries {
@@ -132,5 +120,51 @@ func (s *Source) expand(path string) []string {
 		}
 		files = append(files, p)
 	}
+	// An unmounted volume leaves its mount point behind: an empty
+	// directory, but another one (another device or inode) than the one
+	// the files were in. That is not the files being removed.
+	id := dirID(info)
+	if was, ok := s.dirIDs[path]; ok && was != id && len(files) == 0 && len(s.known(path)) > 0 {
+		s.dirFault(path, errors.New("the directory was replaced by an empty one, as when its volume is unmounted"))
+		return s.known(path)
+	}
+	s.dirIDs[path] = id
+	s.dirFault(path, nil)
 	return files
+}
+
+// dirID is a directory's device and inode, or nothing where the platform
+// does not tell.
+func dirID(info os.FileInfo) [2]uint64 {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return [2]uint64{uint64(st.Dev), st.Ino} //nolint:unconvert // Dev is not uint64 on every platform
+	}
+	return [2]uint64{}
+}
+
+// known returns the files last seen in directory dir, sorted.
+func (s *Source) known(dir string) []string {
+	var kept []string
+	for p := range s.files {
+		if filepath.Dir(p) == filepath.Clean(dir) {
+			kept = append(kept, p)
+		}
+	}
+	sort.Strings(kept)
+	return kept
+}
+
+// dirFault logs, once, that directory dir cannot be listed (err) or, with
+// a nil err, that it can again.
+func (s *Source) dirFault(dir string, err error) {
+	was, ok := s.dirFaults[dir]
+	switch {
+	case err == nil && ok:
+		delete(s.dirFaults, dir)
+		klog.InfoS("Kubeconfig directory is readable again", "directory", dir)
+	case err != nil && (!ok || was != err.Error()):
+		s.dirFaults[dir] = err.Error()
+		klog.ErrorS(nil, "Cannot list kubeconfig directory; the clusters of its files stay served from their last good version",
+			"directory", dir, "problem", err.Error(), "files", len(s.known(dir)))
+	}
 }

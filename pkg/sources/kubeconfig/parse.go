@@ -17,9 +17,13 @@ limitations under the License.
 package kubeconfig
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"io"
+	"os"
 	"reflect"
 	"regexp"
+	"syscall"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -39,6 +43,82 @@ type parsed struct {
 	members map[string]inventory.Member
 	// bad maps a context name to why it could not be used.
 	bad map[string]error
+	// refs are the checksums of the files the contexts reference, as they
+	// were read for this version.
+	refs refSums
+}
+
+// refSums maps the path of a file that a kubeconfig references to the
+// checksum of its contents; a file that cannot be read has the checksum of
+// no contents, and its context fails to build on its own.
+type refSums map[string][sha256.Size]byte
+
+// sum returns the checksum of the file at path, reading it on first use.
+func (r refSums) sum(path string) [sha256.Size]byte {
+	if s, ok := r[path]; ok {
+		return s
+	}
+	s := sha256.Sum256(readRef(path))
+	r[path] = s
+	return s
+}
+
+// maxRefSize bounds how much of a referenced file is read: certificates,
+// keys and CA bundles are far smaller.
+const maxRefSize = 1 << 20
+
+// readRef reads a file a kubeconfig references, for its checksum: only a
+// regular file, and at most maxRefSize bytes of it (a kubeconfig pointing
+// at /dev/zero must not exhaust memory at every poll). Anything else reads
+// as nothing.
+func readRef(path string) []byte {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) //nolint:gosec // a path in the operator's kubeconfig, which clientcmd reads as well
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return nil
+	}
+	data, _ := io.ReadAll(io.LimitReader(f, maxRefSize))
+	return data
+}
+
+// refsChanged tells whether a file that the version p was parsed from
+// references now has other contents: a rotated CA, client certificate or
+// token file, next to an unchanged kubeconfig.
+func (p *parsed) refsChanged() bool {
+	if p == nil {
+		return false
+	}
+	now := refSums{}
+	for path, was := range p.refs {
+		if now.sum(path) != was {
+			return true
+		}
+	}
+	return false
+}
+
+// refPaths returns the files that context kctx reads once, when its
+// transport is built: its cluster's CA and its user's client certificate
+// and key, as absolute paths once clientcmd.ResolveLocalPaths has run. A
+// token file is not among them: client-go reads it again every minute on
+// its own, so rotating it (service account tokens rotate hourly) needs no
+// new transport and ends no stream.
+func refPaths(cfg *clientcmdapi.Config, kctx *clientcmdapi.Context) []string {
+	var out []string
+	if c := cfg.Clusters[kctx.Cluster]; c != nil && c.CertificateAuthority != "" {
+		out = append(out, c.CertificateAuthority)
+	}
+	if a := cfg.AuthInfos[kctx.AuthInfo]; a != nil {
+		for _, p := range []string{a.ClientCertificate, a.ClientKey} {
+			if p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // parse turns the contents of the kubeconfig file at path into members, one
@@ -73,13 +153,13 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 		return nil, fmt.Errorf("resolving relative paths: %w", err)
 	}
 
-	out := &parsed{cfg: cfg, priority: priority, impersonate: impersonate, members: map[string]inventory.Member{}, bad: map[string]error{}}
+	out := &parsed{cfg: cfg, priority: priority, impersonate: impersonate, members: map[string]inventory.Member{}, bad: map[string]error{}, refs: refSums{}}
 	for name, kctx := range cfg.Contexts {
-		if prev.unchanged(name, cfg, priority, impersonate) {
+		if prev.unchanged(name, cfg, priority, impersonate, out.refs) {
 			out.members[name] = prev.members[name]
 			continue
 		}
-		m, err := member(path, name, kctx, cfg, priority, impersonate)
+		m, err := member(path, name, kctx, cfg, priority, impersonate, out.refs)
 		if err != nil {
 			out.bad[name] = err
 		}
@@ -89,7 +169,7 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 }
 
 // unchanged reports whether context name of cfg can reuse p's valid member.
-func (p *parsed) unchanged(name string, cfg *clientcmdapi.Config, priority int, impersonate bool) bool {
+func (p *parsed) unchanged(name string, cfg *clientcmdapi.Config, priority int, impersonate bool, refs refSums) bool {
 	if p == nil || p.priority != priority || p.impersonate != impersonate || p.bad[name] != nil {
 		return false
 	}
@@ -97,15 +177,30 @@ func (p *parsed) unchanged(name string, cfg *clientcmdapi.Config, priority int, 
 		return false
 	}
 	was, now := p.cfg.Contexts[name], cfg.Contexts[name]
-	return reflect.DeepEqual(was, now) &&
-		reflect.DeepEqual(p.cfg.Clusters[was.Cluster], cfg.Clusters[now.Cluster]) &&
-		reflect.DeepEqual(p.cfg.AuthInfos[was.AuthInfo], cfg.AuthInfos[now.AuthInfo])
+	if !reflect.DeepEqual(was, now) ||
+		!reflect.DeepEqual(p.cfg.Clusters[was.Cluster], cfg.Clusters[now.Cluster]) ||
+		!reflect.DeepEqual(p.cfg.AuthInfos[was.AuthInfo], cfg.AuthInfos[now.AuthInfo]) {
+		return false
+	}
+	for _, path := range refPaths(cfg, now) {
+		if sum, ok := p.refs[path]; !ok || refs.sum(path) != sum {
+			return false
+		}
+	}
+	return true
 }
 
 // member builds the member for context name. On error the member is still
 // returned, with Access.Err set, so that a context that never worked is
 // listed as not ready rather than hidden.
-func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Config, priority int, impersonate bool) (inventory.Member, error) {
+func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Config, priority int, impersonate bool, refs refSums) (inventory.Member, error) {
+	// The referenced files' contents are read before the client
+	// configuration is built, and are part of the access hash, so that a
+	// rotation rebuilds the member's transport.
+	var sums [][sha256.Size]byte
+	for _, p := range refPaths(cfg, kctx) {
+		sums = append(sums, refs.sum(p))
+	}
 	m := inventory.Member{
 		Name:     inventory.ObjectName(name),
 		Origin:   "kubeconfig:" + path + ":" + name,
@@ -142,7 +237,7 @@ func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Con
 	m.Access.Config = restConfig
 	m.Access.Impersonate = impersonate
 	m.Access.Via = fmt.Sprintf("user %q of context %q in %s", kctx.AuthInfo, name, path)
-	m.Access.Hash = inventory.AccessHash(kctx, cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo], impersonate)
+	m.Access.Hash = inventory.AccessHash(kctx, cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo], impersonate, sums)
 	return m, nil
 }
 

@@ -49,6 +49,12 @@ type Source struct {
 
 	mu    sync.Mutex
 	files map[string]*file // by path
+	// dirs are the --kubeconfig-source paths last seen as directories, and
+	// dirIDs their device and inode when they were last listed.
+	dirs   map[string]bool
+	dirIDs map[string][2]uint64
+	// dirFaults are the problems last logged per directory.
+	dirFaults map[string]string
 }
 
 var _ sources.Source = &Source{}
@@ -62,7 +68,8 @@ func New(inv *inventory.Inventory, paths []string, interval time.Duration, imper
 	if impersonate == nil {
 		impersonate = func(string) bool { return true }
 	}
-	return &Source{paths: paths, interval: interval, impersonate: impersonate, inv: inv, files: map[string]*file{}}
+	return &Source{paths: paths, interval: interval, impersonate: impersonate, inv: inv,
+		files: map[string]*file{}, dirs: map[string]bool{}, dirIDs: map[string][2]uint64{}, dirFaults: map[string]string{}}
 }
 
 // Name implements sources.Source.
@@ -163,7 +170,9 @@ func (s *Source) Sync() {
 	for path := range s.files {
 		if !seen[path] {
 			// Gone from its directory: a deliberate removal.
-			klog.InfoS("Kubeconfig file removed from its directory; removing its clusters", "file", path)
+			if f := s.files[path]; f.last != nil || len(f.good) > 0 {
+				klog.InfoS("Kubeconfig file removed from its directory; removing its clusters", "file", path)
+			}
 			s.inv.Replace(owner(path), nil)
 			delete(s.files, path)
 		}
@@ -191,6 +200,10 @@ func (s *Source) syncFile(f *file, priority int, impersonate bool) {
 	result, err := parseReusing(f.path, data, priority, impersonate, f.last)
 	if err != nil {
 		f.fail(err)
+		// Only a new version of the file can fix it; the files the last
+		// one referenced no longer matter (and, changed, would make every
+		// poll parse the broken file again).
+		f.last = nil
 		return
 	}
 	f.recovered()

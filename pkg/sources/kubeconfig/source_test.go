@@ -139,6 +139,81 @@ func TestReload(t *testing.T) {
 			after:  map[string]string{"a": "https://a.v1"},
 		},
 		{
+			name: "a directory that disappears keeps its clusters",
+			setup: func(t *testing.T, dir string) (string, func()) {
+				src := filepath.Join(dir, "src")
+				must(t, os.Mkdir(src, 0o755))
+				write(t, src, "one", contexts("v1", "a"))
+				write(t, src, "two", contexts("v1", "b"))
+				// An unmounted volume or a renamed folder.
+				return src, func() { must(t, os.Rename(src, filepath.Join(dir, "elsewhere"))) }
+			},
+			before: map[string]string{"a": "https://a.v1", "b": "https://b.v1"},
+			after:  map[string]string{"a": "https://a.v1", "b": "https://b.v1"},
+		},
+		{
+			name: "a directory replaced by an empty one keeps its clusters",
+			setup: func(t *testing.T, dir string) (string, func()) {
+				src := filepath.Join(dir, "src")
+				must(t, os.Mkdir(src, 0o755))
+				write(t, src, "one", contexts("v1", "a"))
+				// What an unmounted volume leaves: its empty mount point.
+				return src, func() {
+					must(t, os.Rename(src, filepath.Join(dir, "volume")))
+					must(t, os.Mkdir(src, 0o755))
+				}
+			},
+			before: map[string]string{"a": "https://a.v1"},
+			after:  map[string]string{"a": "https://a.v1"},
+		},
+		{
+			name: "every file removed from a directory removes their clusters",
+			setup: func(t *testing.T, dir string) (string, func()) {
+				src := filepath.Join(dir, "src")
+				must(t, os.Mkdir(src, 0o755))
+				one := write(t, src, "one", contexts("v1", "a"))
+				two := write(t, src, "two", contexts("v1", "b"))
+				return src, func() { must(t, os.Remove(one)); must(t, os.Remove(two)) }
+			},
+			before: map[string]string{"a": "https://a.v1", "b": "https://b.v1"},
+			after:  map[string]string{},
+		},
+		{
+			name: "a directory that cannot be listed keeps its clusters",
+			setup: func(t *testing.T, dir string) (string, func()) {
+				if os.Geteuid() == 0 {
+					t.Skip("root lists any directory")
+				}
+				src := filepath.Join(dir, "src")
+				must(t, os.Mkdir(src, 0o755))
+				write(t, src, "one", contexts("v1", "a"))
+				t.Cleanup(func() { _ = os.Chmod(src, 0o755) })
+				return src, func() { must(t, os.Chmod(src, 0)) }
+			},
+			before: map[string]string{"a": "https://a.v1"},
+			after:  map[string]string{"a": "https://a.v1"},
+		},
+		{
+			name: "an edit that keeps size and modification time",
+			setup: func(t *testing.T, dir string) (string, func()) {
+				p := write(t, dir, "config", contexts("v1", "a"))
+				info, err := os.Stat(p)
+				must(t, err)
+				return p, func() {
+					// Same length, same mtime, other contents: only the
+					// contents tell.
+					f, err := os.OpenFile(p, os.O_WRONLY, 0)
+					must(t, err)
+					_, err = f.WriteString(contexts("v2", "a"))
+					must(t, err)
+					must(t, f.Close())
+					must(t, os.Chtimes(p, info.ModTime(), info.ModTime()))
+				}
+			},
+			before: map[string]string{"a": "https://a.v1"},
+			after:  map[string]string{"a": "https://a.v2"},
+		},
+		{
 			name: "one bad context keeps its last good version, others update",
 			setup: func(t *testing.T, dir string) (string, func()) {
 				p := write(t, dir, "config", contexts("v1", "a", "b"))
@@ -332,5 +407,56 @@ func TestRunReactsToFileEventsBeforeThePoll(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("an edit was not picked up from file events: %v", servers(inv))
+	}
+}
+
+// TestReferencedFilesAreWatched rotates the CA and token files that an
+// unchanged kubeconfig references and checks that the CA's rotation
+// changes the member's access hash (so its transport is rebuilt), that the
+// token's and an unchanged sync do not, and that a referenced file briefly
+// missing keeps the last good access.
+func TestReferencedFilesAreWatched(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, dir, "ca.crt", "first CA")
+	write(t, dir, "token", "first token")
+	p := write(t, dir, "config", kubeconfig(
+		"- name: a\n  cluster:\n    server: https://a\n    certificate-authority: ca.crt\n",
+		"- name: a\n  user:\n    tokenFile: token\n",
+		"- name: a\n  context:\n    cluster: a\n    user: a\n"))
+	inv := inventory.New()
+	src := New(inv, []string{p}, time.Second, nil)
+	hash := func() string {
+		t.Helper()
+		src.Sync()
+		a, ok := inv.Access("a")
+		if !ok || a.Err != nil || a.Config == nil {
+			t.Fatalf("access of a = %+v, %v; want a working one", a, ok)
+		}
+		return a.Hash
+	}
+	first := hash()
+	if again := hash(); again != first {
+		t.Errorf("a sync with nothing changed changed the access hash")
+	}
+	write(t, dir, "ca.crt", "second CA")
+	rotatedCA := hash()
+	if rotatedCA == first {
+		t.Errorf("rotating the CA file did not change the access hash")
+	}
+	// client-go reads a token file again on its own: its rotation needs no
+	// new transport, which would end every stream to the member.
+	write(t, dir, "token", "second token")
+	rotatedToken := hash()
+	if rotatedToken != rotatedCA {
+		t.Errorf("rotating the token file changed the access hash")
+	}
+	must(t, os.Remove(filepath.Join(dir, "ca.crt")))
+	if got := hash(); got != rotatedToken {
+		t.Errorf("a missing CA file changed the access hash; want the last good access kept")
+	}
+	write(t, dir, "ca.crt", "third CA")
+	if got := hash(); got == rotatedToken {
+		t.Errorf("a CA file written again did not change the access hash")
 	}
 }
