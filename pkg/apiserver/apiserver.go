@@ -128,6 +128,8 @@ func (c completedConfig) New() (*Server, error) {
 	}
 	if err := generic.AddPostStartHook("start-member-transport-pruning", func(ctx genericapiserver.PostStartHookContext) error {
 		go extra.Transports.Follow(ctx, extra.Inventory)
+		// The proxy's metric series of a cluster go with it too.
+		go proxy.FollowClusters(ctx, extra.Inventory)
 		return nil
 	}); err != nil {
 		return nil, err

@@ -75,7 +75,7 @@ func get(ctx context.Context, tr *member.Transport, server, p string, timeout ti
 	if err != nil {
 		return 0, nil, err
 	}
-	resp, err := tr.RoundTripper.RoundTrip(req)
+	resp, err := tr.ProbeRoundTripper.RoundTrip(req)
 	if err != nil {
 		return 0, nil, err
 	}

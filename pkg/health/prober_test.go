@@ -18,6 +18,7 @@ package health
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -136,5 +137,65 @@ func TestProbeFallsBackToHealthz(t *testing.T) {
 		if h.Ready != tc.ready || h.Reason != tc.reason {
 			t.Errorf("/readyz 403, /healthz %d: ready %v %s (%s); want %v %s", tc.healthz, h.Ready, h.Reason, h.Message, tc.ready, tc.reason)
 		}
+	}
+}
+
+// TestScheduleBacksOffAndRespectsTheRateCap checks the wait before a
+// member's next check: Interval while it is healthy, doubling with each
+// failure in a row up to MaxInterval, back to Interval once healthy; and
+// never less than the fleet's size over MaxRate, so that a large fleet is
+// checked less often instead of more than MaxRate times a second.
+func TestScheduleBacksOffAndRespectsTheRateCap(t *testing.T) {
+	t.Parallel()
+	opts := Options{Interval: time.Second, MaxInterval: 8 * time.Second, Timeout: time.Second, Workers: 1, MaxRate: 10}
+	p, err := New(inventory.New(), member.NewTransports(member.Options{}), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// nextIn checks name once with the outcome ready and returns the wait
+	// before its next check, which is the scheduled one plus a jitter of
+	// at most a tenth of it.
+	nextIn := func(name string, ready bool) time.Duration {
+		t.Helper()
+		before := time.Now()
+		p.done(name, "h", ready, "")
+		return p.state[name].next.Sub(before)
+	}
+	about := func(got, want time.Duration) bool {
+		return got >= want-100*time.Millisecond && got <= want+want/10+100*time.Millisecond
+	}
+	p.state["a"] = &schedule{hash: "h"}
+	steps := []struct {
+		ready bool
+		want  time.Duration
+	}{
+		{true, time.Second},
+		{false, time.Second},
+		{false, 2 * time.Second},
+		{false, 4 * time.Second},
+		{false, 8 * time.Second},
+		{false, 8 * time.Second},
+		{true, time.Second},
+		{false, time.Second},
+	}
+	for i, s := range steps {
+		if got := nextIn("a", s.ready); !about(got, s.want) {
+			t.Errorf("step %d (ready=%v): next check in %s, want %s", i, s.ready, got, s.want)
+		}
+	}
+
+	// 101 members at 10 checks a second: each is checked every 10.1s at
+	// most, failing or not, even past MaxInterval.
+	for i := range 100 {
+		p.state[fmt.Sprintf("m%d", i)] = &schedule{hash: "h"}
+	}
+	if got := nextIn("m0", true); !about(got, 10100*time.Millisecond) {
+		t.Errorf("healthy member of 101 at 10/s: next check in %s, want 10.1s", got)
+	}
+	for range 5 {
+		nextIn("m1", false)
+	}
+	if got := nextIn("m1", false); !about(got, 10100*time.Millisecond) {
+		t.Errorf("failing member of 101 at 10/s: next check in %s, want 10.1s", got)
 	}
 }

@@ -19,6 +19,7 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -311,15 +312,20 @@ func TestAccessesFollowsChanges(t *testing.T) {
 	}
 }
 
-// TestCursorsSeeEveryEventOnce writes while cursors read, and checks every
-// cursor's stream whole: each event exactly once, resourceVersions strictly
-// increasing and equal to the objects' own, none missing.
+// TestCursorsSeeEveryEventOnce: hundreds of watchers, while several
+// writers replace members at once, each see every event exactly once, in
+// strictly increasing resourceVersion order, with the object as it was at
+// that resourceVersion.
 func TestCursorsSeeEveryEventOnce(t *testing.T) {
 	t.Parallel()
 	inv := New()
 	_, start := inv.List()
-	const writes = 2000
-	const readers = 4
+	const (
+		writers   = 8
+		perWriter = 250
+		writes    = writers * perWriter
+		readers   = 200
+	)
 	results := make(chan error, readers)
 	for range readers {
 		c, err := inv.Watch(start)
@@ -328,8 +334,8 @@ func TestCursorsSeeEveryEventOnce(t *testing.T) {
 		}
 		go func() {
 			var last uint64
-			seen := 0
-			for seen < writes {
+			seen := map[string]bool{}
+			for len(seen) < writes {
 				events, wait, err := c.Next()
 				if err != nil {
 					results <- err
@@ -338,11 +344,16 @@ func TestCursorsSeeEveryEventOnce(t *testing.T) {
 				for _, ev := range events {
 					rv, err := ParseResourceVersion(ev.Object.ResourceVersion)
 					if err != nil || rv != ev.rv || rv <= last {
-						results <- fmt.Errorf("event %d: resourceVersion %s (log %d) after %d", seen, ev.Object.ResourceVersion, ev.rv, last)
+						results <- fmt.Errorf("event %d: resourceVersion %s (log %d) after %d", len(seen), ev.Object.ResourceVersion, ev.rv, last)
 						return
 					}
 					last = rv
-					seen++
+					key := ev.Object.Name + " " + ev.Object.Spec.Server
+					if seen[key] {
+						results <- fmt.Errorf("event %s seen twice", key)
+						return
+					}
+					seen[key] = true
 				}
 				if len(events) == 0 {
 					<-wait
@@ -351,11 +362,18 @@ func TestCursorsSeeEveryEventOnce(t *testing.T) {
 			results <- nil
 		}()
 	}
-	for i := range writes {
-		host := fmt.Sprintf("https://h%d", i)
-		inv.Replace("src", []Member{{Name: "a", Origin: "o", Cluster: &clusters.Cluster{Spec: clusters.ClusterSpec{Server: host}},
-			Access: Access{Config: &rest.Config{Host: host}, Hash: host}}})
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			name := fmt.Sprintf("w%d", w)
+			for i := range perWriter {
+				host := fmt.Sprintf("https://%s-%d", name, i)
+				inv.Replace(name, []Member{{Name: name, Origin: name, Cluster: &clusters.Cluster{Spec: clusters.ClusterSpec{Server: host}},
+					Access: Access{Config: &rest.Config{Host: host}, Hash: host}}})
+			}
+		})
 	}
+	wg.Wait()
 	for range readers {
 		if err := <-results; err != nil {
 			t.Error(err)

@@ -17,6 +17,7 @@ limitations under the License.
 package member
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -24,6 +25,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"regexp"
 	"strings"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
@@ -39,14 +41,20 @@ import (
 // cross a proxy CONNECT) are recognised by their message.
 func Classify(err error) (reason, message string) {
 	// Whatever carried the error, a URL's userinfo never reaches a
-	// message.
-	msg := inventory.Redact(err.Error())
+	// message, nor a connection's ephemeral local port.
+	msg := localAddress.ReplaceAllString(inventory.Redact(err.Error()), "$1 ")
 	if reason, prefix, ok := classifyType(err); ok {
 		return reason, prefix + msg
 	}
 	reason, prefix := classifyMessage(msg)
 	return reason, prefix + msg
 }
+
+// localAddress matches the local end of a connection in a net.OpError's
+// text ("read tcp 127.0.0.1:51234->127.0.0.1:6443: ..."): its port is new
+// for every connection, so a member that keeps failing the same way would
+// otherwise get a new message, and its watchers a new event, every check.
+var localAddress = regexp.MustCompile(`\b(tcp[46]?|udp[46]?) \S+->`)
 
 // classifyType sorts err by the types in its chain.
 func classifyType(err error) (reason, prefix string, ok bool) {
@@ -62,6 +70,10 @@ func classifyType(err error) (reason, prefix string, ok bool) {
 		opErr       *net.OpError
 	)
 	switch {
+	case errors.As(err, &recordErr) && bytes.HasPrefix(recordErr.RecordHeader[:], []byte("HTTP/")):
+		// The member answered in plain HTTP: an answer, but not one a
+		// Kubernetes API server gives over https.
+		return clusters.ReasonBadGateway, "invalid response: the server answered in plain HTTP, not TLS: ", true
 	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr),
 		errors.As(err, &invalidErr), errors.As(err, &recordErr), errors.As(err, &alertErr):
 		return clusters.ReasonTLSError, "TLS handshake failed: ", true

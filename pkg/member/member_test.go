@@ -18,12 +18,18 @@ package member
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,11 +50,37 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("tls: failed to verify certificate: x509: certificate signed by unknown authority"), clusters.ReasonTLSError},
 		{fmt.Errorf("getting credentials: exec: executable plugin failed with exit code 1"), clusters.ReasonCredentialError},
 		{fmt.Errorf("net/http: HTTP/1.x transport connection broken: malformed HTTP response"), clusters.ReasonBadGateway},
+		{fmt.Errorf("Get \"https://m\": %w", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake", RecordHeader: [5]byte{'H', 'T', 'T', 'P', '/'}}), clusters.ReasonBadGateway},
+		{fmt.Errorf("Get \"https://m\": %w", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake", RecordHeader: [5]byte{0x15, 3, 1, 0, 2}}), clusters.ReasonTLSError},
 	}
 	for _, tc := range tests {
 		if got, _ := Classify(tc.err); got != tc.reason {
 			t.Errorf("Classify(%v) = %s, want %s", tc.err, got, tc.reason)
 		}
+	}
+}
+
+// TestClassifyDropsEphemeralPorts: two failures that differ only in the
+// local port of their connection give the same message, so a member that
+// keeps failing does not change its condition, and notify its watchers,
+// at every check.
+func TestClassifyDropsEphemeralPorts(t *testing.T) {
+	t.Parallel()
+	failure := func(local int) error {
+		return fmt.Errorf("Get \"https://127.0.0.1:6443/readyz\": %w", &net.OpError{
+			Op: "read", Net: "tcp",
+			Source: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: local},
+			Addr:   &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6443},
+			Err:    errors.New("read: connection reset by peer"),
+		})
+	}
+	_, first := Classify(failure(51234))
+	_, second := Classify(failure(40001))
+	if first != second {
+		t.Errorf("messages differ by the local port:\n%s\n%s", first, second)
+	}
+	if want := "read tcp 127.0.0.1:6443: read: connection reset by peer"; !strings.Contains(first, want) {
+		t.Errorf("message %q lacks %q", first, want)
 	}
 }
 
@@ -96,6 +128,66 @@ func TestTransportsReuseAndRebuild(t *testing.T) {
 	}
 	if _, err := tr.Get("b", inventory.Access{Hash: "x"}); err == nil {
 		t.Errorf("a member without access configuration got a transport")
+	}
+}
+
+// TestProbesHoldNoConnection: a health check's connection closes soon
+// after the check, while the proxy's stays open for reuse, so checks keep
+// no connection to every member open.
+func TestProbesHoldNoConnection(t *testing.T) {
+	t.Parallel()
+	var open atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		switch state {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	trs := NewTransports(Options{Timeouts: DefaultTimeouts()})
+	tr, err := trs.Get("a", inventory.Access{Config: &rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}, Hash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(rt http.RoundTripper) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/readyz", http.NoBody)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	get(tr.ProbeRoundTripper)
+	get(tr.ProbeRoundTripper)
+	if got := open.Load(); got != 1 {
+		t.Errorf("two checks in a row used %d connections, want 1 shared", got)
+	}
+	deadline := time.Now().Add(probeIdleConnTimeout + 5*time.Second)
+	for open.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := open.Load(); got != 0 {
+		t.Errorf("%d connections open %s after a check, want none", got, probeIdleConnTimeout+5*time.Second)
+	}
+	get(tr.RoundTripper)
+	time.Sleep(probeIdleConnTimeout + time.Second)
+	if got := open.Load(); got != 1 {
+		t.Errorf("the proxy's connection: %d open after %s idle, want 1 kept for reuse", got, probeIdleConnTimeout+time.Second)
+	}
+	trs.Prune(func(string, *Transport) bool { return false })
+	deadline = time.Now().Add(5 * time.Second)
+	for open.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := open.Load(); got != 0 {
+		t.Errorf("%d connections open after the transport was dropped, want none", got)
 	}
 }
 

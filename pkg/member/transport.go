@@ -63,6 +63,14 @@ func DefaultTimeouts() Timeouts {
 	}
 }
 
+// IdleConnTimeout is how long a connection to a member that the proxy no
+// longer uses stays open.
+const IdleConnTimeout = 90 * time.Second
+
+// probeIdleConnTimeout is how long a health check's connection stays open
+// after it: long enough for the check's requests to share it.
+const probeIdleConnTimeout = 2 * time.Second
+
 // Transport is how one member is reached: one connection pool for plain
 // requests (HTTP/2, keep-alive) and a dialer for protocol upgrades, both
 // with the member's credentials.
@@ -70,6 +78,10 @@ type Transport struct {
 	// RoundTripper carries plain requests with the member's credentials and
 	// nothing else.
 	RoundTripper http.RoundTripper
+	// ProbeRoundTripper is RoundTripper for health checks: the same
+	// credentials, over connections that close within
+	// probeIdleConnTimeout of the check.
+	ProbeRoundTripper http.RoundTripper
 	// UpgradeCredentials sets the member's credentials on an upgrade
 	// request (it answers with the request, see proxy.MirrorRequest), which
 	// the caller then writes to a connection of its own from UpgradeDialer.
@@ -83,10 +95,11 @@ type Transport struct {
 	// the caller is to set the hub user's identity on each request.
 	Impersonate bool
 
-	hash   string
-	base   *http.Transport
-	ctx    context.Context // done once closed: streams on it end
-	cancel context.CancelFunc
+	hash      string
+	base      *http.Transport
+	probeBase *http.Transport
+	ctx       context.Context // done once closed: streams on it end
+	cancel    context.CancelFunc
 }
 
 // Transports caches one Transport per member, rebuilt only when the
@@ -215,6 +228,7 @@ func (t *Transports) Prune(keep func(cluster string, tr *Transport) bool) {
 func (tr *Transport) close() {
 	tr.cancel()
 	tr.base.CloseIdleConnections()
+	tr.probeBase.CloseIdleConnections()
 }
 
 // build makes the transports of cluster for cfg. With impersonate, an
@@ -246,20 +260,31 @@ func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (
 
 	// Plain requests: HTTP/2 when the member offers it, so many concurrent
 	// requests share one connection.
-	base := utilnet.SetTransportDefaults(&http.Transport{
-		Proxy:                 proxyFunc,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       tlsConfig.Clone(),
-		TLSHandshakeTimeout:   t.Timeouts.TLSHandshake,
-		ResponseHeaderTimeout: t.Timeouts.ResponseHeader,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		// Pass the client's Accept-Encoding through as it is: without this
-		// the transport would ask for gzip itself and decompress every
-		// response for clients that did not want it compressed.
-		DisableCompression: true,
-	})
+	newBase := func(idle time.Duration) *http.Transport {
+		return utilnet.SetTransportDefaults(&http.Transport{
+			Proxy:                 proxyFunc,
+			DialContext:           dialer.DialContext,
+			TLSClientConfig:       tlsConfig.Clone(),
+			TLSHandshakeTimeout:   t.Timeouts.TLSHandshake,
+			ResponseHeaderTimeout: t.Timeouts.ResponseHeader,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       idle,
+			// Pass the client's Accept-Encoding through as it is: without
+			// this the transport would ask for gzip itself and decompress
+			// every response for clients that did not want it compressed.
+			DisableCompression: true,
+		})
+	}
+	base := newBase(IdleConnTimeout)
 	rt, err := transport.HTTPWrappersForConfig(tc, base)
+	if err != nil {
+		return nil, err
+	}
+	// Health checks: a pool of their own whose connections close soon
+	// after each check, so that checks do not keep a connection to every
+	// member open, nor keep the proxy's idle connections from closing.
+	probeBase := newBase(probeIdleConnTimeout)
+	probeRT, err := transport.HTTPWrappersForConfig(tc, probeBase)
 	if err != nil {
 		return nil, err
 	}
@@ -283,11 +308,13 @@ func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Transport{
 		RoundTripper:       rt,
+		ProbeRoundTripper:  probeRT,
 		UpgradeCredentials: upgradeCreds,
 		UpgradeDialer:      upgradeDialer,
 		Timeouts:           t.Timeouts,
 		Impersonate:        impersonate,
 		base:               base,
+		probeBase:          probeBase,
 		ctx:                ctx,
 		cancel:             cancel,
 	}, nil

@@ -66,6 +66,10 @@ func TestMain(m *testing.M) {
 				"--health-probe-interval=1s",
 				"--health-probe-max-interval=2s",
 				"--proxy-dial-timeout=2s",
+				"--proxy-response-header-timeout=" + responseHeaderTimeout.String(),
+				// Shorter than the response-header timeout, so that a
+				// silent member always fails its checks the same way.
+				"--health-probe-timeout=3s",
 				"--credential-plugin-timeout=" + pluginTimeout.String(),
 			}
 			return nil

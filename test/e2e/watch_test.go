@@ -54,6 +54,22 @@ func (e *events) has(s string) (bool, string) {
 	return false, strings.Join(e.got, "; ")
 }
 
+// mark returns a position to look for lines after.
+func (e *events) mark() int { e.mu.Lock(); defer e.mu.Unlock(); return len(e.got) }
+
+// since returns the lines after mark that start with prefix.
+func (e *events) since(mark int, prefix string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, g := range e.got[min(mark, len(e.got)):] {
+		if strings.HasPrefix(g, prefix) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
 func (e *events) handler() cache.ResourceEventHandlerFuncs {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj interface{}) { e.add("add " + obj.(*clustersv1alpha1.Cluster).Name) },

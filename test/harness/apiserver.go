@@ -29,7 +29,10 @@ type cluster struct {
 	url   string
 	ca    *certAuthority // signs its serving certificate and its client certificates
 	admin *keyPair       // a system:masters client certificate
-	proc  *process
+	// serving is its serving certificate, which a silenced member's
+	// stand-in presents (see SilenceMember).
+	serving *keyPair
+	proc    *process
 
 	// What start needs to run the same kube-apiserver again: same port,
 	// certificates and etcd prefix.
@@ -128,7 +131,7 @@ func startCluster(ctx context.Context, cfg clusterConfig) (*cluster, error) {
 		)
 	}
 	c := &cluster{
-		name: cfg.name, url: url, ca: ca, admin: admin,
+		name: cfg.name, url: url, ca: ca, admin: admin, serving: serving,
 		bin: filepath.Join(cfg.binDir, "kube-apiserver"), args: args, logFile: filepath.Join(cfg.logDir, cfg.name+".log"),
 	}
 	if err := c.start(ctx); err != nil {

@@ -80,6 +80,7 @@ type Source struct {
 	gen      int                // counts informer starts; events of older ones are ignored
 	owners   map[string]bool    // inventory owners published
 	logged   string             // the last state logged, to log each once
+	gone     int                // consecutive checks that found the API positively gone; reconcile's alone
 	problems map[string]string  // the access problem last logged per profile
 }
 
@@ -120,6 +121,9 @@ func (s *Source) Run(ctx context.Context) {
 
 func (s *Source) reconcile(ctx context.Context) {
 	served, err := s.served()
+	if err != nil || served {
+		s.gone = 0
+	}
 	if err != nil {
 		s.logOnce("discovery-error:"+err.Error(), "Cannot tell whether the hub serves ClusterProfiles; will retry", "err", err.Error())
 		s.synced.Store(true)
@@ -130,6 +134,9 @@ func (s *Source) reconcile(ctx context.Context) {
 	s.mu.Unlock()
 	switch {
 	case !served && running:
+		if !s.goneConfirmed(ctx) {
+			return
+		}
 		klog.InfoS("The ClusterProfile API is no longer served; removing its clusters and waiting for it to return")
 		s.stopInformers()
 	case !served:
@@ -146,6 +153,50 @@ func (s *Source) reconcile(ctx context.Context) {
 		return // running; the informers mark the source synced
 	}
 	s.synced.Store(true)
+}
+
+// goneChecks is how many consecutive checks must find the ClusterProfile
+// API positively gone before its clusters are removed.
+const goneChecks = 3
+
+// goneCheckTimeout bounds the requests of one such check.
+const goneCheckTimeout = 10 * time.Second
+
+// goneConfirmed tells, once the hub's discovery has left ClusterProfiles
+// out, whether the hub says positively that the API is gone. A hub that is
+// starting up leaves CRDs out of discovery until it has loaded them, and a
+// failing hub answers errors, and neither means that any cluster is gone:
+// the hub must be ready (its /readyz answers ok) and a list of
+// ClusterProfiles must answer 404, at goneChecks consecutive checks. (A
+// hub whose RBAC forbids /readyz, which by default everyone may read,
+// never confirms it.)
+// A CRD that is deleted while the informers watch takes its profiles'
+// clusters away earlier, through their delete events.
+func (s *Source) goneConfirmed(ctx context.Context) bool {
+	// A hub that accepts connections and never answers must not stall
+	// the checks.
+	ctx, cancel := context.WithTimeout(ctx, goneCheckTimeout)
+	defer cancel()
+	ready := s.discovery.RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
+	_, list := s.client.ApisV1alpha1().ClusterProfiles(s.namespaces()[0]).List(ctx, metav1.ListOptions{Limit: 1})
+	if ready == nil && apierrors.IsNotFound(list) {
+		s.gone++
+	} else {
+		s.gone = 0
+	}
+	gone := s.gone
+	if gone >= goneChecks {
+		return true
+	}
+	state := func(err error) string {
+		if err == nil {
+			return "ok"
+		}
+		return err.Error()
+	}
+	s.logOnce(fmt.Sprintf("unconfirmed:%d", min(gone, 1)), "The hub's discovery leaves out ClusterProfiles; keeping their clusters until the hub confirms the API is gone",
+		"hubReadyz", state(ready), "list", state(list), "confirmations", gone, "needed", goneChecks)
+	return false
 }
 
 // served reports whether the hub serves clusterprofiles.

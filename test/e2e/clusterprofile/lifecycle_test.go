@@ -20,9 +20,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
@@ -30,6 +32,57 @@ import (
 // readerBinding is the ClusterRoleBinding of artifacts/deploy that lets
 // clusters-apiserver read ClusterProfiles.
 const readerBinding = "clusters-apiserver:clusterprofile-reader"
+
+// testHubRestart restarts the hub kube-apiserver (same etcd, same flags)
+// under a running informer. While the hub starts, its discovery leaves the
+// CRD out and its lists fail; no cluster may disappear for that, at any
+// moment. After it, kubectl lists every cluster again, the informer has
+// resumed its watch (a profile change reaches it), the proxy reaches the
+// profile's member, all without restarting clusters-apiserver.
+func testHubRestart(t *testing.T) {
+	informer := startInformer(t)
+	before, from := clusterNames(t), logSize(t)
+	m := informer.mark()
+	start := time.Now()
+	if err := env.RestartHub(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the hub was back after %s", time.Since(start).Round(time.Millisecond))
+	// The hub's aggregator checks that clusters-apiserver is available
+	// before it routes to it again.
+	harness.Eventually(t, 2*waitTimeout, "kubectl lists every cluster through the restarted hub", func() (bool, string) {
+		out, stderr, err := env.Kubectl(t.Context(), env.HubKubeconfig, "get", "clusters", "-o", "name")
+		if err != nil {
+			return false, stderr
+		}
+		return out == before, out
+	})
+	harness.Eventually(t, waitTimeout, "the proxy reaches "+memberProfile+" through the restarted hub", func() (bool, string) {
+		_, err := proxyGet(t.Context(), env.HubKube(t), memberProfile, "/version")
+		return err == nil, ""
+	})
+	// The ClusterProfile source and the informer's watch both follow
+	// changes again.
+	patch := `{"status":{"properties":[{"name":"after-restart","value":"yes","lastObservedTime":"2026-01-01T00:00:00Z"}]}}`
+	if _, err := profiles(t, harness.ProfileNamespace).Patch(t.Context(), "member-1-profile", types.MergePatchType, []byte(patch), metav1.PatchOptions{}, "status"); err != nil {
+		t.Fatal(err)
+	}
+	harness.Eventually(t, waitTimeout, "the informer sees a change made after the restart", func() (bool, string) {
+		_, saw := informer.since(m, "MODIFIED "+memberProfile+" ")
+		for _, line := range strings.Split(saw, "; ") {
+			if strings.Contains(line, "MODIFIED "+memberProfile+" ") && strings.HasSuffix(line, "props=after-restart=yes") {
+				return true, ""
+			}
+		}
+		return false, saw
+	})
+	if ok, saw := informer.since(m, "DELETED "); ok {
+		t.Errorf("a cluster disappeared during the hub's restart: %s", saw)
+	}
+	if log := serverLog(t, from); strings.Contains(log, "no longer served") {
+		t.Errorf("the server concluded the ClusterProfile API was gone during the hub's restart")
+	}
+}
 
 // testCRDDeleted: deleting the CRD takes the profiles' clusters away, as
 // watch events, and leaves the kubeconfig ones; reinstalling it brings

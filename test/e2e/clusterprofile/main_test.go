@@ -104,6 +104,7 @@ func TestClusterProfileSource(t *testing.T) {
 		{"hanging plugin", testHangingPlugin, false},
 		{"profiles are untrusted", testUntrustedProfiles, false},
 		{"identity modes", testIdentityModes, false},
+		{"hub restarts", testHubRestart, true},
 		{"CRD deleted and reinstalled", testCRDDeleted, true},
 		{"forbidden to list profiles", testForbidden, false},
 	}
