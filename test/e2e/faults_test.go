@@ -34,14 +34,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	clustersv1alpha1 "github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
 	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
@@ -331,4 +334,78 @@ func TestMalformedAnswers(t *testing.T) {
 		t.Errorf("a request to the plain HTTP server: %d %s; want 502 BadGateway", resp.code, resp.body)
 	}
 	noCredentials(t, "the 502", string(resp.body))
+}
+
+// TestFlappingMember kills and restarts member-2 three times. Each flap is
+// a fall to Ready=False and a return to Ready=True, told to watchers in a
+// few events, not one per failed check; the cluster converges to Ready
+// and is never removed.
+func TestFlappingMember(t *testing.T) {
+	const i, name, flaps = 1, "member-2", 3
+	ev := startInformer(t)
+	mark := ev.mark()
+	// What each event of the member said, for the log.
+	var (
+		saidMu sync.Mutex
+		said   []string
+	)
+	watchReady(t, name, func(cond metav1.Condition) {
+		saidMu.Lock()
+		said = append(said, string(cond.Status)+" "+cond.Reason+": "+cond.Message)
+		saidMu.Unlock()
+	})
+	down := false
+	t.Cleanup(func() {
+		if down {
+			if err := env.StartMember(context.Background(), i); err != nil {
+				t.Errorf("starting %s again: %v", name, err)
+			}
+		}
+	})
+	for range flaps {
+		env.KillMember(i)
+		down = true
+		waitReady(t, name, "False", "Unreachable")
+		if err := env.StartMember(t.Context(), i); err != nil {
+			t.Fatal(err)
+		}
+		down = false
+		waitReady(t, name, "True", "Healthy")
+	}
+	updates := ev.since(mark, "update "+name+" ")
+	saidMu.Lock()
+	t.Logf("%d flaps: %d watch events for %s:\n%s", flaps, len(updates), name, strings.Join(said, "\n"))
+	saidMu.Unlock()
+	// Per flap: down (connections refused), starting (its /readyz answers
+	// 500 until it is ready), up; never one event per failed check.
+	if limit := 3 * flaps; len(updates) > limit {
+		t.Errorf("%d flaps gave %d watch events, more than %d", flaps, len(updates), limit)
+	}
+	if deleted := ev.since(mark, "delete "); len(deleted) > 0 {
+		t.Errorf("clusters disappeared while a member flapped: %v", deleted)
+	}
+}
+
+// watchReady calls seen with cluster's Ready condition at every update the
+// hub's watch delivers, until the test ends.
+func watchReady(t *testing.T, cluster string, seen func(metav1.Condition)) {
+	t.Helper()
+	w, err := env.HubClusters(t).ClustersV1alpha1().Clusters().Watch(t.Context(), metav1.ListOptions{FieldSelector: "metadata.name=" + cluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	go func() {
+		for e := range w.ResultChan() {
+			c, ok := e.Object.(*clustersv1alpha1.Cluster)
+			if !ok || e.Type != watch.Modified {
+				continue
+			}
+			for _, cond := range c.Status.Conditions {
+				if cond.Type == "Ready" {
+					seen(cond)
+				}
+			}
+		}
+	}()
 }
