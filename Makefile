@@ -13,6 +13,11 @@ UNIT_PKGS := ./cmd/... ./pkg/...
 # (unit tests, the e2e server) share another.
 export CGO_ENABLED := 0
 export GOFLAGS += -trimpath
+# Tests run every time (no cached results), without go test's own vet
+# pass (golangci-lint's govet runs the same checks, on the tests too, in
+# make verify) and without DWARF in the test binaries, which only makes
+# their links slower: stack traces and race reports keep file and line.
+TEST_FLAGS := -count=1 -vet=off -ldflags=-w
 LINT := $(BIN)/golangci-lint
 IMAGE_REPO ?= ghcr.io/headlamp-k8s/clusters-apiserver
 IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
@@ -64,11 +69,11 @@ test: ## Everything CI runs: verification and all tests, printing the wall and C
 
 .PHONY: test-unit
 test-unit: ## Unit tests, including an in-process server.
-	CGO_ENABLED=1 $(GO) test -race -count=1 $(UNIT_PKGS)
+	CGO_ENABLED=1 $(GO) test $(TEST_FLAGS) -race $(UNIT_PKGS)
 
 .PHONY: test-e2e
 test-e2e: binaries image ## Tests against real hub and member kube-apiservers (two packages, each with its own hub, at a time), the server built with -race; and of the image.
-	E2E_SERVER_RACE=1 GORACE=halt_on_error=1 $(GO) test -count=1 -p 2 -timeout 20m ./test/...
+	E2E_SERVER_RACE=1 GORACE=halt_on_error=1 $(GO) test $(TEST_FLAGS) -p 2 -timeout 20m ./test/...
 
 # ---------------------------------------------------------------- bench
 

@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -219,6 +220,74 @@ func TestFollowDropsTransportsOfRemovedClusters(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("the transport of a removed cluster was not dropped")
+	}
+}
+
+// TestChurnLeavesNothingBehind adds members, reaches each once through its
+// cached transport, then removes them all: every transport is dropped,
+// every connection closed, and the goroutines are back near where they
+// started. Not parallel: it counts the process's goroutines.
+func TestChurnLeavesNothingBehind(t *testing.T) {
+	var open atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		switch state {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+
+	inv := inventory.New()
+	trs := NewTransports(Options{Timeouts: DefaultTimeouts()})
+	go trs.Follow(t.Context(), inv)
+	baseline := runtime.NumGoroutine()
+
+	const members = 200
+	var list []inventory.Member
+	for i := range members {
+		// Each its own access configuration, as distinct members have.
+		cfg := &rest.Config{Host: srv.URL, BearerToken: fmt.Sprintf("token-%d", i), TLSClientConfig: rest.TLSClientConfig{CAData: ca}}
+		list = append(list, inventory.Member{Name: fmt.Sprintf("m%d", i), Origin: fmt.Sprintf("o%d", i), Access: inventory.Access{Config: cfg, Hash: fmt.Sprint(i)}})
+	}
+	inv.Replace("src", list)
+	for i := range members {
+		name := fmt.Sprintf("m%d", i)
+		access, _ := inv.Access(name)
+		tr, err := trs.Get(name, access)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/", http.NoBody)
+		resp, err := tr.RoundTripper.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	if got := open.Load(); got != members {
+		t.Errorf("%d connections open with %d members in use, want one each", got, members)
+	}
+	busy := runtime.NumGoroutine()
+
+	inv.Replace("src", nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && (open.Load() != 0 || runtime.NumGoroutine() > baseline+10) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	trs.mu.Lock()
+	cached := len(trs.byName)
+	trs.mu.Unlock()
+	if cached != 0 || open.Load() != 0 {
+		t.Errorf("after removing every member: %d transports cached, %d connections open; want none", cached, open.Load())
+	}
+	if now := runtime.NumGoroutine(); now > baseline+10 {
+		t.Errorf("goroutines: %d before, %d in use, %d after removing every member; want back near %d", baseline, busy, now, baseline)
 	}
 }
 
