@@ -49,7 +49,7 @@ type file struct {
 }
 
 // read returns the file's contents and whether they, or a file that they
-// reference (a CA, client certificate or key, token file), differ from the
+// reference (a CA, client certificate or key), differ from the
 // version last parsed.
 func (f *file) read() ([]byte, bool, error) {
 	data, err := os.ReadFile(f.path)

@@ -85,8 +85,8 @@ func readRef(path string) []byte {
 }
 
 // refsChanged tells whether a file that the version p was parsed from
-// references now has other contents: a rotated CA, client certificate or
-// token file, next to an unchanged kubeconfig.
+// references now has other contents: a rotated CA or client certificate,
+// next to an unchanged kubeconfig.
 func (p *parsed) refsChanged() bool {
 	if p == nil {
 		return false
