@@ -132,12 +132,11 @@ func TestTransportsReuseAndRebuild(t *testing.T) {
 	}
 }
 
-// TestProbesHoldNoConnection: a health check's connection closes soon
-// after the check, while the proxy's stays open for reuse, so checks keep
-// no connection to every member open.
-func TestProbesHoldNoConnection(t *testing.T) {
-	t.Parallel()
-	var open atomic.Int32
+// countingServer starts a TLS server that answers "ok" and counts its open
+// connections; it returns the server, the count and its CA in PEM.
+func countingServer(t *testing.T) (*httptest.Server, *atomic.Int32, []byte) {
+	t.Helper()
+	open := &atomic.Int32{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
 		switch state {
@@ -149,45 +148,57 @@ func TestProbesHoldNoConnection(t *testing.T) {
 	}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	return srv, open, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+}
+
+// get sends GET url through rt and reads the whole answer.
+func get(t *testing.T, rt http.RoundTripper, url string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, http.NoBody)
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+}
+
+// waitClosed waits up to d until no connection is open and, if given, done
+// holds; it returns the connections still open.
+func waitClosed(open *atomic.Int32, d time.Duration, done func() bool) int32 {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && (open.Load() != 0 || (done != nil && !done())) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return open.Load()
+}
+
+// TestProbesHoldNoConnection: a health check's connection closes soon
+// after the check, while the proxy's stays open for reuse, so checks keep
+// no connection to every member open.
+func TestProbesHoldNoConnection(t *testing.T) {
+	t.Parallel()
+	srv, open, ca := countingServer(t)
 	trs := NewTransports(Options{Timeouts: DefaultTimeouts()})
 	tr, err := trs.Get("a", inventory.Access{Config: &rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}, Hash: "h"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	get := func(rt http.RoundTripper) {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/readyz", http.NoBody)
-		resp, err := rt.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-	}
-	get(tr.ProbeRoundTripper)
-	get(tr.ProbeRoundTripper)
+	get(t, tr.ProbeRoundTripper, srv.URL)
+	get(t, tr.ProbeRoundTripper, srv.URL)
 	if got := open.Load(); got != 1 {
 		t.Errorf("two checks in a row used %d connections, want 1 shared", got)
 	}
-	deadline := time.Now().Add(probeIdleConnTimeout + 5*time.Second)
-	for open.Load() != 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if got := open.Load(); got != 0 {
+	if got := waitClosed(open, probeIdleConnTimeout+5*time.Second, nil); got != 0 {
 		t.Errorf("%d connections open %s after a check, want none", got, probeIdleConnTimeout+5*time.Second)
 	}
-	get(tr.RoundTripper)
+	get(t, tr.RoundTripper, srv.URL)
 	time.Sleep(probeIdleConnTimeout + time.Second)
 	if got := open.Load(); got != 1 {
 		t.Errorf("the proxy's connection: %d open after %s idle, want 1 kept for reuse", got, probeIdleConnTimeout+time.Second)
 	}
 	trs.Prune(func(string, *Transport) bool { return false })
-	deadline = time.Now().Add(5 * time.Second)
-	for open.Load() != 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if got := open.Load(); got != 0 {
+	if got := waitClosed(open, 5*time.Second, nil); got != 0 {
 		t.Errorf("%d connections open after the transport was dropped, want none", got)
 	}
 }
@@ -228,19 +239,7 @@ func TestFollowDropsTransportsOfRemovedClusters(t *testing.T) {
 // every connection closed, and the goroutines are back near where they
 // started. Not parallel: it counts the process's goroutines.
 func TestChurnLeavesNothingBehind(t *testing.T) {
-	var open atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
-	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		switch state {
-		case http.StateNew:
-			open.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			open.Add(-1)
-		}
-	}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	srv, open, ca := countingServer(t)
 
 	inv := inventory.New()
 	trs := NewTransports(Options{Timeouts: DefaultTimeouts()})
@@ -262,13 +261,7 @@ func TestChurnLeavesNothingBehind(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/", http.NoBody)
-		resp, err := tr.RoundTripper.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
+		get(t, tr.RoundTripper, srv.URL)
 	}
 	if got := open.Load(); got != members {
 		t.Errorf("%d connections open with %d members in use, want one each", got, members)
@@ -276,10 +269,7 @@ func TestChurnLeavesNothingBehind(t *testing.T) {
 	busy := runtime.NumGoroutine()
 
 	inv.Replace("src", nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && (open.Load() != 0 || runtime.NumGoroutine() > baseline+10) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitClosed(open, 10*time.Second, func() bool { return runtime.NumGoroutine() <= baseline+10 })
 	trs.mu.Lock()
 	cached := len(trs.byName)
 	trs.mu.Unlock()

@@ -103,6 +103,9 @@ func TransportBuilt(cluster string) { defaultMetrics.built(cluster) }
 
 func (m *proxyMetrics) built(cluster string) {
 	m.transport.WithLabelValues(cluster).Inc()
+	// Noted once the request ends, with its gauges: a cluster's first
+	// request still in flight when the cluster goes keeps its series until
+	// the next cleanup, one lock per request instead of two.
 	m.note(cluster, func(s *clusterSeries) { s.transport = true })
 }
 
@@ -169,7 +172,6 @@ func FollowClusters(ctx context.Context, inv *inventory.Inventory) {
 // http.Flusher and http.Hijacker, which streaming and upgrades need.
 func (m *proxyMetrics) serve(cluster, verbClass string, w http.ResponseWriter, req *http.Request, h http.Handler) {
 	start := time.Now()
-	m.note(cluster, func(*clusterSeries) {}) // its gauges, from now on
 	inflight := m.inflight.WithLabelValues(cluster)
 	inflight.Inc()
 	defer inflight.Dec()
@@ -214,6 +216,9 @@ func (m *proxyMetrics) serve(cluster, verbClass string, w http.ResponseWriter, r
 	}
 	m.requests.WithLabelValues(cluster, verbClass, strconv.Itoa(code)).Inc()
 	m.duration.WithLabelValues(cluster, verbClass).Observe(time.Since(start).Seconds())
+	// Noted once the request ends, with its gauges: a cluster's first
+	// request still in flight when the cluster goes keeps its series until
+	// the next cleanup, one lock per request instead of two.
 	m.note(cluster, func(s *clusterSeries) {
 		s.requests[[2]string{verbClass, strconv.Itoa(code)}] = true
 		s.durations[verbClass] = true

@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -241,24 +242,28 @@ func (b *bench) waitClusters(ctx context.Context, n int) error {
 	defer client.CloseIdleConnections()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		body, err := getBody(ctx, client, b.clients.viaServer(clustersPath), nil)
-		if err != nil {
+		got, err := b.listedClusters(ctx, client)
+		if err != nil || got == n {
 			return err
-		}
-		var l struct {
-			Items []json.RawMessage `json:"items"`
-		}
-		if err := json.Unmarshal(body, &l); err != nil {
-			return err
-		}
-		if len(l.Items) == n {
-			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d clusters listed after 3 minutes, want %d", len(l.Items), n)
+			return fmt.Errorf("%d clusters listed after 3 minutes, want %d", got, n)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// listedClusters is how many clusters clusters-apiserver lists.
+func (b *bench) listedClusters(ctx context.Context, client *http.Client) (int, error) {
+	body, err := getBody(ctx, client, b.clients.viaServer(clustersPath), nil)
+	if err != nil {
+		return 0, err
+	}
+	var l struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	err = json.Unmarshal(body, &l)
+	return len(l.Items), err
 }
 
 // churnSample measures clusters-apiserver: clusters listed, RSS, heap in
@@ -267,17 +272,10 @@ func (b *bench) churnSample(ctx context.Context, pid int) (churnSample, error) {
 	var s churnSample
 	client := httpClient(b.clients.server)
 	defer client.CloseIdleConnections()
-	body, err := getBody(ctx, client, b.clients.viaServer(clustersPath), nil)
-	if err != nil {
+	var err error
+	if s.Clusters, err = b.listedClusters(ctx, client); err != nil {
 		return s, err
 	}
-	var l struct {
-		Items []json.RawMessage `json:"items"`
-	}
-	if err := json.Unmarshal(body, &l); err != nil {
-		return s, err
-	}
-	s.Clusters = len(l.Items)
 	// A heap profile with gc=1 runs a garbage collection first.
 	if _, err := getBody(ctx, client, b.clients.viaServer("/debug/pprof/heap?gc=1"), nil); err != nil {
 		return s, fmt.Errorf("forcing a GC: %w", err)
