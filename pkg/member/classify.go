@@ -68,8 +68,13 @@ func classifyType(err error) (reason, prefix string, ok bool) {
 		exitErr     *exec.ExitError
 		execErr     *exec.Error
 		opErr       *net.OpError
+		pluginErr   *PluginError
 	)
 	switch {
+	case errors.As(err, &pluginErr):
+		// Before the TLS cases: a plugin's client certificate is asked
+		// for during the handshake, and its errors may quote a TLS one.
+		return clusters.ReasonCredentialError, "getting a credential failed: ", true
 	case errors.As(err, &recordErr) && bytes.HasPrefix(recordErr.RecordHeader[:], []byte("HTTP/")):
 		// The member answered in plain HTTP: an answer, but not one a
 		// Kubernetes API server gives over https.

@@ -16,11 +16,11 @@ limitations under the License.
 
 package member
 
-// Exec credential plugins run under a time limit. client-go runs a plugin
-// without one, so a hanging plugin would hold every request to its cluster
-// forever. WrapExec rewrites an exec configuration to run the plugin
-// through this server's own binary, which kills it when the limit passes or
-// the server goes away; ExecMain is that wrapper's entry point.
+// Exec credential plugins run under a time limit, or a hanging plugin would
+// hold every request to its cluster forever. WrapExec rewrites an exec
+// configuration to run the plugin through this server's own binary, which
+// kills it, with whatever it started, when the limit passes or the server
+// goes away; ExecMain is that wrapper's entry point.
 
 import (
 	"bytes"
@@ -55,13 +55,8 @@ const (
 const MemberEnv = "CLUSTERS_APISERVER_MEMBER"
 
 // WrapExec returns a copy of cfg that runs its plugin through self (this
-// binary) with the given time limit, for the member named member. cfg
-// itself is not changed.
-//
-// The member's name, in the plugin's environment, also gives each member
-// its own credential cache and lock in client-go, which otherwise shares
-// them between all clusters whose exec configurations are equal: one
-// hanging plugin would then hold the requests of every such cluster.
+// binary) with the given time limit, for the member named member, whose
+// name the plugin finds in its environment. cfg itself is not changed.
 func WrapExec(cfg *clientcmdapi.ExecConfig, self string, timeout time.Duration, member string) *clientcmdapi.ExecConfig {
 	out := cfg.DeepCopy()
 	out.Command = self
@@ -88,8 +83,8 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 // ExecMain runs "TIMEOUT -- COMMAND ARGS..." with this process's standard input
 // and output and environment (which carries KUBERNETES_EXEC_INFO), and
 // returns the plugin's exit code, ExitTimeout or ExitNotRun. The plugin's
-// standard error is discarded: it is free text that may hold a credential,
-// and the server logs what it writes. The plugin is killed, with its
+// standard error is discarded: it is free text that may hold a credential.
+// The plugin is killed, with its
 // children, when the time is up and when the server or this wrapper is
 // stopped.
 func ExecMain(args []string) int {
@@ -134,8 +129,8 @@ func ExecMain(args []string) int {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	var exit *exec.ExitError
-	// The messages name neither the plugin nor its arguments: client-go
-	// passes this process's standard error on to the server's log.
+	// The messages name neither the plugin nor its arguments, should
+	// standard error ever reach a log.
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		fmt.Fprintf(os.Stderr, "credential plugin did not finish within %s\n", timeout)

@@ -23,6 +23,7 @@ package member
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -33,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/proxy"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
+	"k8s.io/client-go/util/connrotation"
 	"k8s.io/streaming/pkg/httpstream/spdy"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
@@ -110,6 +112,10 @@ type Transports struct {
 
 	mu     sync.Mutex
 	byName map[string]*Transport
+
+	credMu    sync.Mutex
+	creds     map[string]*execCredentials // exec plugin credentials, by cluster
+	execRetry time.Duration               // execRetryInterval; shorter in tests
 }
 
 // Options configure how members are reached.
@@ -126,7 +132,7 @@ type Options struct {
 
 // NewTransports returns an empty cache.
 func NewTransports(opts Options) *Transports {
-	return &Transports{Options: opts, byName: map[string]*Transport{}}
+	return &Transports{Options: opts, byName: map[string]*Transport{}, creds: map[string]*execCredentials{}, execRetry: execRetryInterval}
 }
 
 // Get returns the cached transport of cluster, building it when there is
@@ -140,7 +146,7 @@ func (t *Transports) Get(cluster string, access inventory.Access) (*Transport, e
 	if access.Config == nil {
 		return nil, fmt.Errorf("no access configuration")
 	}
-	next, err := t.build(cluster, access.Config, access.Impersonate)
+	next, err := t.build(cluster, access)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +185,7 @@ func (t *Transports) Temporary(cluster string, access inventory.Access) (*Transp
 	if access.Config == nil {
 		return nil, fmt.Errorf("no access configuration")
 	}
-	return t.build(cluster, access.Config, access.Impersonate)
+	return t.build(cluster, access)
 }
 
 // Close ends the requests and streams that use the transport and closes
@@ -190,15 +196,19 @@ func (tr *Transport) Close() { tr.close() }
 // upgraded streams over it end then.
 func (tr *Transport) Context() context.Context { return tr.ctx }
 
-// Drop forgets the transport of cluster and closes its idle connections.
-// Requests in flight finish on their connections.
+// Drop forgets the transport and the exec plugin credential of cluster
+// and closes its idle connections. Requests in flight finish on their
+// connections.
 func (t *Transports) Drop(cluster string) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if cur, ok := t.byName[cluster]; ok {
 		cur.close()
 		delete(t.byName, cluster)
 	}
+	t.mu.Unlock()
+	t.credMu.Lock()
+	delete(t.creds, cluster)
+	t.credMu.Unlock()
 }
 
 // DropStale drops the transport of cluster if keep returns false for it.
@@ -231,19 +241,33 @@ func (tr *Transport) close() {
 	tr.probeBase.CloseIdleConnections()
 }
 
-// build makes the transports of cluster for cfg. With impersonate, an
-// impersonation configured in the source (a kubeconfig's "as") is ignored:
-// the proxy sets the hub user's identity on each request instead.
-func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (*Transport, error) {
-	if cfg.ExecProvider != nil && t.PluginRunner != "" {
-		// Here, where every member transport is built, so that no source
-		// can forget it: client-go runs a plugin without a time limit.
+// build makes the transports of cluster for access. With
+// access.Impersonate, an impersonation configured in the source (a
+// kubeconfig's "as") is ignored: the proxy sets the hub user's identity on
+// each request instead.
+func (t *Transports) build(cluster string, access inventory.Access) (*Transport, error) {
+	cfg, impersonate := access.Config, access.Impersonate
+	var creds *execCredentials
+	if cfg.ExecProvider != nil {
+		if cfg.AuthProvider != nil {
+			return nil, errors.New("execProvider and authProvider cannot be used in combination")
+		}
+		var err error
+		if creds, err = t.credentials(cluster, access.Hash, cfg); err != nil {
+			return nil, err
+		}
+		// The plugin is run by creds, not by client-go (see execcred.go).
 		cfg = rest.CopyConfig(cfg)
-		cfg.ExecProvider = WrapExec(cfg.ExecProvider, t.PluginRunner, t.Timeouts.CredentialPlugin, cluster)
+		cfg.ExecProvider = nil
 	}
 	tc, err := cfg.TransportConfig()
 	if err != nil {
 		return nil, err
+	}
+	if creds != nil {
+		if err := creds.apply(tc); err != nil {
+			return nil, err
+		}
 	}
 	if impersonate {
 		tc.Impersonate = transport.ImpersonationConfig{}
@@ -253,6 +277,11 @@ func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (
 		return nil, err
 	}
 	dialer := &net.Dialer{Timeout: t.Timeouts.Dial, KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	if creds != nil {
+		// Closed when the plugin returns another client certificate.
+		dial = connrotation.NewDialerWithTracker(dial, creds.tracker).DialContext
+	}
 	proxyFunc := tc.Proxy
 	if proxyFunc == nil {
 		proxyFunc = utilnet.NewProxierWithNoProxyCIDR(http.ProxyFromEnvironment)
@@ -263,7 +292,7 @@ func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (
 	newBase := func(idle time.Duration) *http.Transport {
 		return utilnet.SetTransportDefaults(&http.Transport{
 			Proxy:                 proxyFunc,
-			DialContext:           dialer.DialContext,
+			DialContext:           dial,
 			TLSClientConfig:       tlsConfig.Clone(),
 			TLSHandshakeTimeout:   t.Timeouts.TLSHandshake,
 			ResponseHeaderTimeout: t.Timeouts.ResponseHeader,
@@ -320,6 +349,52 @@ func (t *Transports) build(cluster string, cfg *rest.Config, impersonate bool) (
 	}, nil
 }
 
+// credentials returns the exec plugin credential of cluster for the access
+// configuration of hash, which cfg is, shared by every transport built for
+// it. A configuration without a hash (tests) gets a credential of its own.
+func (t *Transports) credentials(cluster, hash string, cfg *rest.Config) (*execCredentials, error) {
+	t.credMu.Lock()
+	defer t.credMu.Unlock()
+	if cur, ok := t.creds[cluster]; ok && hash != "" && cur.hash == hash {
+		return cur, nil
+	}
+	limit := t.Timeouts.CredentialPlugin
+	if limit <= 0 {
+		limit = DefaultTimeouts().CredentialPlugin
+	}
+	runLimit := limit
+	if t.PluginRunner != "" {
+		// Here, where every member transport is built, so that no source
+		// can forget it: the plugin runs under the wrapper's time limit,
+		// and the wrapper itself under a looser one (it is this server's
+		// binary, which can take seconds to start when many start at once).
+		cfg = rest.CopyConfig(cfg)
+		cfg.ExecProvider = WrapExec(cfg.ExecProvider, t.PluginRunner, limit, cluster)
+		runLimit = 2*limit + execWrapperGrace
+	}
+	creds, err := newExecCredentials(cfg, hash, runLimit)
+	if err != nil {
+		return nil, err
+	}
+	creds.retry = t.execRetry
+	if hash != "" {
+		t.creds[cluster] = creds
+	}
+	return creds, nil
+}
+
+// pruneCredentials forgets the exec plugin credentials for which keep
+// returns false.
+func (t *Transports) pruneCredentials(keep func(cluster, hash string) bool) {
+	t.credMu.Lock()
+	defer t.credMu.Unlock()
+	for name, c := range t.creds {
+		if !keep(name, c.hash) {
+			delete(t.creds, name)
+		}
+	}
+}
+
 // Current returns a function that tells whether tr was built for the
 // access configuration cluster has in inv now: the keep function of Prune
 // and DropStale.
@@ -330,14 +405,19 @@ func Current(inv *inventory.Inventory) func(cluster string, tr *Transport) bool 
 	}
 }
 
-// Follow drops the transport of a cluster as soon as it leaves inv or its
-// access configuration changes, closing its idle connections and ending
-// its streams, until ctx is done.
+// Follow drops the transport and the exec plugin credential of a cluster as
+// soon as it leaves inv or its access configuration changes, closing its
+// idle connections and ending its streams, until ctx is done.
 func (t *Transports) Follow(ctx context.Context, inv *inventory.Inventory) {
 	current := Current(inv)
+	currentHash := func(cluster, hash string) bool {
+		access, ok := inv.Access(cluster)
+		return ok && access.Hash == hash
+	}
 	for {
 		changed := inv.AccessChanged()
 		t.Prune(current)
+		t.pruneCredentials(currentHash)
 		select {
 		case <-changed:
 		case <-ctx.Done():
