@@ -29,10 +29,9 @@ import (
 )
 
 func main() {
-	// The server runs exec credential plugins through itself to bound
-	// their run time (see WrapExec in pkg/member).
-	if len(os.Args) > 1 && os.Args[1] == member.ExecCommand {
-		os.Exit(member.ExecMain(os.Args[2:]))
-	}
-	os.Exit(cli.Run(app.NewCommand()))
+	code := cli.Run(app.NewCommand())
+	// What credential plugins still running have started would outlive
+	// the server (the plugins themselves die with it).
+	member.StopPlugins()
+	os.Exit(code)
 }

@@ -22,7 +22,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"net"
 	"os/exec"
 	"regexp"
@@ -104,18 +103,11 @@ func classifyMessage(msg string) (reason, prefix string) {
 }
 
 // Explain is Classify with the member's access described: a credential
-// failure names what produced the credential (via), and the exit codes of
-// the plugin time limit wrapper are spelt out.
+// failure names what produced the credential (via).
 func Explain(err error, via string) (reason, message string) {
 	reason, message = Classify(err)
 	if reason != clusters.ReasonCredentialError {
 		return reason, message
-	}
-	switch {
-	case strings.Contains(message, fmt.Sprintf("exit code %d", ExecExitTimeout)):
-		message += " (the credential plugin did not finish within its time limit)"
-	case strings.Contains(message, fmt.Sprintf("exit code %d", ExecExitNotRun)):
-		message += " (the credential plugin could not be run)"
 	}
 	if via != "" {
 		message += "; credential from " + via

@@ -34,8 +34,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -271,6 +273,9 @@ func TestHostilePluginsLeakNothing(t *testing.T) {
 		{name: "interactive", body: "exit 0", mutate: func(c *clientcmdapi.ExecConfig) { c.InteractiveMode = clientcmdapi.AlwaysExecInteractiveMode }, want: "a server has no terminal"},
 		{name: "policy", body: "exit 0", mutate: func(c *clientcmdapi.ExecConfig) { c.PluginPolicy.PolicyType = clientcmdapi.PluginPolicyDenyAll }, want: "not supported"},
 		{name: "version", body: "exit 0", mutate: func(c *clientcmdapi.ExecConfig) { c.APIVersion = "client.authentication.k8s.io/v1alpha1" }, want: "invalid apiVersion"},
+		{name: "environment name holding =", body: "exit 0", mutate: func(c *clientcmdapi.ExecConfig) {
+			c.Env = append(c.Env, clientcmdapi.ExecEnvVar{Name: "HTTPS_PROXY=http://" + secret, Value: ""})
+		}, want: "environment variable name"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -440,4 +445,184 @@ func clientCertificate(t *testing.T, cn string) (certPEM, keyPEM []byte) {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+}
+
+// runPlugin runs body as the plugin of a fresh credential with the given
+// time limit, and returns the credential, how long it took and the error.
+func runPlugin(t *testing.T, body string, limit time.Duration) (*execCredential, time.Duration, error) {
+	t.Helper()
+	access := execAccess("https://127.0.0.1:1", "", writePlugin(t, t.TempDir(), "p.sh", body))
+	c, err := newExecCredentials(access.Config, "m", "", limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	cred, err := c.get(t.Context())
+	return cred, time.Since(start), err
+}
+
+// gone waits until no process has the PID in file, or fails the test.
+func gone(t *testing.T, file string) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stat := "/proc/" + strings.TrimSpace(string(data)) + "/stat"
+	deadline := time.Now().Add(10 * time.Second) // bounds a wait, not a goal
+	for {
+		b, err := os.ReadFile(stat)
+		// Gone, or a zombie waiting for a parent that reaps it.
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %s is still running: %s", strings.TrimSpace(string(data)), b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestPluginProcesses: a plugin runs with the member's name and its
+// ExecCredential input in its environment; a hanging plugin is killed,
+// with what it started, at its time limit; a child a plugin leaves behind
+// is killed after it; a detached child holding the plugin's output does
+// not hold the run.
+func TestPluginProcesses(t *testing.T) {
+	t.Parallel()
+	t.Run("environment", func(t *testing.T) {
+		t.Parallel()
+		cred, _, err := runPlugin(t, `[ "$CLUSTERS_APISERVER_MEMBER" = m ] || exit 9
+case "$KUBERNETES_EXEC_INFO" in *'"interactive":false'*) ;; *) exit 8 ;; esac
+echo '`+credentialJSON("t")+`'`, time.Minute)
+		if err != nil || cred.token != "t" {
+			t.Errorf("got %v, %v; want the token", cred, err)
+		}
+	})
+	t.Run("hanging", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		_, took, err := runPlugin(t, "sleep 600 & echo $! > "+dir+"/child\nexec sleep 600", 300*time.Millisecond)
+		if err == nil || !strings.Contains(err.Error(), "did not finish within its time limit (300ms)") {
+			t.Errorf("a hanging plugin: %v", err)
+		}
+		if took > 10*time.Second { // bounds a hang, not a goal
+			t.Errorf("a hanging plugin held the run for %s", took)
+		}
+		gone(t, dir+"/child")
+	})
+	t.Run("not found", func(t *testing.T) {
+		t.Parallel()
+		access := execAccess("https://127.0.0.1:1", "", "/does/not/exist")
+		c, err := newExecCredentials(access.Config, "m", "", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.get(t.Context()); err == nil || !strings.Contains(err.Error(), "was not found") {
+			t.Errorf("a missing plugin: %v", err)
+		}
+	})
+	t.Run("leaves a child", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		cred, _, err := runPlugin(t, "sleep 600 & echo $! > "+dir+"/child\necho '"+credentialJSON("t")+"'", time.Minute)
+		if err != nil || cred.token != "t" {
+			t.Errorf("got %v, %v; want the token", cred, err)
+		}
+		gone(t, dir+"/child")
+	})
+	t.Run("detached child", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		cred, took, err := runPlugin(t, "echo '"+credentialJSON("t")+"'\nsetsid sh -c 'echo $$ > "+dir+"/child; exec sleep 600' &", time.Minute)
+		if err != nil || cred.token != "t" {
+			t.Errorf("got %v, %v; want the token", cred, err)
+		}
+		if took > 10*time.Second { // bounds a hang, not a goal
+			t.Errorf("a detached child held the run for %s", took)
+		}
+		// End the child this test started, by its PID.
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if data, err := os.ReadFile(dir + "/child"); err == nil {
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+					return
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// TestRefusalsThatAreNotTheMembers: a 401 that a member's pod, service or
+// node proxy passes on is the backend's, so it does not make the plugin
+// run again; the member's own 401 does.
+func TestRefusalsThatAreNotTheMembers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	log := filepath.Join(dir, "runs")
+	member := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "no", http.StatusUnauthorized)
+	}))
+	defer member.Close()
+	trs := NewTransports(Options{Timeouts: DefaultTimeouts()})
+	trs.execRetry = 0
+	tr, err := trs.Get("m", execAccess(member.URL, "h", writePlugin(t, dir, "p.sh", "echo run >> "+log+"\necho '"+credentialJSON("t")+"'")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/api/v1/namespaces/n/pods/p/proxy/", "/api/v1/namespaces/n/services/https:s:443/proxy/x", "/api/v1/nodes/n/proxy/metrics"} {
+		_, _ = status(t, tr.RoundTripper, member.URL+path, nil)
+	}
+	if got := runs(t, log); got != 1 {
+		t.Errorf("401s passed on by the member's proxies ran the plugin %d times, want 1 (the first credential)", got)
+	}
+	_, _ = status(t, tr.RoundTripper, member.URL+"/api/v1/namespaces", nil)
+	if got := runs(t, log); got != 2 {
+		t.Errorf("the member's own 401: the plugin ran %d times, want 2", got)
+	}
+}
+
+// TestWaitingForAPluginEndsWithTheRequest: while a cluster's plugin hangs,
+// another request to it waits no longer than its own context allows.
+func TestWaitingForAPluginEndsWithTheRequest(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	trs := NewTransports(Options{Timeouts: Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: time.Second, CredentialPlugin: 20 * time.Second}})
+	tr, err := trs.Get("m", execAccess("https://127.0.0.1:1", "h", writePlugin(t, dir, "hang.sh", "echo $$ > "+dir+"/pid.tmp; mv "+dir+"/pid.tmp "+dir+"/pid\nexec sleep 600")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := status(t, tr.RoundTripper, "https://127.0.0.1:1/", nil)
+		first <- err
+	}()
+	harnessWait(t, func() bool { _, err := os.Stat(dir + "/pid"); return err == nil })
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://127.0.0.1:1/", http.NoBody)
+	start := time.Now()
+	_, err = tr.RoundTripper.RoundTrip(req)
+	if err == nil || !strings.Contains(err.Error(), "gave up waiting") || time.Since(start) > 10*time.Second {
+		t.Errorf("a request behind a hanging plugin: %v after %s; want it to give up with its context", err, time.Since(start))
+	}
+	// End the hanging plugin this test started, by its PID.
+	data, _ := os.ReadFile(dir + "/pid")
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	if err := <-first; err == nil {
+		t.Errorf("the request whose plugin was killed succeeded")
+	}
+}
+
+// harnessWait polls cond for up to 10 seconds, or fails the test.
+func harnessWait(t *testing.T, cond func() bool) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) { return cond(), nil })
+	if err != nil {
+		t.Fatal("timed out")
+	}
 }

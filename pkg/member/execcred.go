@@ -50,7 +50,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -75,11 +77,55 @@ const execInfoEnv = "KUBERNETES_EXEC_INFO"
 // plugin after its first.
 const execRetryInterval = 5 * time.Second
 
-// execWrapperGrace is part of how long a run through the plugin wrapper
-// (see WrapExec) may take before the wrapper is killed here: the wrapper
-// kills the plugin at its limit itself and reports why, so this only
-// bounds a wrapper that is itself stuck.
-const execWrapperGrace = 10 * time.Second
+// maxOutput bounds what is kept of a plugin's output: an ExecCredential
+// is a few kilobytes.
+const maxOutput = 1 << 20
+
+// limitedBuffer keeps the first maxOutput bytes written to it.
+type limitedBuffer struct{ bytes.Buffer }
+
+// Write implements io.Writer, dropping what passes maxOutput.
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := maxOutput - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// MemberEnv names the environment variable that carries the member's name
+// to the plugin run for it.
+const MemberEnv = "CLUSTERS_APISERVER_MEMBER"
+
+// runningPlugins are the process groups of the plugins running now.
+type runningPlugins struct {
+	mu   sync.Mutex
+	pids map[int]bool
+}
+
+var plugins = &runningPlugins{pids: map[int]bool{}}
+
+func (r *runningPlugins) add(pid int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pids[pid] = true
+}
+
+func (r *runningPlugins) remove(pid int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.pids, pid)
+}
+
+// StopPlugins kills the process group of every credential plugin running
+// now, for a server that stops: a plugin dies with the server anyway, but
+// what it started would not.
+func StopPlugins() {
+	plugins.mu.Lock()
+	defer plugins.mu.Unlock()
+	for pid := range plugins.pids {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
 
 var (
 	execScheme = runtime.NewScheme()
@@ -127,16 +173,18 @@ type execCredentials struct {
 	// certificate, closed when the plugin returns another one.
 	tracker *connrotation.ConnectionTracker
 
-	mu      sync.Mutex // held while the plugin runs: one run at a time
+	// lock is held while the credential is read or the plugin runs (one
+	// run at a time); waiting for it ends with the waiter's context.
+	lock    chan struct{}
 	cur     *execCredential
 	exp     time.Time // zero: does not expire
 	lastRun time.Time
 	lastErr error
 }
 
-// newExecCredentials prepares running the plugin of cfg (cfg.ExecProvider,
-// possibly wrapped by WrapExec) for the access configuration of hash.
-func newExecCredentials(cfg *rest.Config, hash string, limit time.Duration) (*execCredentials, error) {
+// newExecCredentials prepares running the plugin of cfg.ExecProvider for
+// cluster, under limit, for the access configuration of hash.
+func newExecCredentials(cfg *rest.Config, cluster, hash string, limit time.Duration) (*execCredentials, error) {
 	ec := cfg.ExecProvider
 	group, ok := execVersions[ec.APIVersion]
 	if !ok {
@@ -159,10 +207,18 @@ func newExecCredentials(cfg *rest.Config, hash string, limit time.Duration) (*ex
 		retry:   execRetryInterval,
 		now:     time.Now,
 		tracker: connrotation.NewConnectionTracker(),
+		lock:    make(chan struct{}, 1),
 	}
 	for _, e := range ec.Env {
+		// A name holding "=" would set another variable than it says
+		// (HTTPS_PROXY=... named so to pass a deny list), and one
+		// holding NUL would end the string early.
+		if e.Name == "" || strings.ContainsAny(e.Name, "=\x00") {
+			return nil, pluginErrorf("exec plugin: an environment variable name is empty or holds \"=\" or NUL")
+		}
 		c.env = append(c.env, e.Name+"="+e.Value)
 	}
+	c.env = append(c.env, MemberEnv+"="+cluster)
 	if ec.ProvideClusterInfo {
 		cluster, err := rest.ConfigToExecCluster(cfg)
 		if err != nil {
@@ -176,40 +232,66 @@ func newExecCredentials(cfg *rest.Config, hash string, limit time.Duration) (*ex
 // apply makes tc take its credential from c, as client-go's
 // Authenticator.UpdateTransportConfig does: a bearer token on each
 // request and a client certificate at each TLS handshake, unless tc
-// already has a credential of its own.
-func (c *execCredentials) apply(tc *transport.Config) error {
+// already has a credential of its own. When it returns true, the caller
+// sets the TLS configuration's GetClientCertificate to
+// c.clientCertificate: the placeholder callback set here only makes
+// transport.TLSConfigFor build a configuration that asks for one.
+func (c *execCredentials) apply(tc *transport.Config) (bool, error) {
 	if tc.HasTokenAuth() || tc.HasBasicAuth() || tc.HasCertAuth() {
-		return nil
+		return false, nil
 	}
 	if tc.HasCertCallback() {
-		return pluginErrorf("exec plugin: a client certificate callback is already set")
+		return false, pluginErrorf("exec plugin: a client certificate callback is already set")
 	}
 	tc.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &execRoundTripper{creds: c, next: rt} })
-	tc.TLS.GetCertHolder = &transport.GetCertHolder{GetCert: c.certificate}
-	return nil
+	tc.TLS.GetCertHolder = &transport.GetCertHolder{GetCert: func() (*tls.Certificate, error) {
+		return nil, errors.New("exec plugin: the client certificate callback was not set up")
+	}}
+	return true, nil
 }
 
-// certificate is the client certificate the plugin returned, nil if none.
-func (c *execCredentials) certificate() (*tls.Certificate, error) {
-	cred, err := c.get()
+// clientCertificate is the client certificate the plugin returned, an
+// empty one if none: tls.Config.GetClientCertificate.
+func (c *execCredentials) clientCertificate(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	cred, err := c.get(cri.Context())
 	if err != nil {
 		return nil, err
+	}
+	if cred.cert == nil {
+		return &tls.Certificate{}, nil
 	}
 	return cred.cert, nil
 }
 
+// acquire takes c.lock, or gives up when ctx is done.
+func (c *execCredentials) acquire(ctx context.Context) error {
+	select {
+	case c.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return pluginErrorf("exec: gave up waiting for the credential plugin: %v", ctx.Err())
+	}
+}
+
+func (c *execCredentials) release() { <-c.lock }
+
 // get returns the cached credential, running the plugin when there is none
 // or it has expired, unless it ran less than retry ago: then what that run
 // gave, an error or a credential already expired, is returned again.
-func (c *execCredentials) get() (*execCredential, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// Waiting for another run, or for a slot to run in, ends with ctx.
+func (c *execCredentials) get(ctx context.Context) (*execCredential, error) {
+	if err := c.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer c.release()
 	now := c.now()
 	if c.cur != nil && (c.exp.IsZero() || now.Before(c.exp)) {
 		return c.cur, nil
 	}
 	if c.lastRun.IsZero() || now.Sub(c.lastRun) >= c.retry {
-		c.runLocked()
+		if err := c.runLocked(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if c.lastErr != nil {
 		return nil, c.lastErr
@@ -220,23 +302,40 @@ func (c *execCredentials) get() (*execCredential, error) {
 // refused runs the plugin again after the member refused seen (401),
 // unless the credential has changed since or the plugin ran less than
 // retry ago.
-func (c *execCredentials) refused(seen *execCredential) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (c *execCredentials) refused(ctx context.Context, seen *execCredential) {
+	if c.acquire(ctx) != nil {
+		return
+	}
+	defer c.release()
 	if seen != c.cur || c.now().Sub(c.lastRun) < c.retry {
 		return
 	}
-	c.runLocked()
+	_ = c.runLocked(ctx)
 }
 
+// maxPluginRuns bounds the plugins running at once, of all clusters: a
+// caller who reaches many clusters at once, or a health check of each,
+// cannot make the server start a process for each at the same moment.
+const maxPluginRuns = 32
+
+// pluginRuns holds a token for each plugin running.
+var pluginRuns = make(chan struct{}, maxPluginRuns)
+
 // runLocked runs the plugin and keeps its credential; on failure the last
-// credential stays and the error is kept. c.mu is held.
-func (c *execCredentials) runLocked() {
+// credential stays and the error is kept. c.lock is held. It returns an
+// error only when ctx ended before a run could start.
+func (c *execCredentials) runLocked(ctx context.Context) error {
+	select {
+	case pluginRuns <- struct{}{}:
+	case <-ctx.Done():
+		return pluginErrorf("exec: gave up waiting to run the credential plugin: %v", ctx.Err())
+	}
+	defer func() { <-pluginRuns }()
 	defer func() { c.lastRun = c.now() }()
 	cred, exp, err := c.run()
 	if err != nil {
 		c.lastErr = err
-		return
+		return nil
 	}
 	old := c.cur
 	c.cur, c.exp, c.lastErr = cred, exp, nil
@@ -245,6 +344,7 @@ func (c *execCredentials) runLocked() {
 	if old != nil && !sameCertificate(old.cert, cred.cert) {
 		c.tracker.CloseAll()
 	}
+	return nil
 }
 
 // sameCertificate tells whether a and b are the same certificate chain.
@@ -278,22 +378,38 @@ func (c *execCredentials) run() (*execCredential, time.Time, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.cmd, c.args...)
 	cmd.Env = append(append(os.Environ(), c.env...), execInfoEnv+"="+string(info))
+	// No standard input. Standard output to a buffer of bounded size, and
+	// read for WaitDelay at most once the plugin has exited: a child it
+	// leaves behind, even one that left its process group, cannot keep
+	// the run going. Standard error to the null device: it is free text
+	// that may hold a credential.
 	var out limitedBuffer
-	// No standard input; standard error to the null device: it is free
-	// text that may hold a credential.
 	cmd.Stdout = &out
 	cmd.WaitDelay = time.Second
-	err = cmd.Run()
+	// A group of its own, killed whole at the time limit and after the
+	// run; and killed with the server, even when the server is killed
+	// outright.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return nil, time.Time{}, pluginErrorf("exec: the credential plugin was not found")
+		}
+		return nil, time.Time{}, pluginErrorf("exec: the credential plugin could not be run")
+	}
+	plugins.add(cmd.Process.Pid)
+	err = cmd.Wait()
+	// Whatever the plugin left behind in its group goes with it.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	plugins.remove(cmd.Process.Pid)
 	var exit *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
-		return nil, time.Time{}, pluginErrorf("exec: the credential plugin did not finish within %s", c.limit)
-	case errors.As(err, &exit):
-		return nil, time.Time{}, pluginErrorf("exec: the credential plugin failed with exit code %d", exit.ExitCode())
-	case errors.Is(err, exec.ErrNotFound), errors.Is(err, os.ErrNotExist):
-		return nil, time.Time{}, pluginErrorf("exec: the credential plugin was not found")
+		return nil, time.Time{}, pluginErrorf("exec: the credential plugin did not finish within its time limit (%s)", c.limit)
 	case errors.Is(err, exec.ErrWaitDelay):
 		// It exited successfully; something it left behind held its output.
+	case errors.As(err, &exit):
+		return nil, time.Time{}, pluginErrorf("exec: the credential plugin failed with exit code %d", exit.ExitCode())
 	case err != nil:
 		return nil, time.Time{}, pluginErrorf("exec: the credential plugin could not be run")
 	}
@@ -343,6 +459,21 @@ func (c *execCredentials) parse(out []byte) (*execCredential, time.Time, error) 
 	return result, exp, nil
 }
 
+// proxiedPath tells whether path is one of the member's own proxies to
+// pods, services or nodes (".../pods/NAME/proxy/..."), whose 401 is the
+// backend's verdict, not the member's on the credential: a caller must
+// not be able to make the plugin run again, or its connections close, by
+// proxying to something that answers 401.
+func proxiedPath(path string) bool {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	for i := 2; i < len(parts); i++ {
+		if parts[i] == "proxy" && (parts[i-2] == "pods" || parts[i-2] == "services" || parts[i-2] == "nodes") {
+			return true
+		}
+	}
+	return false
+}
+
 // execRoundTripper sets the plugin's bearer token on each request and asks
 // for a new credential when the member refuses it.
 type execRoundTripper struct {
@@ -357,7 +488,7 @@ func (rt *execRoundTripper) WrappedRoundTripper() http.RoundTripper { return rt.
 
 // RoundTrip implements http.RoundTripper.
 func (rt *execRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	cred, err := rt.creds.get()
+	cred, err := rt.creds.get(req.Context())
 	if err != nil {
 		return nil, fmt.Errorf("getting credentials: %w", err)
 	}
@@ -366,8 +497,8 @@ func (rt *execRoundTripper) RoundTrip(req *http.Request) (*http.Response, error)
 		req.Header.Set("Authorization", "Bearer "+cred.token)
 	}
 	resp, err := rt.next.RoundTrip(req)
-	if err == nil && resp.StatusCode == http.StatusUnauthorized {
-		rt.creds.refused(cred)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && !proxiedPath(req.URL.Path) {
+		rt.creds.refused(req.Context(), cred)
 	}
 	return resp, err
 }

@@ -89,15 +89,14 @@ func TestExplainCredentialErrors(t *testing.T) {
 	t.Parallel()
 	via := `access provider "sr" (plugin sr-plugin)`
 	tests := []struct {
-		err  string
+		err  error
 		want string
 	}{
-		{"getting credentials: exec: executable /bin/self failed with exit code 124", "did not finish within its time limit"},
-		{"getting credentials: exec: executable /bin/self failed with exit code 127", "could not be run"},
-		{"getting credentials: exec: executable /bin/self failed with exit code 1", "credential from " + via},
+		{fmt.Errorf("getting credentials: %w", pluginErrorf("exec plugin: failed parsing client key/certificate: tls: failed to find any PEM data")), "failed parsing"},
+		{errors.New("getting credentials: exec: executable /bin/plugin failed with exit code 1"), "exit code 1"},
 	}
 	for _, tc := range tests {
-		reason, msg := Explain(errors.New(tc.err), via)
+		reason, msg := Explain(tc.err, via)
 		if reason != clusters.ReasonCredentialError || !strings.Contains(msg, tc.want) || !strings.Contains(msg, via) {
 			t.Errorf("Explain(%q) = %s, %q; want CredentialError naming %q and %q", tc.err, reason, msg, tc.want, via)
 		}

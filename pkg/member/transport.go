@@ -122,10 +122,6 @@ type Transports struct {
 type Options struct {
 	// Timeouts bound reaching a member.
 	Timeouts Timeouts
-	// PluginRunner is this server's binary, through which every exec
-	// credential plugin runs under Timeouts.CredentialPlugin (see
-	// WrapExec). Empty runs plugins as they are, for tests.
-	PluginRunner string
 	// Built, if not nil, is called each time a transport is built.
 	Built func(cluster string)
 }
@@ -264,8 +260,9 @@ func (t *Transports) build(cluster string, access inventory.Access) (*Transport,
 	if err != nil {
 		return nil, err
 	}
+	execCert := false
 	if creds != nil {
-		if err := creds.apply(tc); err != nil {
+		if execCert, err = creds.apply(tc); err != nil {
 			return nil, err
 		}
 	}
@@ -275,6 +272,10 @@ func (t *Transports) build(cluster string, access inventory.Access) (*Transport,
 	tlsConfig, err := transport.TLSConfigFor(tc)
 	if err != nil {
 		return nil, err
+	}
+	if execCert {
+		// The handshake's context, which the wait for the plugin honours.
+		tlsConfig.GetClientCertificate = creds.clientCertificate
 	}
 	dialer := &net.Dialer{Timeout: t.Timeouts.Dial, KeepAlive: 30 * time.Second}
 	dial := dialer.DialContext
@@ -362,17 +363,7 @@ func (t *Transports) credentials(cluster, hash string, cfg *rest.Config) (*execC
 	if limit <= 0 {
 		limit = DefaultTimeouts().CredentialPlugin
 	}
-	runLimit := limit
-	if t.PluginRunner != "" {
-		// Here, where every member transport is built, so that no source
-		// can forget it: the plugin runs under the wrapper's time limit,
-		// and the wrapper itself under a looser one (it is this server's
-		// binary, which can take seconds to start when many start at once).
-		cfg = rest.CopyConfig(cfg)
-		cfg.ExecProvider = WrapExec(cfg.ExecProvider, t.PluginRunner, limit, cluster)
-		runLimit = 2*limit + execWrapperGrace
-	}
-	creds, err := newExecCredentials(cfg, hash, runLimit)
+	creds, err := newExecCredentials(cfg, cluster, hash, limit)
 	if err != nil {
 		return nil, err
 	}

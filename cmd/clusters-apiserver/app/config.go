@@ -19,7 +19,6 @@ package app
 import (
 	"fmt"
 	"net"
-	"os"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -105,14 +104,9 @@ func (o *Options) Config() (*apiserver.Config, error) {
 		srcs = append(srcs, src)
 	}
 	proxy.RegisterMetrics()
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("finding this binary, which runs credential plugins under a time limit: %w", err)
-	}
 	transports := member.NewTransports(member.Options{
-		Timeouts:     o.ProxyTimeouts,
-		PluginRunner: self,
-		Built:        proxy.TransportBuilt,
+		Timeouts: o.ProxyTimeouts,
+		Built:    proxy.TransportBuilt,
 	})
 	prober, err := health.New(inv, transports, o.Health)
 	if err != nil {
