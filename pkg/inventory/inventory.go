@@ -77,7 +77,7 @@ func New() *Inventory {
 		owners: map[string]map[string]*entry{},
 		groups: map[string][]*entry{},
 		byName: map[string]*entry{},
-		log:    newEventLog(uint64(now().UnixMilli())*1_000_000, defaultLogSize),
+		log:    newEventLog(uint64(now().UnixMilli())*1_000_000, defaultLogSize, defaultLogMaxAge, now),
 		now:    now,
 	}
 }

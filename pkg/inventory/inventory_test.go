@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -191,10 +192,53 @@ func TestAccessErrorAndHealth(t *testing.T) {
 	}
 }
 
+// TestOldEventsAreDropped: events older than the log's age limit are
+// dropped with their objects, so a churn of clusters long gone is not
+// kept in memory; a watch from before them gets 410, one from the latest
+// event still resumes.
+func TestOldEventsAreDropped(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	inv := New()
+	inv.log = newEventLog(1000, 100, time.Minute, clock)
+	for _, n := range []string{"a", "b", "c"} {
+		inv.Replace(n, []Member{member(n, n, 0, "https://"+n)})
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	inv.Replace("d", []Member{member("d", "d", 0, "https://d")})
+	inv.log.trim()
+
+	inv.log.mu.Lock()
+	count, kept := inv.log.count, 0
+	for _, ev := range inv.log.ring {
+		if ev.Object != nil {
+			kept++
+		}
+	}
+	inv.log.mu.Unlock()
+	if count != 1 || kept != 1 {
+		t.Errorf("%d events and %d objects kept, want 1 and 1: the three older than a minute dropped", count, kept)
+	}
+	if _, err := inv.Watch("1001"); !errors.Is(err, ErrExpired) {
+		t.Errorf("a watch from a dropped event: %v, want ErrExpired", err)
+	}
+	c, err := inv.Watch("1003")
+	if err != nil {
+		t.Fatalf("a watch from the event before the kept one: %v", err)
+	}
+	if diff := cmp.Diff([]change{{watch.Added, "d"}}, drain(t, c)); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
 func TestWatchResourceVersions(t *testing.T) {
 	t.Parallel()
 	inv := New()
-	inv.log = newEventLog(1000, 3)
+	inv.log = newEventLog(1000, 3, time.Hour, time.Now)
 	start := inv.log.current()
 	for _, n := range []string{"a", "b", "c", "d"} {
 		inv.Replace(n, []Member{member(n, n, 0, "https://"+n)})

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -30,6 +31,13 @@ import (
 // resume from a resourceVersion. A watch that falls further behind gets
 // 410 Gone and its client relists.
 const defaultLogSize = 10000
+
+// defaultLogMaxAge is how long an event is kept. Events hold their
+// objects, so a log full of the deletions of a churn would otherwise hold
+// thousands of objects of clusters long gone; kube-apiserver's watch cache
+// keeps 75 seconds of events at least, and so does this, with room to
+// spare. A watch that resumes from older than that gets 410 Gone.
+const defaultLogMaxAge = 2 * time.Minute
 
 var (
 	// ErrExpired is returned for a resourceVersion whose events are no
@@ -53,6 +61,7 @@ type Event struct {
 	Previous *clusters.Cluster
 
 	rv uint64
+	at time.Time // when it was appended
 }
 
 // eventLog is a ring of the latest events, ordered by resourceVersion.
@@ -64,10 +73,14 @@ type eventLog struct {
 	head   int // index of the oldest event in ring
 	count  int
 	notify chan struct{} // closed at the next append; nil when nobody waits
+
+	maxAge time.Duration
+	now    func() time.Time
+	timer  *time.Timer // trims the log when its oldest event expires; nil when empty
 }
 
-func newEventLog(base uint64, size int) *eventLog {
-	return &eventLog{base: base, last: base, ring: make([]Event, size)}
+func newEventLog(base uint64, size int, maxAge time.Duration, now func() time.Time) *eventLog {
+	return &eventLog{base: base, last: base, ring: make([]Event, size), maxAge: maxAge, now: now}
 }
 
 // next returns the resourceVersion of the event about to be appended. The
@@ -87,6 +100,7 @@ func (l *eventLog) append(ev Event) {
 	defer l.mu.Unlock()
 	l.last++
 	ev.rv = l.last
+	ev.at = l.now()
 	if l.count < len(l.ring) {
 		l.ring[(l.head+l.count)%len(l.ring)] = ev
 		l.count++
@@ -98,6 +112,27 @@ func (l *eventLog) append(ev Event) {
 		close(l.notify)
 		l.notify = nil
 	}
+	if l.timer == nil {
+		l.timer = time.AfterFunc(l.maxAge, l.trim)
+	}
+}
+
+// trim drops the events older than maxAge, releasing their objects, and
+// sets the timer for the next one to expire.
+func (l *eventLog) trim() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	for l.count > 0 && now.Sub(l.ring[l.head].at) >= l.maxAge {
+		l.ring[l.head] = Event{}
+		l.head = (l.head + 1) % len(l.ring)
+		l.count--
+	}
+	if l.count == 0 {
+		l.timer = nil
+		return
+	}
+	l.timer = time.AfterFunc(l.maxAge-now.Sub(l.ring[l.head].at), l.trim)
 }
 
 func (l *eventLog) current() string {

@@ -26,6 +26,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -38,6 +39,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -239,6 +242,51 @@ func TestMemberDiesMidStream(t *testing.T) {
 		}
 	})
 
+	t.Run("large list", func(t *testing.T) {
+		const i, objects, size = 1, 120, 256 << 10 // 30 MiB of ConfigMaps
+		name := env.Members[i].Name
+		member := env.MemberKube(t, i)
+		createNamespace(t, member, largeListNS)
+		value := strings.Repeat("x", size)
+		for n := range objects {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("large-%03d", n)}, Data: map[string]string{"v": value}}
+			if _, err := member.CoreV1().ConfigMaps(largeListNS).Create(t.Context(), cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatal(err)
+			}
+		}
+		t.Cleanup(func() {
+			_ = env.MemberKube(t, i).CoreV1().ConfigMaps(largeListNS).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
+		})
+
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, env.HubURL+harness.ProxyPath(name, "/api/v1/namespaces/"+largeListNS+"/configmaps"), http.NoBody)
+		resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: hubTLS(t, env.HubKubeconfig)}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("the list: %d", resp.StatusCode)
+		}
+		first := make([]byte, 64<<10)
+		if _, err := io.ReadFull(resp.Body, first); err != nil {
+			t.Fatal(err)
+		}
+		env.KillMember(i)
+		restartMember(t, i)
+		start := time.Now()
+		n, err := io.Copy(io.Discard, resp.Body)
+		total := int64(len(first)) + n
+		switch {
+		case err == nil:
+			t.Errorf("the list of a member killed mid-answer ended without an error after %d bytes, as if complete", total)
+		case total >= objects*size:
+			t.Errorf("the whole list (%d bytes) arrived although its member was killed mid-answer", total)
+		}
+		t.Logf("the list ended after %d of at least %d bytes, %s after the member was killed: %v", total, objects*size, time.Since(start).Round(time.Millisecond), err)
+	})
+
 	for _, m := range env.Members {
 		waitReady(t, m.Name, "True", "Healthy")
 	}
@@ -246,6 +294,10 @@ func TestMemberDiesMidStream(t *testing.T) {
 		t.Errorf("clusters disappeared while members died: %v", deleted)
 	}
 }
+
+// largeListNS holds the ConfigMaps of a list that its member dies in the
+// middle of.
+const largeListNS = "e2e-large-list"
 
 // selfSignedCA returns a CA certificate in PEM that signed nothing the
 // members serve.
