@@ -67,7 +67,7 @@ func run() error {
 	flag.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured time before each load point")
 	flag.IntVar(&o.scale, "scale", 10000, "clusters in scenario 5 (kubeconfig contexts, and ClusterProfiles)")
 	flag.StringVar(&o.scaleTarget, "scale-target", "both", "where scenario 5's kubeconfig contexts point: member (member-1, with its credentials: every health check keeps a connection), closed (a loopback port nothing listens on: health checks fail at once), or both, one after the other")
-	flag.StringVar(&o.profileDir, "profile-dir", "", "if set, save clusters-apiserver CPU profiles of selected load points there")
+	flag.StringVar(&o.profileDir, "profile-dir", "", "if set, save clusters-apiserver CPU profiles of selected load points, and scenario 7's heap profiles, there")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, kubeconfigs) after the run")
 	flag.Parse()
 	// The bench works from the repository root; paths given are relative
