@@ -452,7 +452,7 @@ func clientCertificate(t *testing.T, cn string) (certPEM, keyPEM []byte) {
 func runPlugin(t *testing.T, body string, limit time.Duration) (*execCredential, time.Duration, error) {
 	t.Helper()
 	access := execAccess("https://127.0.0.1:1", "", writePlugin(t, t.TempDir(), "p.sh", body))
-	c, err := newExecCredentials(access.Config, "m", "", limit)
+	c, err := newExecCredentials(access.Config, "m", "", limit, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +514,7 @@ echo '`+credentialJSON("t")+`'`, time.Minute)
 	t.Run("not found", func(t *testing.T) {
 		t.Parallel()
 		access := execAccess("https://127.0.0.1:1", "", "/does/not/exist")
-		c, err := newExecCredentials(access.Config, "m", "", time.Minute)
+		c, err := newExecCredentials(access.Config, "m", "", time.Minute, time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -581,6 +581,18 @@ func TestRefusalsThatAreNotTheMembers(t *testing.T) {
 	_, _ = status(t, tr.RoundTripper, member.URL+"/api/v1/namespaces", nil)
 	if got := runs(t, log); got != 2 {
 		t.Errorf("the member's own 401: the plugin ran %d times, want 2", got)
+	}
+
+	// A member reached through another's service proxy: its base path is
+	// not taken for a proxy of its own.
+	base := "/api/v1/namespaces/n/services/s/proxy"
+	tr, err = trs.Get("behind", execAccess(member.URL+base, "h2", writePlugin(t, dir, "p2.sh", "echo run >> "+log+"2\necho '"+credentialJSON("t")+"'")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = status(t, tr.RoundTripper, member.URL+base+"/api/v1/namespaces", nil)
+	if got := runs(t, log+"2"); got != 2 {
+		t.Errorf("the own 401 of a member behind a service proxy: the plugin ran %d times, want 2", got)
 	}
 }
 

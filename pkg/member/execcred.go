@@ -48,6 +48,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -98,30 +99,45 @@ const MemberEnv = "CLUSTERS_APISERVER_MEMBER"
 
 // runningPlugins are the process groups of the plugins running now.
 type runningPlugins struct {
-	mu   sync.Mutex
-	pids map[int]bool
+	mu      sync.Mutex
+	pids    map[int]bool
+	stopped bool
 }
 
 var plugins = &runningPlugins{pids: map[int]bool{}}
 
-func (r *runningPlugins) add(pid int) {
+// start starts cmd and records its process group, unless the server is
+// stopping.
+func (r *runningPlugins) start(cmd *exec.Cmd) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.pids[pid] = true
+	if r.stopped {
+		return errors.New("the server is stopping")
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	r.pids[cmd.Process.Pid] = true
+	return nil
 }
 
-func (r *runningPlugins) remove(pid int) {
+// end kills what is left of the process group of pid, whose plugin has
+// exited and been waited for, and forgets it. Until its group is empty,
+// the kernel does not hand its number to another process.
+func (r *runningPlugins) end(pid int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	delete(r.pids, pid)
 }
 
 // StopPlugins kills the process group of every credential plugin running
-// now, for a server that stops: a plugin dies with the server anyway, but
-// what it started would not.
+// now, and lets no other start, for a server that stops: a plugin dies
+// with the server anyway (Pdeathsig), but what it started would not.
 func StopPlugins() {
 	plugins.mu.Lock()
 	defer plugins.mu.Unlock()
+	plugins.stopped = true
 	for pid := range plugins.pids {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 	}
@@ -168,7 +184,11 @@ type execCredentials struct {
 	cluster *clientauthentication.Cluster // given to the plugin, if asked for
 	limit   time.Duration                 // of one run
 	retry   time.Duration                 // least time between runs
-	now     func() time.Time
+	// handshake bounds how long a TLS handshake waits for the
+	// credential: net/http hands the callback a context without one.
+	handshake time.Duration
+	basePath  string // of the member's URL, before the paths requested
+	now       func() time.Time
 	// tracker holds the connections dialed with the credential's client
 	// certificate, closed when the plugin returns another one.
 	tracker *connrotation.ConnectionTracker
@@ -184,7 +204,7 @@ type execCredentials struct {
 
 // newExecCredentials prepares running the plugin of cfg.ExecProvider for
 // cluster, under limit, for the access configuration of hash.
-func newExecCredentials(cfg *rest.Config, cluster, hash string, limit time.Duration) (*execCredentials, error) {
+func newExecCredentials(cfg *rest.Config, cluster, hash string, limit, handshake time.Duration) (*execCredentials, error) {
 	ec := cfg.ExecProvider
 	group, ok := execVersions[ec.APIVersion]
 	if !ok {
@@ -208,6 +228,11 @@ func newExecCredentials(cfg *rest.Config, cluster, hash string, limit time.Durat
 		now:     time.Now,
 		tracker: connrotation.NewConnectionTracker(),
 		lock:    make(chan struct{}, 1),
+
+		handshake: handshake,
+	}
+	if u, err := url.Parse(cfg.Host); err == nil {
+		c.basePath = strings.TrimSuffix(u.Path, "/")
 	}
 	for _, e := range ec.Env {
 		// A name holding "=" would set another variable than it says
@@ -253,7 +278,9 @@ func (c *execCredentials) apply(tc *transport.Config) (bool, error) {
 // clientCertificate is the client certificate the plugin returned, an
 // empty one if none: tls.Config.GetClientCertificate.
 func (c *execCredentials) clientCertificate(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	cred, err := c.get(cri.Context())
+	ctx, cancel := context.WithTimeout(cri.Context(), c.handshake)
+	defer cancel()
+	cred, err := c.get(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -391,17 +418,15 @@ func (c *execCredentials) run() (*execCredential, time.Time, error) {
 	// outright.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	if err := cmd.Start(); err != nil {
+	if err := plugins.start(cmd); err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			return nil, time.Time{}, pluginErrorf("exec: the credential plugin was not found")
 		}
 		return nil, time.Time{}, pluginErrorf("exec: the credential plugin could not be run")
 	}
-	plugins.add(cmd.Process.Pid)
 	err = cmd.Wait()
 	// Whatever the plugin left behind in its group goes with it.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	plugins.remove(cmd.Process.Pid)
+	plugins.end(cmd.Process.Pid)
 	var exit *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
@@ -497,7 +522,7 @@ func (rt *execRoundTripper) RoundTrip(req *http.Request) (*http.Response, error)
 		req.Header.Set("Authorization", "Bearer "+cred.token)
 	}
 	resp, err := rt.next.RoundTrip(req)
-	if err == nil && resp.StatusCode == http.StatusUnauthorized && !proxiedPath(req.URL.Path) {
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && !proxiedPath(strings.TrimPrefix(req.URL.Path, rt.creds.basePath)) {
 		rt.creds.refused(req.Context(), cred)
 	}
 	return resp, err

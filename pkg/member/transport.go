@@ -363,7 +363,11 @@ func (t *Transports) credentials(cluster, hash string, cfg *rest.Config) (*execC
 	if limit <= 0 {
 		limit = DefaultTimeouts().CredentialPlugin
 	}
-	creds, err := newExecCredentials(cfg, cluster, hash, limit)
+	handshake := t.Timeouts.TLSHandshake
+	if handshake <= 0 {
+		handshake = DefaultTimeouts().TLSHandshake
+	}
+	creds, err := newExecCredentials(cfg, cluster, hash, limit, handshake)
 	if err != nil {
 		return nil, err
 	}
