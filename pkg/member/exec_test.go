@@ -55,55 +55,27 @@ import (
 func TestExecPluginRunsOncePerCredential(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	count := filepath.Join(dir, "runs")
-	plugin := filepath.Join(dir, "plugin.sh")
-	script := fmt.Sprintf(`#!/bin/sh
-echo run >> %s
-echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"plugin-token","expirationTimestamp":"%s"}}'
-`, count, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
-	if err := os.WriteFile(plugin, []byte(script), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	member := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer plugin-token" {
-			http.Error(w, "no token", http.StatusUnauthorized)
-			return
-		}
-		_, _ = w.Write([]byte("ok"))
-	}))
-	defer member.Close()
+	log := filepath.Join(dir, "runs")
+	expires := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	plugin := writePlugin(t, dir, "plugin.sh", "echo run >> "+log+`
+echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"plugin-token","expirationTimestamp":"`+expires+`"}}'`)
+	want := &atomic.Value{}
+	want.Store("plugin-token")
+	member, _ := tokenMember(t, want)
 
-	access := inventory.Access{Hash: "h", Config: &rest.Config{
-		Host:            member.URL,
-		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
-		ExecProvider: &clientcmdapi.ExecConfig{
-			APIVersion: "client.authentication.k8s.io/v1", Command: plugin,
-			InteractiveMode: clientcmdapi.NeverExecInteractiveMode,
-		},
-	}}
 	transports := NewTransports(Options{Timeouts: Timeouts{Dial: time.Second, TLSHandshake: time.Second, ResponseHeader: time.Second}})
 	const requests = 200
-	for i := 0; i < requests; i++ {
-		tr, err := transports.Get("m", access)
+	for i := range requests {
+		tr, err := transports.Get("m", execAccess(member.URL, "h", plugin))
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, _ := http.NewRequest(http.MethodGet, member.URL+"/api", http.NoBody)
-		resp, err := tr.RoundTripper.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("request %d: %d", i, resp.StatusCode)
+		if code, err := status(t, tr.RoundTripper, member.URL+"/api", nil); err != nil || code != http.StatusOK {
+			t.Fatalf("request %d: %d %v", i, code, err)
 		}
 	}
-	data, err := os.ReadFile(count)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if runs := strings.Count(string(data), "run"); runs != 1 {
-		t.Errorf("the exec plugin ran %d times for %d requests, want 1", runs, requests)
+	if got := runs(t, log); got != 1 {
+		t.Errorf("the exec plugin ran %d times for %d requests, want 1", got, requests)
 	}
 }
 
@@ -611,7 +583,7 @@ func TestWaitingForAPluginEndsWithTheRequest(t *testing.T) {
 		_, err := status(t, tr.RoundTripper, "https://127.0.0.1:1/", nil)
 		first <- err
 	}()
-	harnessWait(t, func() bool { _, err := os.Stat(dir + "/pid"); return err == nil })
+	eventually(t, func() bool { _, err := os.Stat(dir + "/pid"); return err == nil })
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://127.0.0.1:1/", http.NoBody)
@@ -630,8 +602,8 @@ func TestWaitingForAPluginEndsWithTheRequest(t *testing.T) {
 	}
 }
 
-// harnessWait polls cond for up to 10 seconds, or fails the test.
-func harnessWait(t *testing.T, cond func() bool) {
+// eventually polls cond for up to 10 seconds, or fails the test.
+func eventually(t *testing.T, cond func() bool) {
 	t.Helper()
 	err := wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) { return cond(), nil })
 	if err != nil {
