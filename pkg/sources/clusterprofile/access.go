@@ -286,6 +286,10 @@ func mergeEnv(exec *clientcmdapi.ExecConfig, raw []byte, policy access.ProfileSo
 		return fmt.Errorf("not a map of environment variables: %w", err)
 	}
 	for k := range extra {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			// Not quoted: what follows "=" would be a value.
+			return errors.New("a ClusterProfile may not set a variable whose name is empty or holds \"=\" or NUL")
+		}
 		if deniedEnv(k) {
 			return fmt.Errorf("a ClusterProfile may not set %s: it changes which program runs, which files or hosts it uses, or which cluster's credential it reads", k)
 		}
@@ -312,19 +316,23 @@ func mergeEnv(exec *clientcmdapi.ExecConfig, raw []byte, policy access.ProfileSo
 }
 
 // deniedEnv tells whether a profile may not set the environment variable
-// name for a plugin: whatever decides which program and libraries run,
-// which files, hosts and proxies it uses, or what it is told about the
-// cluster.
+// name for a plugin: whatever decides which program and libraries run
+// (language runtimes' code and option variables included: a plugin may be
+// a Python, Node, Java, Perl or Ruby program), which files, hosts and
+// proxies it uses or trusts, or what it is told about the cluster.
 func deniedEnv(name string) bool {
 	n := strings.ToUpper(name)
 	for _, exact := range []string{"PATH", "HOME", "KUBECONFIG", "GODEBUG", "GOFLAGS", "SHELL", "ENV", "BASH_ENV", "IFS",
 		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR", "TMPDIR", "XDG_CONFIG_HOME",
-		"KUBERNETES_EXEC_INFO", "CLUSTERS_APISERVER_MEMBER"} {
+		"KUBERNETES_EXEC_INFO", "CLUSTERS_APISERVER_MEMBER",
+		"NODE_OPTIONS", "NODE_PATH", "NODE_EXTRA_CA_CERTS", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH",
+		"PERL5OPT", "PERL5LIB", "PERLLIB", "RUBYOPT", "RUBYLIB", "GCONV_PATH", "OPENSSL_CONF", "OPENSSL_MODULES",
+		"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HOSTALIASES", "RES_OPTIONS", "LOCALDOMAIN", "GIT_SSH_COMMAND", "GIT_CONFIG_GLOBAL"} {
 		if n == exact {
 			return true
 		}
 	}
-	for _, prefix := range []string{"LD_", "DYLD_", "KUBERNETES_", "AWS_", "AZURE_", "GOOGLE_", "CLOUDSDK_"} {
+	for _, prefix := range []string{"LD_", "DYLD_", "KUBERNETES_", "AWS_", "AZURE_", "GOOGLE_", "CLOUDSDK_", "PYTHON", "GIT_CONFIG_"} {
 		if strings.HasPrefix(n, prefix) {
 			return true
 		}

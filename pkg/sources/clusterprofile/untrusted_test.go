@@ -170,7 +170,8 @@ func TestProfileSourcedPolicies(t *testing.T) {
 // change which program runs or what it reads.
 func TestProfileEnvironmentDenied(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"PATH", "LD_PRELOAD", "kubeconfig", "KUBERNETES_SERVICE_HOST", "HTTPS_PROXY", "https_proxy", "SSL_CERT_FILE", "GODEBUG", "CLUSTERS_APISERVER_MEMBER"} {
+	for _, name := range []string{"PATH", "LD_PRELOAD", "kubeconfig", "KUBERNETES_SERVICE_HOST", "HTTPS_PROXY", "https_proxy", "SSL_CERT_FILE", "GODEBUG", "CLUSTERS_APISERVER_MEMBER",
+		"PYTHONPATH", "NODE_OPTIONS", "JAVA_TOOL_OPTIONS", "PERL5OPT", "RUBYOPT", "GCONV_PATH", "OPENSSL_CONF", "REQUESTS_CA_BUNDLE", "HOSTALIASES"} {
 		t.Run(name, func(t *testing.T) {
 			ap := accessProvider("a")
 			for i, e := range ap.Cluster.Extensions {
@@ -186,4 +187,20 @@ func TestProfileEnvironmentDenied(t *testing.T) {
 			}
 		})
 	}
+	// A name holding "=" would set another variable (HTTPS_PROXY, here)
+	// than the deny list sees; it is refused without being quoted.
+	t.Run("name holding =", func(t *testing.T) {
+		ap := accessProvider("a")
+		for i, e := range ap.Cluster.Extensions {
+			if e.Name == additionalEnvsExtension {
+				ap.Cluster.Extensions[i].Extension = runtime.RawExtension{Raw: []byte(`{"HTTPS_PROXY=http://evil.example:3128/":""}`)}
+			}
+		}
+		p := provider("a")
+		p.ProfileSourcedEnvVarsPolicy = access.ProfileSourcedEnvVarsPolicyReplace
+		m := (&memberBuilder{providers: &ProvidersFile{Config: &access.Config{Providers: []access.Provider{p}}}}).member(profile(ap))
+		if m.Access.Err == nil || !strings.Contains(m.Access.Err.Message, `holds "="`) || strings.Contains(m.Access.Err.Message, "evil") {
+			t.Errorf("access %+v; want a refusal that does not quote the name", m.Access.Err)
+		}
+	})
 }
