@@ -40,6 +40,7 @@ type proxyMetrics struct {
 	inflight  *compmetrics.GaugeVec
 	upgraded  *compmetrics.GaugeVec
 	transport *compmetrics.CounterVec
+	rejected  *compmetrics.CounterVec
 
 	// mu guards series: the label values of every series of each cluster,
 	// so that a cluster's series go with it (see forget).
@@ -84,6 +85,11 @@ func newProxyMetrics() *proxyMetrics {
 			Help:           "Transports built for member clusters; one per access configuration.",
 			StabilityLevel: compmetrics.ALPHA,
 		}, []string{"cluster"}),
+		rejected: compmetrics.NewCounterVec(&compmetrics.CounterOpts{
+			Subsystem: "clusters_proxy", Name: "rejected_requests_total",
+			Help:           "Proxied requests refused with 429 because a limit was reached, by limit (requests-per-user, requests-per-cluster, requests, streams-per-user).",
+			StabilityLevel: compmetrics.ALPHA,
+		}, []string{"limit"}),
 		series: map[string]*clusterSeries{},
 	}
 }
@@ -94,7 +100,7 @@ var registerOnce sync.Once
 func RegisterMetrics() {
 	registerOnce.Do(func() {
 		legacyregistry.MustRegister(defaultMetrics.requests, defaultMetrics.duration,
-			defaultMetrics.inflight, defaultMetrics.upgraded, defaultMetrics.transport)
+			defaultMetrics.inflight, defaultMetrics.upgraded, defaultMetrics.transport, defaultMetrics.rejected)
 	})
 }
 

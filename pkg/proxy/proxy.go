@@ -51,13 +51,18 @@ type Proxy struct {
 	identity   Identity
 	current    func(cluster string, tr *member.Transport) bool
 	metrics    *proxyMetrics
+	limiter    *limiter
 }
 
 // New returns a proxy for the members of inv, reached over transports.
 // authz authorizes the extra create check of upgrade requests; identity is
-// how the hub user is presented to members reached with impersonation.
-func New(inv *inventory.Inventory, transports *member.Transports, authz authorizer.Authorizer, identity Identity) *Proxy {
-	return &Proxy{inv: inv, transports: transports, authorizer: authz, identity: identity, current: member.Current(inv), metrics: defaultMetrics}
+// how the hub user is presented to members reached with impersonation;
+// limits bound the requests in flight.
+func New(inv *inventory.Inventory, transports *member.Transports, authz authorizer.Authorizer, identity Identity, limits Limits) *Proxy {
+	return &Proxy{
+		inv: inv, transports: transports, authorizer: authz, identity: identity, current: member.Current(inv),
+		metrics: defaultMetrics, limiter: newLimiter(limits),
+	}
 }
 
 // Handler returns the handler that forwards one request to memberPath on
@@ -113,11 +118,24 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 				return
 			}
 		}
-		if _, ok := genericapirequest.UserFrom(req.Context()); tr.Impersonate && !ok {
+		u, ok := genericapirequest.UserFrom(req.Context())
+		if tr.Impersonate && !ok {
 			responder.Error(apierrors.NewUnauthorized(errNoIdentity.Error()))
 			return
 		}
-		p.metrics.serve(cluster, class(req, upgrade), w, req, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		userName := ""
+		if ok {
+			userName = u.GetName()
+		}
+		verbClass := class(req, upgrade)
+		release, limit, err := p.limiter.acquire(userName, cluster, verbClass == "watch" || verbClass == "upgrade")
+		if err != nil {
+			p.metrics.rejected.WithLabelValues(limit).Inc()
+			responder.Error(err)
+			return
+		}
+		defer release()
+		p.metrics.serve(cluster, verbClass, w, req, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if upgrade {
 				serveUpgrade(w, req, location, tr, identity, errs)
 				return

@@ -168,7 +168,7 @@ func TestHandlerRefusals(t *testing.T) {
 		{Name: "broken", Origin: "o1", Access: inventory.Access{Err: &inventory.AccessError{Reason: "InvalidKubeconfig", Message: `context "broken": no server`}}},
 		{Name: "ok", Origin: "o2", Access: inventory.Access{Config: &rest.Config{Host: "https://ok.example"}, Hash: "h"}},
 	})
-	p := New(inv, member.NewTransports(member.Options{Timeouts: member.DefaultTimeouts()}), nil, DefaultIdentity())
+	p := New(inv, member.NewTransports(member.Options{Timeouts: member.DefaultTimeouts()}), nil, DefaultIdentity(), DefaultLimits())
 	tests := []struct {
 		cluster, path string
 		code          int32

@@ -274,7 +274,7 @@ func memberProxy(t *testing.T, server string, ca []byte, proxyURL string, timeou
 	}
 	inv := inventory.New()
 	inv.Replace("src", []inventory.Member{{Name: "m", Origin: "o", Access: inventory.Access{Config: cfg, Hash: server, Impersonate: true}}})
-	return New(inv, member.NewTransports(member.Options{Timeouts: timeouts}), nil, Identity{})
+	return New(inv, member.NewTransports(member.Options{Timeouts: timeouts}), nil, Identity{}, DefaultLimits())
 }
 
 func caPEM(srv *httptest.Server) []byte {

@@ -117,7 +117,7 @@ func (o *Options) Config() (*apiserver.Config, error) {
 		ExtraConfig: apiserver.ExtraConfig{
 			Inventory:  inv,
 			Sources:    srcs,
-			Proxy:      proxy.New(inv, transports, cfg.Authorization.Authorizer, o.ProxyIdentityMapping),
+			Proxy:      proxy.New(inv, transports, cfg.Authorization.Authorizer, o.ProxyIdentityMapping, o.ProxyLimits),
 			Transports: transports,
 			Prober:     prober,
 		},

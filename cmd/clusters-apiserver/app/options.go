@@ -60,6 +60,8 @@ type Options struct {
 	ProxyIdentityMapping proxy.Identity
 	// ProxyTimeouts bound reaching a member; none limits a streaming body.
 	ProxyTimeouts member.Timeouts
+	// ProxyLimits bound the proxied requests in flight.
+	ProxyLimits proxy.Limits
 	// Health configures the background health checks of members.
 	Health health.Options
 	// ClusterProfiles configures the ClusterProfile source.
@@ -101,6 +103,7 @@ func NewOptions() *Options {
 		ProxyIdentity:          IdentityImpersonate,
 		ProxyIdentityMapping:   proxy.DefaultIdentity(),
 		ProxyTimeouts:          member.DefaultTimeouts(),
+		ProxyLimits:            proxy.DefaultLimits(),
 		ClusterProfiles: ClusterProfileOptions{
 			LabelSelector: clusterprofile.DefaultLabelSelector,
 			CheckInterval: clusterprofile.DefaultCheckInterval,
@@ -163,6 +166,14 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"How long a member may take to start its response. Streaming bodies (watch, logs) are not limited.")
 	fs.DurationVar(&o.ProxyTimeouts.CredentialPlugin, "credential-plugin-timeout", o.ProxyTimeouts.CredentialPlugin,
 		"How long one run of an exec credential plugin (of a kubeconfig user or a ClusterProfile access provider) may take before it is killed with its process group; its cluster is then not ready and its requests fail with 503.")
+	fs.IntVar(&o.ProxyLimits.RequestsPerUser, "proxy-max-requests-per-user", o.ProxyLimits.RequestsPerUser,
+		"Proxied requests (not watches or streams) one hub user may have in flight through this server, to all clusters; more are refused with 429 and Retry-After. 0: no limit.")
+	fs.IntVar(&o.ProxyLimits.RequestsPerCluster, "proxy-max-requests-per-cluster", o.ProxyLimits.RequestsPerCluster,
+		"Proxied requests (not watches or streams) in flight through this server to one cluster, of all users. 0: no limit.")
+	fs.IntVar(&o.ProxyLimits.Requests, "proxy-max-requests", o.ProxyLimits.Requests,
+		"Proxied requests (not watches or streams) in flight through this server in all. 0: no limit.")
+	fs.IntVar(&o.ProxyLimits.StreamsPerUser, "proxy-max-streams-per-user", o.ProxyLimits.StreamsPerUser,
+		"Proxied watches, followed logs and upgraded streams (exec, attach, port-forward, WebSocket watches) one hub user may hold open through this server, to all clusters. 0: no limit.")
 
 	fs = fss.FlagSet("health checks")
 	fs.DurationVar(&o.Health.Interval, "health-probe-interval", o.Health.Interval, "Time between health checks of a healthy member.")
@@ -237,6 +248,14 @@ func (o *Options) Validate() []error {
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
+		}
+	}
+	for name, n := range map[string]int{
+		"--proxy-max-requests-per-user": o.ProxyLimits.RequestsPerUser, "--proxy-max-requests-per-cluster": o.ProxyLimits.RequestsPerCluster,
+		"--proxy-max-requests": o.ProxyLimits.Requests, "--proxy-max-streams-per-user": o.ProxyLimits.StreamsPerUser,
+	} {
+		if n < 0 {
+			errs = append(errs, fmt.Errorf("%s must be 0 (no limit) or positive, got %d", name, n))
 		}
 	}
 	if o.Health.MaxRate <= 0 || o.Health.Workers <= 0 {

@@ -39,6 +39,7 @@ func TestValidate(t *testing.T) {
 		{name: "* with others", args: []string{"--clusterprofile-source", "--clusterprofile-provider-file=/p", "--clusterprofile-namespaces=*,fleet"},
 			wantErr: "--clusterprofile-namespaces: '*'"},
 		{name: "no plugin time limit", args: []string{"--kubeconfig-source=/k", "--credential-plugin-timeout=0"}, wantErr: "--credential-plugin-timeout must be positive"},
+		{name: "negative proxy limit", args: []string{"--kubeconfig-source=/k", "--proxy-max-streams-per-user=-1"}, wantErr: "--proxy-max-streams-per-user must be 0 (no limit) or positive"},
 		{name: "deprecated plugin time limit flag", args: []string{"--kubeconfig-source=/k", "--clusterprofile-exec-timeout=0"}, wantErr: "--credential-plugin-timeout must be positive"},
 		{name: "no source", args: nil, wantErr: "no source of clusters"},
 		{name: "ClusterProfiles without a provider file", args: []string{"--clusterprofile-source", "--clusterprofile-namespaces=fleet"},

@@ -1,0 +1,171 @@
+/*
+Copyright The Headlamp Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apiserver/pkg/authentication/user"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/client-go/rest"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
+)
+
+// TestLimiter counts requests per user, per cluster and in all, and
+// streams per user apart; a refusal names its flag and asks to retry in a
+// second; releasing twice counts once; nothing is kept once all ended.
+func TestLimiter(t *testing.T) {
+	t.Parallel()
+	l := newLimiter(Limits{RequestsPerUser: 2, RequestsPerCluster: 3, Requests: 5, StreamsPerUser: 1})
+	var releases []func()
+	take := func(user, cluster string, stream bool, wantLimit string) {
+		t.Helper()
+		release, limit, err := l.acquire(user, cluster, stream)
+		if limit != wantLimit {
+			t.Fatalf("acquire(%s, %s, stream %v): limit %q (%v), want %q", user, cluster, stream, limit, err, wantLimit)
+		}
+		if err != nil {
+			if !apierrors.IsTooManyRequests(err) || !strings.Contains(err.Error(), "--proxy-max-"+wantLimit) {
+				t.Errorf("refusal %v: want a 429 naming --proxy-max-%s", err, wantLimit)
+			}
+			if s, ok := apierrors.SuggestsClientDelay(err); !ok || s != 1 {
+				t.Errorf("refusal %v: retry after %d, %v; want 1 s", err, s, ok)
+			}
+			return
+		}
+		releases = append(releases, release)
+	}
+	take("alice", "a", false, "")
+	take("alice", "b", false, "")
+	take("alice", "c", false, "requests-per-user")
+	take("alice", "a", true, "") // a stream does not count as a request
+	take("alice", "b", true, "streams-per-user")
+	take("bob", "a", false, "")
+	take("bob", "a", false, "")
+	take("carol", "a", false, "requests-per-cluster")
+	take("carol", "c", false, "")
+	take("dave", "d", false, "requests")
+
+	releases[0]() // alice's first request
+	releases[0]() // twice: counted once
+	take("dave", "d", false, "")
+	for _, r := range releases {
+		r()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.users)+len(l.streams)+len(l.clusters)+l.total != 0 {
+		t.Errorf("after every request ended: users %v streams %v clusters %v total %d; want nothing", l.users, l.streams, l.clusters, l.total)
+	}
+}
+
+// TestLimitsThroughTheHandler: with alice's two slow requests in flight,
+// her third is refused with 429 before it reaches the member while bob's
+// goes through; once hers end, she is served again.
+func TestLimitsThroughTheHandler(t *testing.T) {
+	t.Parallel()
+	var (
+		mu      sync.Mutex
+		reached int
+	)
+	hold := make(chan struct{})
+	upstream := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reached++
+		mu.Unlock()
+		if r.URL.Path == "/slow" {
+			<-hold
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer upstream.Close()
+	cfg := &rest.Config{Host: upstream.URL, BearerToken: "member-token", TLSClientConfig: rest.TLSClientConfig{CAData: caPEM(upstream)}}
+	inv := inventory.New()
+	inv.Replace("src", []inventory.Member{{Name: "m", Origin: "o", Access: inventory.Access{Config: cfg, Hash: "h", Impersonate: true}}})
+	p := New(inv, member.NewTransports(member.Options{Timeouts: member.DefaultTimeouts()}), nil, Identity{}, Limits{RequestsPerUser: 2})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The test names the hub user in a header of its own.
+		ctx := genericapirequest.WithUser(r.Context(), &user.DefaultInfo{Name: r.Header.Get("Test-User")})
+		ctx = genericapirequest.WithRequestInfo(ctx, &genericapirequest.RequestInfo{Verb: "get", Name: "m"})
+		h, err := p.Handler("m", r.URL.Path, testResponder{w})
+		if err != nil {
+			testResponder{w}.Error(err)
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	defer srv.Close()
+	get := func(user, path string) (int, string) {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+path, http.NoBody)
+		req.Header.Set("Test-User", user)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+
+	var slow sync.WaitGroup
+	for range 2 {
+		slow.Go(func() {
+			if code, _ := get("alice", "/slow"); code != http.StatusOK {
+				t.Errorf("alice's slow request: %d", code)
+			}
+		})
+	}
+	deadline := time.Now().Add(10 * time.Second) // bounds a wait, not a goal
+	for {
+		mu.Lock()
+		n := reached
+		mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d slow requests reached the member, want 2", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, body := get("alice", "/fast"); code != http.StatusTooManyRequests || !strings.Contains(body, "--proxy-max-requests-per-user") {
+		t.Errorf("alice's third request: %d %q; want 429 naming the flag", code, body)
+	}
+	if code, _ := get("bob", "/fast"); code != http.StatusOK {
+		t.Errorf("bob's request while alice is at her limit: %d, want 200", code)
+	}
+	mu.Lock()
+	if reached != 3 {
+		t.Errorf("%d requests reached the member, want 3: the refused one must not", reached)
+	}
+	mu.Unlock()
+	close(hold)
+	slow.Wait()
+	if code, _ := get("alice", "/fast"); code != http.StatusOK {
+		t.Errorf("alice's request once hers ended: %d, want 200", code)
+	}
+}
