@@ -24,98 +24,102 @@ package proxy
 
 import (
 	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // Limits bound the proxied requests in flight on one server. Zero means
-// no limit.
+// no limit. Streams are watches, followed logs and upgraded streams (exec,
+// attach, port-forward, WebSocket watches); requests are all others.
 type Limits struct {
-	// RequestsPerUser bounds one hub user's plain (not watch, not
-	// upgrade) proxied requests, to all clusters.
+	// RequestsPerUser bounds one hub user's requests, to all clusters.
 	RequestsPerUser int
-	// RequestsPerCluster bounds the plain proxied requests to one
-	// cluster, of all users.
+	// RequestsPerCluster bounds the requests to one cluster, of all users.
 	RequestsPerCluster int
-	// Requests bounds all plain proxied requests.
+	// Requests bounds all requests.
 	Requests int
-	// StreamsPerUser bounds one hub user's watches, followed logs and
-	// upgraded streams (exec, attach, port-forward, WebSocket watches),
-	// to all clusters.
+	// StreamsPerUser bounds one hub user's streams, to all clusters.
 	StreamsPerUser int
+	// StreamsPerCluster bounds the streams to one cluster, of all users.
+	StreamsPerCluster int
+	// Streams bounds all streams.
+	Streams int
 }
 
 // DefaultLimits are the limits the server's flags default to: far above
 // what kubectl, client-go informers or a UI open for one person (a UI
 // watching ten resources on each of a hundred clusters holds a thousand
-// watches).
+// watches), and a user's share a tenth of a cluster's.
 func DefaultLimits() Limits {
-	return Limits{RequestsPerUser: 200, RequestsPerCluster: 500, Requests: 2000, StreamsPerUser: 2000}
+	return Limits{RequestsPerUser: 100, RequestsPerCluster: 1000, Requests: 4000, StreamsPerUser: 2000, StreamsPerCluster: 4000, Streams: 10000}
 }
 
 // retryAfterSeconds is what a refused request is told to wait.
 const retryAfterSeconds = 1
 
-// limiter counts proxied requests in flight. A count back at zero is
-// removed, so it holds an entry only per user and cluster with requests in
+// counts are the requests, or the streams, in flight. A count back at zero
+// is removed, so there is an entry only per user and cluster with some in
 // flight.
-type limiter struct {
-	limits Limits
-
-	mu       sync.Mutex
-	users    map[string]int // plain requests, by user
-	streams  map[string]int // streams, by user
-	clusters map[string]int // plain requests, by cluster
+type counts struct {
+	users    map[string]int
+	clusters map[string]int
 	total    int
 }
 
-func newLimiter(l Limits) *limiter {
-	return &limiter{limits: l, users: map[string]int{}, streams: map[string]int{}, clusters: map[string]int{}}
+// limiter counts proxied requests and streams in flight.
+type limiter struct {
+	limits Limits
+
+	mu      sync.Mutex
+	plain   counts
+	streams counts
 }
 
-// acquire counts a request of user to cluster, a stream or not, and
-// returns the function that ends it; or, when a limit is reached, a 429
-// Status naming the limit, its flag and what to do, and the limit's name
-// for metrics.
+func newLimiter(l Limits) *limiter {
+	return &limiter{
+		limits:  l,
+		plain:   counts{users: map[string]int{}, clusters: map[string]int{}},
+		streams: counts{users: map[string]int{}, clusters: map[string]int{}},
+	}
+}
+
+// acquire counts a request, or a stream, of user to cluster and returns
+// the function that ends it; or, when a limit is reached, a 429 Status
+// naming the limit and its flag, and the limit's name for metrics.
 func (l *limiter) acquire(user, cluster string, stream bool) (release func(), limit string, err error) {
+	c, kind, what := &l.plain, "requests", "proxied requests in flight"
+	perUser, perCluster, all := l.limits.RequestsPerUser, l.limits.RequestsPerCluster, l.limits.Requests
+	if stream {
+		c, kind, what = &l.streams, "streams", "proxied watches and streams open"
+		perUser, perCluster, all = l.limits.StreamsPerUser, l.limits.StreamsPerCluster, l.limits.Streams
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if stream {
-		if n := l.limits.StreamsPerUser; n > 0 && l.streams[user] >= n {
-			return nil, "streams-per-user", tooMany(fmt.Sprintf("you have %d proxied watches and streams open through this server, its limit per user (--proxy-max-streams-per-user); close some", n))
-		}
-		l.streams[user]++
-		return l.once(func() { dec(l.streams, user) }), "", nil
-	}
 	switch {
-	case l.limits.RequestsPerUser > 0 && l.users[user] >= l.limits.RequestsPerUser:
-		return nil, "requests-per-user", tooMany(fmt.Sprintf("you have %d proxied requests in flight through this server, its limit per user (--proxy-max-requests-per-user)", l.limits.RequestsPerUser))
-	case l.limits.RequestsPerCluster > 0 && l.clusters[cluster] >= l.limits.RequestsPerCluster:
-		return nil, "requests-per-cluster", tooMany(fmt.Sprintf("cluster %q has %d proxied requests in flight through this server, its limit per cluster (--proxy-max-requests-per-cluster)", cluster, l.limits.RequestsPerCluster))
-	case l.limits.Requests > 0 && l.total >= l.limits.Requests:
-		return nil, "requests", tooMany(fmt.Sprintf("this server has %d proxied requests in flight, its limit (--proxy-max-requests)", l.limits.Requests))
+	case perUser > 0 && c.users[user] >= perUser:
+		return nil, kind + "-per-user", tooMany(fmt.Sprintf("you have %d %s through this server, its limit per user (--proxy-max-%s-per-user)", perUser, what, kind))
+	case perCluster > 0 && c.clusters[cluster] >= perCluster:
+		return nil, kind + "-per-cluster", tooMany(fmt.Sprintf("cluster %q has %d %s through this server, its limit per cluster (--proxy-max-%s-per-cluster)", cluster, perCluster, what, kind))
+	case all > 0 && c.total >= all:
+		return nil, kind, tooMany(fmt.Sprintf("this server has %d %s, its limit (--proxy-max-%s)", all, what, kind))
 	}
-	l.users[user]++
-	l.clusters[cluster]++
-	l.total++
-	return l.once(func() {
-		dec(l.users, user)
-		dec(l.clusters, cluster)
-		l.total--
-	}), "", nil
-}
-
-// once returns a function that runs undo under l.mu, the first time only.
-func (l *limiter) once(undo func()) func() {
-	var o sync.Once
+	c.users[user]++
+	c.clusters[cluster]++
+	c.total++
+	var once sync.Once
 	return func() {
-		o.Do(func() {
+		once.Do(func() {
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			undo()
+			dec(c.users, user)
+			dec(c.clusters, cluster)
+			c.total--
 		})
-	}
+	}, "", nil
 }
 
 // dec lowers m[key], removing it at zero.
@@ -130,4 +134,34 @@ func dec(m map[string]int, key string) {
 // tooMany is a 429 Status with Retry-After.
 func tooMany(message string) error {
 	return apierrors.NewTooManyRequests(message, retryAfterSeconds)
+}
+
+// streaming tells whether a request to the member that is not an upgrade
+// holds its response open: a watch of a collection (or on a legacy /watch/
+// path) or a followed pod log. The query is read as the member reads a
+// boolean parameter: any value but "0" or "false", an empty one included,
+// is true. A query that does not parse counts as a plain request, the
+// tighter limits.
+func streaming(method, memberPath, rawQuery string) bool {
+	if method != http.MethodGet {
+		return false
+	}
+	info, err := memberRequests.NewRequestInfo(&http.Request{Method: method, URL: &url.URL{Path: "/" + strings.TrimPrefix(memberPath, "/")}})
+	if err != nil || !info.IsResourceRequest {
+		return false
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return false
+	}
+	truthy := func(v []string) bool { return len(v) > 0 && v[0] != "0" && !strings.EqualFold(v[0], "false") }
+	switch {
+	case info.Verb == "watch":
+		return true
+	case info.Verb == "list" && info.Subresource == "":
+		return truthy(q["watch"])
+	case info.Verb == "get" && info.Resource == "pods" && info.Subresource == "log":
+		return truthy(q["follow"])
+	}
+	return false
 }

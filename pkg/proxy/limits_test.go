@@ -35,11 +35,11 @@ import (
 )
 
 // TestLimiter counts requests per user, per cluster and in all, and
-// streams per user apart; a refusal names its flag and asks to retry in a
-// second; releasing twice counts once; nothing is kept once all ended.
+// streams apart; a refusal names its flag and asks to retry in a second;
+// releasing twice counts once; nothing is kept once all ended.
 func TestLimiter(t *testing.T) {
 	t.Parallel()
-	l := newLimiter(Limits{RequestsPerUser: 2, RequestsPerCluster: 3, Requests: 5, StreamsPerUser: 1})
+	l := newLimiter(Limits{RequestsPerUser: 2, RequestsPerCluster: 3, Requests: 5, StreamsPerUser: 1, StreamsPerCluster: 2, Streams: 3})
 	var releases []func()
 	take := func(user, cluster string, stream bool, wantLimit string) {
 		t.Helper()
@@ -68,6 +68,10 @@ func TestLimiter(t *testing.T) {
 	take("carol", "a", false, "requests-per-cluster")
 	take("carol", "c", false, "")
 	take("dave", "d", false, "requests")
+	take("bob", "a", true, "")
+	take("carol", "a", true, "streams-per-cluster")
+	take("carol", "b", true, "")
+	take("dave", "d", true, "streams")
 
 	releases[0]() // alice's first request
 	releases[0]() // twice: counted once
@@ -77,8 +81,48 @@ func TestLimiter(t *testing.T) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.users)+len(l.streams)+len(l.clusters)+l.total != 0 {
-		t.Errorf("after every request ended: users %v streams %v clusters %v total %d; want nothing", l.users, l.streams, l.clusters, l.total)
+	for _, c := range []counts{l.plain, l.streams} {
+		if len(c.users)+len(c.clusters)+c.total != 0 {
+			t.Errorf("after every request ended: %+v; want nothing", c)
+		}
+	}
+}
+
+// TestStreaming sorts requests into streams and plain requests as the
+// member would treat them: what the member keeps open is a stream, however
+// its query spells the boolean; what it answers at once is not, whatever
+// its query says.
+func TestStreaming(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		method, path, query string
+		want                bool
+	}{
+		{"GET", "/api/v1/namespaces/a/configmaps", "watch=true", true},
+		{"GET", "/api/v1/namespaces/a/configmaps", "watch=1", true},
+		{"GET", "/api/v1/namespaces/a/configmaps", "watch=yes", true},
+		{"GET", "/api/v1/namespaces/a/configmaps", "watch=", true},
+		{"GET", "/api/v1/namespaces/a/configmaps", "watch=True&resourceVersion=5", true},
+		{"GET", "/apis/apps/v1/deployments", "watch=t", true},
+		{"GET", "/api/v1/watch/namespaces/a/configmaps", "", true},
+		{"GET", "/api/v1/namespaces/a/pods/p/log", "follow=true", true},
+		{"GET", "/api/v1/namespaces/a/pods/p/log", "follow=1&container=c", true},
+		{"GET", "/api/v1/namespaces/a/configmaps", "watch=false", false},
+		{"GET", "/api/v1/namespaces/a/configmaps", "watch=0", false},
+		{"GET", "/api/v1/namespaces/a/configmaps", "", false},
+		{"GET", "/api/v1/namespaces/a/configmaps/c", "watch=true", false},
+		{"GET", "/api/v1/namespaces/a/pods/p/log", "", false},
+		{"GET", "/api/v1/namespaces/a/pods/p/status", "follow=true", false},
+		{"POST", "/api/v1/namespaces/a/configmaps", "watch=true", false},
+		{"DELETE", "/api/v1/namespaces/a/configmaps", "watch=1", false},
+		{"GET", "/api/v1/namespaces/a/services/s/proxy/x", "watch=true", false},
+		{"GET", "/version", "watch=true", false},
+		{"GET", "/api/v1/namespaces/a/configmaps", "watch=true;x", false},
+	}
+	for _, tc := range tests {
+		if got := streaming(tc.method, tc.path, tc.query); got != tc.want {
+			t.Errorf("streaming(%s %s?%s) = %v, want %v", tc.method, tc.path, tc.query, got, tc.want)
+		}
 	}
 }
 

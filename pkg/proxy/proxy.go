@@ -127,7 +127,7 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 		if ok {
 			userName = u.GetName()
 		}
-		verbClass := class(req, upgrade)
+		verbClass := class(req, memberPath, upgrade)
 		release, limit, err := p.limiter.acquire(userName, cluster, verbClass == "watch" || verbClass == "upgrade")
 		if err != nil {
 			p.metrics.rejected.WithLabelValues(limit).Inc()
@@ -225,14 +225,14 @@ func (e errorResponder) Error(_ http.ResponseWriter, req *http.Request, err erro
 	e.responder.Error(statusError(e.cluster, e.via, err))
 }
 
-// class sorts a request into a metrics verb class.
-func class(req *http.Request, upgrade bool) string {
+// class sorts a request into a metrics verb class; watch and upgrade are
+// the streams the limits count apart.
+func class(req *http.Request, memberPath string, upgrade bool) string {
 	if upgrade {
 		return "upgrade"
 	}
-	q := req.URL.Query()
 	switch {
-	case q.Get("watch") == "true" || q.Get("watch") == "1" || q.Get("follow") == "true":
+	case streaming(req.Method, memberPath, req.URL.RawQuery):
 		return "watch"
 	case req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodOptions:
 		return "read"

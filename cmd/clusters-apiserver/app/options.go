@@ -167,13 +167,17 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.DurationVar(&o.ProxyTimeouts.CredentialPlugin, "credential-plugin-timeout", o.ProxyTimeouts.CredentialPlugin,
 		"How long one run of an exec credential plugin (of a kubeconfig user or a ClusterProfile access provider) may take before it is killed with its process group; its cluster is then not ready and its requests fail with 503.")
 	fs.IntVar(&o.ProxyLimits.RequestsPerUser, "proxy-max-requests-per-user", o.ProxyLimits.RequestsPerUser,
-		"Proxied requests (not watches or streams) one hub user may have in flight through this server, to all clusters; more are refused with 429 and Retry-After. 0: no limit.")
+		"Proxied requests (not streams) one hub user may have in flight through this server, to all clusters; more are refused with 429 and Retry-After. 0: no limit.")
 	fs.IntVar(&o.ProxyLimits.RequestsPerCluster, "proxy-max-requests-per-cluster", o.ProxyLimits.RequestsPerCluster,
-		"Proxied requests (not watches or streams) in flight through this server to one cluster, of all users. 0: no limit.")
+		"Proxied requests (not streams) in flight through this server to one cluster, of all users. 0: no limit.")
 	fs.IntVar(&o.ProxyLimits.Requests, "proxy-max-requests", o.ProxyLimits.Requests,
-		"Proxied requests (not watches or streams) in flight through this server in all. 0: no limit.")
+		"Proxied requests (not streams) in flight through this server in all. 0: no limit.")
 	fs.IntVar(&o.ProxyLimits.StreamsPerUser, "proxy-max-streams-per-user", o.ProxyLimits.StreamsPerUser,
-		"Proxied watches, followed logs and upgraded streams (exec, attach, port-forward, WebSocket watches) one hub user may hold open through this server, to all clusters. 0: no limit.")
+		"Proxied streams (watches, followed logs, exec, attach, port-forward, WebSocket watches) one hub user may hold open through this server, to all clusters. 0: no limit.")
+	fs.IntVar(&o.ProxyLimits.StreamsPerCluster, "proxy-max-streams-per-cluster", o.ProxyLimits.StreamsPerCluster,
+		"Proxied streams open through this server to one cluster, of all users. 0: no limit.")
+	fs.IntVar(&o.ProxyLimits.Streams, "proxy-max-streams", o.ProxyLimits.Streams,
+		"Proxied streams open through this server in all. 0: no limit.")
 
 	fs = fss.FlagSet("health checks")
 	fs.DurationVar(&o.Health.Interval, "health-probe-interval", o.Health.Interval, "Time between health checks of a healthy member.")
@@ -253,6 +257,7 @@ func (o *Options) Validate() []error {
 	for name, n := range map[string]int{
 		"--proxy-max-requests-per-user": o.ProxyLimits.RequestsPerUser, "--proxy-max-requests-per-cluster": o.ProxyLimits.RequestsPerCluster,
 		"--proxy-max-requests": o.ProxyLimits.Requests, "--proxy-max-streams-per-user": o.ProxyLimits.StreamsPerUser,
+		"--proxy-max-streams-per-cluster": o.ProxyLimits.StreamsPerCluster, "--proxy-max-streams": o.ProxyLimits.Streams,
 	} {
 		if n < 0 {
 			errs = append(errs, fmt.Errorf("%s must be 0 (no limit) or positive, got %d", name, n))
