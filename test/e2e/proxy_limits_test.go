@@ -22,7 +22,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,15 +34,17 @@ import (
 	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
-// TestProxyLimits runs the server with a limit of two proxied streams per
-// hub user. Through the hub, alice's third watch of a member gets 429 with
-// Retry-After: 1 and a Status naming the flag, before it reaches the
-// member; bob's watch goes through; once alice closes one, her next watch
-// is served.
+// TestProxyLimits runs the server with limits of two proxied streams and
+// 20 proxied requests per hub user. Through the hub, alice's third watch of
+// a member gets 429 with Retry-After: 1 and a Status naming the flag; bob's
+// watch goes through; once alice closes one, her next watch is served.
+// Then alice floods the member with 200 concurrent requests: the excess
+// gets 429, and bob's proxied requests and cluster lists all succeed
+// meanwhile (their latencies are logged, not asserted).
 func TestProxyLimits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	if err := env.RestartServerWith(ctx, "--proxy-max-streams-per-user=2"); err != nil {
+	if err := env.RestartServerWith(ctx, "--proxy-max-streams-per-user=2", "--proxy-max-requests-per-user=20"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -121,4 +125,87 @@ func TestProxyLimits(t *testing.T) {
 		}
 		return true, ""
 	})
+	for _, r := range open {
+		r.Body.Close()
+	}
+	open = nil
+
+	t.Run("flood", func(t *testing.T) { flood(ctx, t, cluster, clients["e2e-limits-alice"], clients["e2e-limits-bob"]) })
+}
+
+// flood measures bob's proxied GETs and cluster lists, one at a time, for
+// 2 seconds alone, then for 8 seconds while alice's 200 clients send
+// proxied GETs in a loop (429s included, without waiting).
+func flood(ctx context.Context, t *testing.T, cluster string, alice, bob *http.Client) {
+	const floodFor, floods = 8 * time.Second, 200
+	url := env.HubURL + harness.ProxyPath(cluster, "/api/v1/namespaces/default/configmaps")
+	get := func(c *http.Client, url string) int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	hub := env.HubClusters(t)
+	bobAlone := func(until time.Time) (proxied, listed []time.Duration, failures int) {
+		for time.Now().Before(until) {
+			start := time.Now()
+			if code := get(bob, url); code != http.StatusOK {
+				failures++
+				t.Logf("bob's proxied GET: %d", code)
+			}
+			proxied = append(proxied, time.Since(start))
+			start = time.Now()
+			if _, err := hub.ClustersV1alpha1().Clusters().List(ctx, metav1.ListOptions{}); err != nil {
+				failures++
+				t.Logf("listing clusters: %v", err)
+			}
+			listed = append(listed, time.Since(start))
+		}
+		return proxied, listed, failures
+	}
+	quiet, quietListed, _ := bobAlone(time.Now().Add(2 * time.Second))
+	t.Logf("bob alone: proxied GETs %d, p50 %s, p99 %s; cluster lists %d, p50 %s, p99 %s",
+		len(quiet), quantile(quiet, 0.5), quantile(quiet, 0.99), len(quietListed), quantile(quietListed, 0.5), quantile(quietListed, 0.99))
+
+	end := time.Now().Add(floodFor)
+	var (
+		mu    sync.Mutex
+		codes = map[int]int{}
+		wg    sync.WaitGroup
+	)
+	for range floods {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				code := get(alice, url)
+				mu.Lock()
+				codes[code]++
+				mu.Unlock()
+			}
+		})
+	}
+	proxied, listed, failures := bobAlone(end)
+	wg.Wait()
+	if codes[http.StatusTooManyRequests] == 0 {
+		t.Errorf("alice's flood: %v; want some 429s past her 20 requests in flight", codes)
+	}
+	if failures > 0 {
+		t.Errorf("%d of bob's %d requests failed during alice's flood, want none", failures, len(proxied)+len(listed))
+	}
+	t.Logf("alice's %d concurrent clients for %s: status codes %v", floods, floodFor, codes)
+	t.Logf("bob's proxied GETs meanwhile: %d, p50 %s, p99 %s; cluster lists: %d, p50 %s, p99 %s",
+		len(proxied), quantile(proxied, 0.5), quantile(proxied, 0.99), len(listed), quantile(listed, 0.5), quantile(listed, 0.99))
+}
+
+// quantile is the q-quantile of d (nearest rank).
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))].Round(time.Millisecond)
 }
