@@ -428,9 +428,12 @@ func TestFlappingMember(t *testing.T) {
 	saidMu.Lock()
 	t.Logf("%d flaps: %d watch events for %s:\n%s", flaps, len(updates), name, strings.Join(said, "\n"))
 	saidMu.Unlock()
-	// Per flap: down (connections refused), starting (its /readyz answers
-	// 500 until it is ready), up; never one event per failed check.
-	if limit := 3 * flaps; len(updates) > limit {
+	// Per flap: down (connections refused), perhaps starting but not yet
+	// answering (the check times out), starting (its /readyz answers 500
+	// until it is ready), up; never one event per failed check. A busy
+	// machine shows the timeout now and then (10 events for 3 flaps in
+	// one CI run).
+	if limit := 4 * flaps; len(updates) > limit {
 		t.Errorf("%d flaps gave %d watch events, more than %d", flaps, len(updates), limit)
 	}
 	if deleted := ev.since(mark, "delete "); len(deleted) > 0 {
