@@ -26,8 +26,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apiserver/pkg/authentication/user"
-	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/client-go/rest"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
@@ -150,18 +148,7 @@ func TestLimitsThroughTheHandler(t *testing.T) {
 	inv := inventory.New()
 	inv.Replace("src", []inventory.Member{{Name: "m", Origin: "o", Access: inventory.Access{Config: cfg, Hash: "h", Impersonate: true}}})
 	p := New(inv, member.NewTransports(member.Options{Timeouts: member.DefaultTimeouts()}), nil, Identity{}, Limits{RequestsPerUser: 2})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The test names the hub user in a header of its own.
-		ctx := genericapirequest.WithUser(r.Context(), &user.DefaultInfo{Name: r.Header.Get("Test-User")})
-		ctx = genericapirequest.WithRequestInfo(ctx, &genericapirequest.RequestInfo{Verb: "get", Name: "m"})
-		h, err := p.Handler("m", r.URL.Path, testResponder{w})
-		if err != nil {
-			testResponder{w}.Error(err)
-			return
-		}
-		h.ServeHTTP(w, r.WithContext(ctx))
-	}))
-	defer srv.Close()
+	srv := serveProxy(t, p, "m")
 	get := func(user, path string) (int, string) {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+path, http.NoBody)
 		req.Header.Set("Test-User", user)

@@ -207,11 +207,16 @@ func (r testResponder) Error(err error) {
 	http.Error(r.w, err.Error(), code)
 }
 
-// serveProxy serves p's handler for cluster as alice, with requests already
-// authorized as create, on a plain HTTP server of the test.
+// serveProxy serves p's handler for cluster as alice (or the user a
+// Test-User header names), with requests already authorized as create, on
+// a plain HTTP server of the test.
 func serveProxy(t *testing.T, p *Proxy, cluster string) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := genericapirequest.WithUser(r.Context(), &user.DefaultInfo{Name: "alice", Groups: []string{"dev"}})
+		name := "alice"
+		if u := r.Header.Get("Test-User"); u != "" {
+			name = u
+		}
+		ctx := genericapirequest.WithUser(r.Context(), &user.DefaultInfo{Name: name, Groups: []string{"dev"}})
 		ctx = genericapirequest.WithRequestInfo(ctx, &genericapirequest.RequestInfo{Verb: "create", Name: cluster})
 		h, err := p.Handler(cluster, r.URL.Path, testResponder{w})
 		if err != nil {

@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/cluster-inventory-api/pkg/access"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
 // withExec is accessProvider("a") with the given exec extension (none
@@ -165,6 +166,21 @@ func TestProfileSourcedPolicies(t *testing.T) {
 	}
 }
 
+// memberWithProfileEnv builds the member of a profile whose access
+// provider adds the environment variables of envJSON, under a provider
+// that lets profiles replace them.
+func memberWithProfileEnv(envJSON string) inventory.Member {
+	ap := accessProvider("a")
+	for i, e := range ap.Cluster.Extensions {
+		if e.Name == additionalEnvsExtension {
+			ap.Cluster.Extensions[i].Extension = runtime.RawExtension{Raw: []byte(envJSON)}
+		}
+	}
+	p := provider("a")
+	p.ProfileSourcedEnvVarsPolicy = access.ProfileSourcedEnvVarsPolicyReplace
+	return (&memberBuilder{providers: &ProvidersFile{Config: &access.Config{Providers: []access.Provider{p}}}}).member(profile(ap))
+}
+
 // TestProfileEnvironmentDenied checks that a profile cannot set, even
 // where the provider lets profiles add environment variables, those that
 // change which program runs or what it reads.
@@ -173,15 +189,7 @@ func TestProfileEnvironmentDenied(t *testing.T) {
 	for _, name := range []string{"PATH", "LD_PRELOAD", "kubeconfig", "KUBERNETES_SERVICE_HOST", "HTTPS_PROXY", "https_proxy", "SSL_CERT_FILE", "GODEBUG", "CLUSTERS_APISERVER_MEMBER",
 		"PYTHONPATH", "NODE_OPTIONS", "JAVA_TOOL_OPTIONS", "PERL5OPT", "RUBYOPT", "GCONV_PATH", "OPENSSL_CONF", "REQUESTS_CA_BUNDLE", "HOSTALIASES"} {
 		t.Run(name, func(t *testing.T) {
-			ap := accessProvider("a")
-			for i, e := range ap.Cluster.Extensions {
-				if e.Name == additionalEnvsExtension {
-					ap.Cluster.Extensions[i].Extension = runtime.RawExtension{Raw: []byte(`{"` + name + `":"x"}`)}
-				}
-			}
-			p := provider("a")
-			p.ProfileSourcedEnvVarsPolicy = access.ProfileSourcedEnvVarsPolicyReplace
-			m := (&memberBuilder{providers: &ProvidersFile{Config: &access.Config{Providers: []access.Provider{p}}}}).member(profile(ap))
+			m := memberWithProfileEnv(`{"` + name + `":"x"}`)
 			if m.Access.Err == nil || !strings.Contains(m.Access.Err.Message, "may not set "+name) {
 				t.Errorf("access %+v; want a refusal naming %s", m.Access.Err, name)
 			}
@@ -190,15 +198,7 @@ func TestProfileEnvironmentDenied(t *testing.T) {
 	// A name holding "=" would set another variable (HTTPS_PROXY, here)
 	// than the deny list sees; it is refused without being quoted.
 	t.Run("name holding =", func(t *testing.T) {
-		ap := accessProvider("a")
-		for i, e := range ap.Cluster.Extensions {
-			if e.Name == additionalEnvsExtension {
-				ap.Cluster.Extensions[i].Extension = runtime.RawExtension{Raw: []byte(`{"HTTPS_PROXY=http://evil.example:3128/":""}`)}
-			}
-		}
-		p := provider("a")
-		p.ProfileSourcedEnvVarsPolicy = access.ProfileSourcedEnvVarsPolicyReplace
-		m := (&memberBuilder{providers: &ProvidersFile{Config: &access.Config{Providers: []access.Provider{p}}}}).member(profile(ap))
+		m := memberWithProfileEnv(`{"HTTPS_PROXY=http://evil.example:3128/":""}`)
 		if m.Access.Err == nil || !strings.Contains(m.Access.Err.Message, `holds "="`) || strings.Contains(m.Access.Err.Message, "evil") {
 			t.Errorf("access %+v; want a refusal that does not quote the name", m.Access.Err)
 		}
