@@ -22,6 +22,7 @@ package main
 import (
 	"os"
 
+	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/component-base/cli"
 
 	"github.com/headlamp-k8s/clusters-apiserver/cmd/clusters-apiserver/app"
@@ -29,7 +30,12 @@ import (
 )
 
 func main() {
-	code := cli.Run(app.NewCommand())
+	cmd := app.NewCommand()
+	// SIGTERM and SIGINT shut the server down gracefully (a second one
+	// exits at once): watches end cleanly, so that their clients resume
+	// on another replica instead of listing again.
+	cmd.SetContext(genericapiserver.SetupSignalContext())
+	code := cli.Run(cmd)
 	// What credential plugins still running have started would outlive
 	// the server (the plugins themselves die with it).
 	member.StopPlugins()

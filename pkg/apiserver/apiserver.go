@@ -23,6 +23,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/health"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/hubstate"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
@@ -48,8 +50,12 @@ type ExtraConfig struct {
 	// Transports reach the members, for the proxy and the prober; the
 	// server drops those of members that leave or change.
 	Transports *member.Transports
-	// Prober checks members' health in the background.
+	// Prober checks members' health in the background: always, or while
+	// this replica leads when Shared is set.
 	Prober *health.Prober
+	// Shared, when set, makes the replicas serve one Cluster API from
+	// ClusterStates on the hub, published by an elected leader.
+	Shared *SharedState
 }
 
 // Config is the whole configuration of the server.
@@ -98,8 +104,12 @@ func (c completedConfig) New() (*Server, error) {
 
 	group := genericapiserver.NewDefaultAPIGroupInfo(clusters.GroupName, Scheme, ParameterCodec, Codecs)
 	group.NegotiatedSerializer = Serializer
+	var clustersStorage rest.Storage = clusterstorage.NewREST(extra.Inventory)
+	if extra.Shared != nil {
+		clustersStorage = clusterstorage.NewHubREST(extra.Shared.States)
+	}
 	group.VersionedResourcesStorageMap["v1alpha1"] = map[string]rest.Storage{
-		"clusters":       clusterstorage.NewREST(extra.Inventory),
+		"clusters":       clustersStorage,
 		"clusters/proxy": clusterstorage.NewProxyREST(extra.Proxy),
 	}
 	if err := generic.InstallAPIGroup(&group); err != nil {
@@ -120,10 +130,15 @@ func (c completedConfig) New() (*Server, error) {
 			return nil, err
 		}
 	}
-	if err := generic.AddPostStartHook("start-member-health-prober", func(ctx genericapiserver.PostStartHookContext) error {
-		go extra.Prober.Run(ctx)
-		return nil
-	}); err != nil {
+	health.RegisterMetrics()
+	if extra.Shared == nil {
+		if err := generic.AddPostStartHook("start-member-health-prober", func(ctx genericapiserver.PostStartHookContext) error {
+			go extra.Prober.Run(ctx)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	} else if err := s.shareState(generic, extra); err != nil {
 		return nil, err
 	}
 	if err := generic.AddPostStartHook("start-member-transport-pruning", func(ctx genericapiserver.PostStartHookContext) error {
@@ -141,6 +156,29 @@ func (c completedConfig) New() (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// shareState starts the leader election, whose leader checks the members'
+// health and publishes ClusterStates, and adds the readyz check that the
+// hub serves them.
+func (s *Server) shareState(generic *genericapiserver.GenericAPIServer, extra *ExtraConfig) error {
+	shared := extra.Shared
+	hubstate.RegisterMetrics()
+	if err := generic.AddReadyzChecks(&statesCheck{states: shared.States}); err != nil {
+		return err
+	}
+	synced := allSynced(extra.Sources)
+	return generic.AddPostStartHook("start-leader-election", func(ctx genericapiserver.PostStartHookContext) error {
+		go s.lead(ctx, shared, func(ctx context.Context) {
+			var wg sync.WaitGroup
+			wg.Go(func() { extra.Prober.Run(ctx) })
+			wg.Go(func() { hubstate.NewPublisher(extra.Inventory, shared.Publish, synced, shared.PublishWorkers).Run(ctx) })
+			wg.Wait()
+			// What this replica checked goes stale once another leads.
+			extra.Inventory.ForgetHealth()
+		})
+		return nil
+	})
 }
 
 // Run serves until ctx is done; the post-start hooks start the sources,

@@ -91,7 +91,13 @@ func New(inv *inventory.Inventory, transports *member.Transports, opts Options) 
 // Run checks members until ctx is done. A new member, or one whose access
 // configuration changed, is checked at once; a healthy one every Interval;
 // a failing one with exponential back-off up to MaxInterval.
+//
+// Each run starts afresh: a replica that leads again checks every member
+// at once.
 func (p *Prober) Run(ctx context.Context) {
+	p.mu.Lock()
+	p.state = map[string]*schedule{}
+	p.mu.Unlock()
 	work := make(chan string)
 	var wg sync.WaitGroup
 	for range p.opts.Workers {
@@ -221,6 +227,7 @@ func (p *Prober) check(ctx context.Context, name string) {
 	if !h.Ready {
 		klog.V(2).InfoS("Member cluster is not ready", "cluster", name, "reason", h.Reason, "message", inventory.Redact(h.Message))
 	}
+	checks.Inc()
 	p.inv.SetHealth(name, access.Hash, h)
 	p.done(name, access.Hash, h.Ready, h.Version)
 }

@@ -47,3 +47,17 @@ func (inv *Inventory) SetHealth(name, accessHash string, h Health) {
 	e.health = h
 	inv.publish(e)
 }
+
+// ForgetHealth drops the outcome of every health check, as for members
+// never checked: a replica that stops leading keeps no verdict that would
+// be stale when it leads again.
+func (inv *Inventory) ForgetHealth() {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	for _, e := range inv.byName {
+		if e.health.Checked {
+			e.health = Health{}
+			inv.publish(e)
+		}
+	}
+}

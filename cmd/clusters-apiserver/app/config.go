@@ -19,17 +19,22 @@ package app
 import (
 	"fmt"
 	"net"
+	"os"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericfilters "k8s.io/apiserver/pkg/server/filters"
 	"k8s.io/apiserver/pkg/util/compatibility"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 	netutils "k8s.io/utils/net"
 	cpclient "sigs.k8s.io/cluster-inventory-api/client/clientset/versioned"
@@ -37,6 +42,7 @@ import (
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apiserver"
 	generatedopenapi "github.com/headlamp-k8s/clusters-apiserver/pkg/generated/openapi"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/health"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/hubstate"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/member"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/proxy"
@@ -57,6 +63,8 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	cfg.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
 	cfg.FeatureGate = utilfeature.DefaultFeatureGate
 	cfg.RequestInfoResolver = apiserver.NewRequestInfoResolver(&cfg.Config)
+	cfg.ShutdownDelayDuration = o.ShutdownDelay
+	cfg.ShutdownWatchTerminationGracePeriod = o.ShutdownWatchGrace
 
 	namer := openapi.NewDefinitionNamer(apiserver.Scheme)
 	cfg.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(generatedopenapi.GetOpenAPIDefinitions, namer)
@@ -112,6 +120,12 @@ func (o *Options) Config() (*apiserver.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	var shared *apiserver.SharedState
+	if o.LeaderElection.Enabled {
+		if shared, err = o.sharedState(hub); err != nil {
+			return nil, err
+		}
+	}
 	return &apiserver.Config{
 		GenericConfig: cfg,
 		ExtraConfig: apiserver.ExtraConfig{
@@ -120,7 +134,55 @@ func (o *Options) Config() (*apiserver.Config, error) {
 			Proxy:      proxy.New(inv, transports, cfg.Authorization.Authorizer, o.ProxyIdentityMapping, o.ProxyLimits),
 			Transports: transports,
 			Prober:     prober,
+			Shared:     shared,
 		},
+	}, nil
+}
+
+// sharedState builds the Lease and the ClusterState client of
+// --leader-elect.
+func (o *Options) sharedState(hub *rest.Config) (*apiserver.SharedState, error) {
+	le := o.LeaderElection
+	if hub == nil {
+		return nil, fmt.Errorf("--leader-elect keeps the shared state on the hub: give --kubeconfig, or run in a cluster")
+	}
+	identity, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("--leader-elect: naming this replica: %w", err)
+	}
+	identity += "_" + string(uuid.NewUUID())
+	kube, err := kubernetes.NewForConfig(hub)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, le.Namespace, le.LeaseName,
+		kube.CoreV1(), kube.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: identity})
+	if err != nil {
+		return nil, err
+	}
+	// Reads serve the API's clients, whom the hub's priority and fairness
+	// already limit: no client-side limit. Writes are the leader's own,
+	// limited here.
+	read := rest.CopyConfig(hub)
+	read.QPS = -1
+	reader, err := dynamic.NewForConfig(read)
+	if err != nil {
+		return nil, err
+	}
+	write := rest.CopyConfig(hub)
+	write.QPS, write.Burst = float32(le.PublishQPS), int(2*le.PublishQPS)
+	writer, err := dynamic.NewForConfig(write)
+	if err != nil {
+		return nil, err
+	}
+	return &apiserver.SharedState{
+		States:         reader.Resource(hubstate.Resource),
+		Publish:        writer.Resource(hubstate.Resource),
+		Lock:           lock,
+		LeaseDuration:  le.LeaseDuration,
+		RenewDeadline:  le.RenewDeadline,
+		RetryPeriod:    le.RetryPeriod,
+		PublishWorkers: le.PublishWorkers,
 	}, nil
 }
 

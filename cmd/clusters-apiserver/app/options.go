@@ -66,6 +66,14 @@ type Options struct {
 	Health health.Options
 	// ClusterProfiles configures the ClusterProfile source.
 	ClusterProfiles ClusterProfileOptions
+	// LeaderElection makes several replicas serve one Cluster API.
+	LeaderElection LeaderElectionOptions
+	// ShutdownDelay is how long the server keeps serving after it is told
+	// to stop, /readyz failing, so that endpoints stop sending it requests.
+	ShutdownDelay time.Duration
+	// ShutdownWatchGrace is how long a stopping server takes to end its
+	// watches cleanly.
+	ShutdownWatchGrace time.Duration
 	// ShowVersion prints the version and exits.
 	ShowVersion bool
 }
@@ -78,6 +86,34 @@ type ClusterProfileOptions struct {
 	LabelSelector string
 	Identity      string
 	CheckInterval time.Duration
+}
+
+// LeaderElectionOptions configure the replicas' shared state: a leader,
+// elected through a Lease on the hub, checks the members' health and
+// publishes ClusterStates that every replica serves.
+type LeaderElectionOptions struct {
+	Enabled        bool
+	Namespace      string
+	LeaseName      string
+	LeaseDuration  time.Duration
+	RenewDeadline  time.Duration
+	RetryPeriod    time.Duration
+	PublishWorkers int
+	PublishQPS     float64
+}
+
+// DefaultLeaderElection returns the default leader election options: a new
+// leader within about 12 s of the old one dying.
+func DefaultLeaderElection() LeaderElectionOptions {
+	return LeaderElectionOptions{
+		Namespace:      "clusters-system",
+		LeaseName:      "clusters-apiserver",
+		LeaseDuration:  10 * time.Second,
+		RenewDeadline:  7 * time.Second,
+		RetryPeriod:    2 * time.Second,
+		PublishWorkers: 16,
+		PublishQPS:     500,
+	}
 }
 
 // Proxy identity modes.
@@ -108,7 +144,10 @@ func NewOptions() *Options {
 			LabelSelector: clusterprofile.DefaultLabelSelector,
 			CheckInterval: clusterprofile.DefaultCheckInterval,
 		},
-		Health: health.DefaultOptions(),
+		Health:         health.DefaultOptions(),
+		LeaderElection: DefaultLeaderElection(),
+
+		ShutdownWatchGrace: 5 * time.Second,
 	}
 	// The hub's aggregation layer multiplexes many requests, watches among
 	// them, over few HTTP/2 connections to this server.
@@ -186,6 +225,28 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.IntVar(&o.Health.Workers, "health-probe-workers", o.Health.Workers, "How many members are checked at once.")
 	fs.Float64Var(&o.Health.MaxRate, "health-probe-max-rate", o.Health.MaxRate,
 		"Most health checks per second over all members: a fleet larger than interval × rate is checked less often.")
+
+	fs = fss.FlagSet("high availability")
+	le := &o.LeaderElection
+	fs.BoolVar(&le.Enabled, "leader-elect", le.Enabled,
+		"Run as one of several replicas that serve one Cluster API: the replica holding a Lease on the hub checks the members' health and publishes each Cluster's public state to a ClusterState (internal.clusters.headlamp.dev) on the hub, and every replica serves Clusters from those, with the hub's resourceVersions. Needs the hub and the ClusterState CRD of artifacts/deploy.")
+	fs.StringVar(&le.Namespace, "leader-elect-namespace", le.Namespace, "Namespace of the Lease on the hub.")
+	fs.StringVar(&le.LeaseName, "leader-elect-lease-name", le.LeaseName, "Name of the Lease on the hub.")
+	fs.DurationVar(&le.LeaseDuration, "leader-elect-lease-duration", le.LeaseDuration,
+		"How long the other replicas wait, after the leader last renewed the Lease, before one of them takes over.")
+	fs.DurationVar(&le.RenewDeadline, "leader-elect-renew-deadline", le.RenewDeadline,
+		"How long the leader keeps trying to renew the Lease before it stops leading; less than the lease duration.")
+	fs.DurationVar(&le.RetryPeriod, "leader-elect-retry-period", le.RetryPeriod,
+		"How often replicas try to take or renew the Lease; less than the renew deadline.")
+	fs.IntVar(&le.PublishWorkers, "clusterstate-publish-workers", le.PublishWorkers,
+		"How many ClusterStates the leader writes at once.")
+	fs.Float64Var(&le.PublishQPS, "clusterstate-publish-qps", le.PublishQPS,
+		"Most requests per second the leader sends the hub to publish ClusterStates (with a burst of twice as many). Writes happen only when a Cluster changes.")
+
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay-duration", o.ShutdownDelay,
+		"How long the server goes on serving after SIGTERM, its /readyz failing, so that the hub's endpoints stop sending it requests before it stops listening.")
+	fs.DurationVar(&o.ShutdownWatchGrace, "shutdown-watch-termination-grace-period", o.ShutdownWatchGrace,
+		"How long a stopping server takes to end its Cluster watches cleanly, so that their clients resume on another replica from their resourceVersion instead of listing again. 0: watches are cut when the server stops.")
 
 	fs = fss.FlagSet("hub")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig,
@@ -268,6 +329,21 @@ func (o *Options) Validate() []error {
 	}
 	if o.Health.MaxInterval < o.Health.Interval {
 		errs = append(errs, fmt.Errorf("--health-probe-max-interval (%s) must be at least --health-probe-interval (%s)", o.Health.MaxInterval, o.Health.Interval))
+	}
+	if o.ShutdownDelay < 0 || o.ShutdownWatchGrace < 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-delay-duration and --shutdown-watch-termination-grace-period must not be negative"))
+	}
+	if le := o.LeaderElection; le.Enabled {
+		if le.Namespace == "" || le.LeaseName == "" {
+			errs = append(errs, fmt.Errorf("--leader-elect needs --leader-elect-namespace and --leader-elect-lease-name"))
+		}
+		if le.RetryPeriod <= 0 || le.RenewDeadline <= le.RetryPeriod || le.LeaseDuration <= le.RenewDeadline {
+			errs = append(errs, fmt.Errorf("--leader-elect-retry-period (%s) must be positive and less than --leader-elect-renew-deadline (%s), which must be less than --leader-elect-lease-duration (%s)",
+				le.RetryPeriod, le.RenewDeadline, le.LeaseDuration))
+		}
+		if le.PublishWorkers <= 0 || le.PublishQPS <= 0 {
+			errs = append(errs, fmt.Errorf("--clusterstate-publish-workers and --clusterstate-publish-qps must be positive"))
+		}
 	}
 	if o.KubeconfigPollInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("--kubeconfig-source-poll-interval must be at least 100ms, got %s", o.KubeconfigPollInterval))

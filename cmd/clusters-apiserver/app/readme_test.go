@@ -48,7 +48,7 @@ func TestREADMEFlagsMatchHelp(t *testing.T) {
 		t.Fatalf("found %d rows in the README's flag table; is the table still there?", len(rows))
 	}
 	fss := NewOptions().Flags()
-	own := []string{"sources", "proxy", "health checks", "hub"}
+	own := []string{"sources", "proxy", "health checks", "high availability", "hub"}
 	for _, group := range own {
 		fss.FlagSet(group).VisitAll(func(f *pflag.Flag) {
 			if f.Deprecated != "" || f.Hidden {

@@ -1,0 +1,288 @@
+/*
+Copyright The Headlamp Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package hubstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+)
+
+// Publisher writes the inventory's Clusters to ClusterStates on the hub:
+// a create, update or delete for each Cluster that changed, nothing for
+// one that did not. Only the leader runs it.
+type Publisher struct {
+	inv     *inventory.Inventory
+	client  dynamic.ResourceInterface
+	synced  func() bool
+	workers int
+
+	mu     sync.Mutex
+	states cache.Store // what is published, as the hub last said
+}
+
+// NewPublisher returns a publisher of inv's Clusters through client (the
+// ClusterState resource of the hub). It deletes nothing until synced
+// reports that every source has read its clusters, so that a new leader
+// does not unpublish what it has not read yet.
+func NewPublisher(inv *inventory.Inventory, client dynamic.ResourceInterface, synced func() bool, workers int) *Publisher {
+	return &Publisher{inv: inv, client: client, synced: synced, workers: max(workers, 1)}
+}
+
+// Run publishes until ctx is done.
+func (p *Publisher) Run(ctx context.Context) {
+	queue := workqueue.NewTypedRateLimitingQueueWithConfig(
+		workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "clusterstates"})
+	defer queue.ShutDown()
+
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return p.client.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return p.client.Watch(ctx, o)
+		},
+	}
+	informer := cache.NewSharedIndexInformer(lw, &unstructured.Unstructured{}, 0, cache.Indexers{})
+	enqueue := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			queue.Add(key)
+		}
+	}
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+		DeleteFunc: enqueue,
+	}); err != nil {
+		klog.ErrorS(err, "Cannot follow ClusterStates")
+		return
+	}
+	p.mu.Lock()
+	p.states = informer.GetStore()
+	p.mu.Unlock()
+	go informer.RunWithContext(ctx)
+
+	klog.InfoS("Waiting for the sources and the published ClusterStates before publishing")
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced, p.synced) {
+		return
+	}
+	klog.InfoS("Publishing the Clusters to ClusterStates on the hub")
+
+	var wg sync.WaitGroup
+	for range p.workers {
+		wg.Go(func() {
+			for p.next(ctx, queue) {
+			}
+		})
+	}
+	defer wg.Wait()
+	p.follow(ctx, queue)
+}
+
+// follow queues every Cluster, then each one that changes, until ctx is
+// done; and every Cluster again whenever the inventory's events were
+// missed.
+func (p *Publisher) follow(ctx context.Context, queue workqueue.TypedRateLimitingInterface[string]) {
+	for ctx.Err() == nil {
+		objs, rv := p.inv.List()
+		for _, obj := range objs {
+			queue.Add(obj.Name)
+		}
+		for _, key := range p.states.ListKeys() {
+			queue.Add(key)
+		}
+		cursor, err := p.inv.Watch(rv)
+		if err != nil {
+			continue
+		}
+		for {
+			events, wait, err := cursor.Next()
+			if err != nil {
+				break // fell behind: everything again
+			}
+			for _, ev := range events {
+				queue.Add(ev.Object.Name)
+				if ev.Previous != nil {
+					queue.Add(ev.Previous.Name)
+				}
+			}
+			if len(events) > 0 {
+				continue
+			}
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// next publishes one queued name; it returns false once the queue is
+// shut down.
+func (p *Publisher) next(ctx context.Context, queue workqueue.TypedRateLimitingInterface[string]) bool {
+	name, shutdown := queue.Get()
+	if shutdown {
+		return false
+	}
+	defer queue.Done(name)
+	if err := p.publish(ctx, name); err != nil {
+		if ctx.Err() == nil {
+			klog.V(2).InfoS("Publishing the Cluster's state failed; retrying", "cluster", name, "err", err)
+		}
+		queue.AddRateLimited(name)
+		return true
+	}
+	queue.Forget(name)
+	return true
+}
+
+// publish makes the ClusterState of name match the inventory.
+func (p *Publisher) publish(ctx context.Context, name string) error {
+	local, ok := p.inv.Get(name)
+	item, exists, err := p.states.GetByKey(name)
+	if err != nil {
+		return err
+	}
+	var pub *unstructured.Unstructured
+	if exists {
+		pub, _ = item.(*unstructured.Unstructured)
+	}
+	switch {
+	case !ok && pub == nil:
+		return nil
+	case !ok:
+		uid := pub.GetUID()
+		err := p.client.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		wrote("delete", err)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	desired, err := FromCluster(local)
+	if err != nil {
+		return err
+	}
+	if pub != nil {
+		old, err := Decode(pub)
+		if err != nil {
+			return err
+		}
+		keep(desired, old)
+		u, err := desired.Encode()
+		if err != nil {
+			return err
+		}
+		if same(u, pub) {
+			return nil
+		}
+		u.SetResourceVersion(pub.GetResourceVersion())
+		_, err = p.client.Update(ctx, u, metav1.UpdateOptions{FieldManager: "clusters-apiserver"})
+		wrote("update", err)
+		return err
+	}
+	u, err := desired.Encode()
+	if err != nil {
+		return err
+	}
+	_, err = p.client.Create(ctx, u, metav1.CreateOptions{FieldManager: "clusters-apiserver"})
+	wrote("create", err)
+	return err
+}
+
+// keep carries over from the published state what a new leader, or a new
+// check, has no reason to change: the creation time; each condition's
+// transition time while its status stays; and, until this replica has
+// checked the member itself, the Ready condition and version of the same
+// member as published.
+func keep(desired, old *State) {
+	d, o := &desired.Cluster, &old.Cluster
+	if !o.CreationTimestamp.IsZero() {
+		d.CreationTimestamp = o.CreationTimestamp
+	}
+	ready := meta.FindStatusCondition(d.Status.Conditions, clusters.ConditionReady)
+	if ready != nil && ready.Reason == clusters.ReasonPending && apiequality.Semantic.DeepEqual(d.Spec, o.Spec) {
+		if was := meta.FindStatusCondition(o.Status.Conditions, clusters.ConditionReady); was != nil {
+			*ready = *was
+		}
+		if d.Status.Version == nil {
+			d.Status.Version = o.Status.Version
+		}
+	}
+	for i := range d.Status.Conditions {
+		c := &d.Status.Conditions[i]
+		if was := meta.FindStatusCondition(o.Status.Conditions, c.Type); was != nil && was.Status == c.Status {
+			c.LastTransitionTime = was.LastTransitionTime
+		}
+	}
+}
+
+// same tells whether the hub's object pub already says what u says.
+func same(u, pub *unstructured.Unstructured) bool {
+	return apiequality.Semantic.DeepEqual(u.Object["cluster"], pub.Object["cluster"]) &&
+		equalMaps(u.GetLabels(), pub.GetLabels()) &&
+		equalMaps(u.GetAnnotations(), pub.GetAnnotations())
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrNoCRD says the hub does not serve ClusterStates.
+var ErrNoCRD = errors.New("the hub does not serve " + Resource.GroupResource().String() + ": apply artifacts/deploy/08-clusterstate-crd.yaml")
+
+// Check tells whether the hub serves ClusterStates to this server.
+func Check(ctx context.Context, client dynamic.ResourceInterface) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := client.List(ctx, metav1.ListOptions{Limit: 1})
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsNotFound(err):
+		return ErrNoCRD
+	default:
+		return fmt.Errorf("listing %s on the hub: %w", Resource.GroupResource(), err)
+	}
+}

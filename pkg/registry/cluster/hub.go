@@ -1,0 +1,204 @@
+/*
+Copyright The Headlamp Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package cluster
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/klog/v2"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/hubstate"
+)
+
+// HubREST serves Clusters from the ClusterStates that the leader publishes
+// on the hub, so that every replica serves the same objects with the same
+// resourceVersions. Get, list and watch are the hub's, passed through with
+// their resourceVersion semantics, selectors and paging.
+type HubREST struct {
+	client dynamic.ResourceInterface
+	tableConvertor
+}
+
+var (
+	_ rest.Storage              = &HubREST{}
+	_ rest.Scoper               = &HubREST{}
+	_ rest.KindProvider         = &HubREST{}
+	_ rest.SingularNameProvider = &HubREST{}
+	_ rest.Getter               = &HubREST{}
+	_ rest.Lister               = &HubREST{}
+	_ rest.Watcher              = &HubREST{}
+	_ rest.TableConvertor       = &HubREST{}
+)
+
+// NewHubREST returns the storage of the clusters resource read from the
+// hub's ClusterStates through client.
+func NewHubREST(client dynamic.ResourceInterface) *HubREST {
+	return &HubREST{client: client}
+}
+
+// New implements rest.Storage.
+func (r *HubREST) New() runtime.Object { return &clusters.Cluster{} }
+
+// Destroy implements rest.Storage.
+func (r *HubREST) Destroy() {}
+
+// NamespaceScoped implements rest.Scoper: Clusters are cluster-scoped.
+func (r *HubREST) NamespaceScoped() bool { return false }
+
+// Kind implements rest.KindProvider.
+func (r *HubREST) Kind() string { return "Cluster" }
+
+// GetSingularName implements rest.SingularNameProvider.
+func (r *HubREST) GetSingularName() string { return "cluster" }
+
+// NewList implements rest.Lister.
+func (r *HubREST) NewList() runtime.Object { return &clusters.ClusterList{} }
+
+// Get implements rest.Getter.
+func (r *HubREST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
+	opts := metav1.GetOptions{}
+	if options != nil {
+		opts.ResourceVersion = options.ResourceVersion
+	}
+	u, err := r.client.Get(ctx, name, opts)
+	if err != nil {
+		return nil, hubError(err, name)
+	}
+	return toCluster(u)
+}
+
+// List implements rest.Lister.
+func (r *HubREST) List(ctx context.Context, options *metainternalversion.ListOptions) (runtime.Object, error) {
+	opts, err := hubListOptions(options)
+	if err != nil {
+		return nil, err
+	}
+	ul, err := r.client.List(ctx, opts)
+	if err != nil {
+		return nil, hubError(err, "")
+	}
+	list := &clusters.ClusterList{ListMeta: metav1.ListMeta{
+		ResourceVersion:    ul.GetResourceVersion(),
+		Continue:           ul.GetContinue(),
+		RemainingItemCount: ul.GetRemainingItemCount(),
+	}}
+	list.Items = make([]clusters.Cluster, 0, len(ul.Items))
+	for i := range ul.Items {
+		c, err := toCluster(&ul.Items[i])
+		if err != nil {
+			return nil, err
+		}
+		list.Items = append(list.Items, *c)
+	}
+	return list, nil
+}
+
+// Watch implements rest.Watcher.
+func (r *HubREST) Watch(ctx context.Context, options *metainternalversion.ListOptions) (watch.Interface, error) {
+	opts, err := hubListOptions(options)
+	if err != nil {
+		return nil, err
+	}
+	opts.Watch = true
+	w, err := r.client.Watch(ctx, opts)
+	if err != nil {
+		return nil, hubError(err, "")
+	}
+	return watch.Filter(w, func(in watch.Event) (watch.Event, bool) {
+		switch in.Type {
+		case watch.Added, watch.Modified, watch.Deleted:
+			u, ok := in.Object.(*unstructured.Unstructured)
+			if !ok {
+				return in, false
+			}
+			c, err := toCluster(u)
+			if err != nil {
+				klog.ErrorS(err, "Skipping a ClusterState the hub sent that cannot be read", "name", u.GetName())
+				return in, false
+			}
+			return watch.Event{Type: in.Type, Object: c}, true
+		case watch.Bookmark:
+			m, ok := in.Object.(metav1.Object)
+			if !ok {
+				return in, false
+			}
+			c := &clusters.Cluster{}
+			c.ResourceVersion = m.GetResourceVersion()
+			c.Annotations = m.GetAnnotations()
+			return watch.Event{Type: watch.Bookmark, Object: c}, true
+		default:
+			// Errors carry a Status, as from any apiserver (410 Gone among them).
+			return in, true
+		}
+	}), nil
+}
+
+// hubListOptions checks the selectors (only metadata.name among fields)
+// and returns the options to pass to the hub.
+func hubListOptions(options *metainternalversion.ListOptions) (metav1.ListOptions, error) {
+	var out metav1.ListOptions
+	if options == nil {
+		return out, nil
+	}
+	if _, err := newFilter(options); err != nil {
+		return out, err
+	}
+	if err := metainternalversion.Convert_internalversion_ListOptions_To_v1_ListOptions(options, &out, nil); err != nil {
+		return out, apierrors.NewBadRequest(err.Error())
+	}
+	return out, nil
+}
+
+// toCluster reads the Cluster a ClusterState publishes.
+func toCluster(u *unstructured.Unstructured) (*clusters.Cluster, error) {
+	s, err := hubstate.Decode(u)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	c, err := s.ToCluster()
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	return c, nil
+}
+
+// hubError turns the hub's answer about ClusterStates into one about
+// Clusters: not found and too old mean the same; anything else means the
+// shared state cannot be read now.
+func hubError(err error, name string) error {
+	var status apierrors.APIStatus
+	switch {
+	case apierrors.IsNotFound(err) && name != "":
+		return apierrors.NewNotFound(clusters.Resource("clusters"), name)
+	case apierrors.IsResourceExpired(err) || apierrors.IsGone(err) || apierrors.IsBadRequest(err) || apierrors.IsTooManyRequests(err):
+		return err
+	case errors.As(err, &status) && status.Status().Code == http.StatusGatewayTimeout:
+		return err
+	}
+	return apierrors.NewServiceUnavailable("cannot read the clusters' shared state (" + hubstate.Resource.GroupResource().String() + ") from the hub: " + err.Error())
+}
