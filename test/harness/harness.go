@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"k8s.io/client-go/rest"
@@ -47,6 +48,12 @@ type Options struct {
 	ServerArgs []string
 	// Members is how many member kube-apiservers to run.
 	Members int
+	// Replicas, when more than 1, runs that many clusters-apiserver
+	// replicas with --leader-elect behind a router that sends each request
+	// to one of them at random (see router); the APIService names the
+	// router. ReplicaArgs are added to their flags.
+	Replicas    int
+	ReplicaArgs []string
 	// HubManifests are files or directories of manifests applied to the hub
 	// with kubectl before clusters-apiserver starts, such as the
 	// ClusterProfile CustomResourceDefinition. CRDs among them are
@@ -242,8 +249,9 @@ func (e *Env) HubRESTConfig() (*rest.Config, error) {
 func (e *Env) Stop() {
 	e.stopOnce.Do(func() {
 		var wg sync.WaitGroup
-		if e.server != nil && e.server.proc != nil {
-			e.server.proc.stop()
+		e.StopServer()
+		if e.server != nil && e.server.router != nil {
+			e.server.router.close()
 		}
 		for _, k := range e.kubelets {
 			k.stop()
@@ -261,6 +269,72 @@ func (e *Env) Stop() {
 			_ = os.RemoveAll(e.WorkDir)
 		}
 	})
+}
+
+// LogDigest returns, from every process log, the lines that tell what
+// happened to the processes and to the hub's view of this server, however
+// long ago: each start and exit, each error the server logged, and each
+// line where the hub speaks of the clusters.headlamp.dev APIService (its
+// availability checks): at most n lines per log, the last ones. And
+// before them, whole, every race report, panic and fatal error.
+func (e *Env) LogDigest(n int) string {
+	entries, err := os.ReadDir(e.logDir)
+	if err != nil {
+		return err.Error()
+	}
+	var out strings.Builder
+	for _, entry := range entries {
+		path := filepath.Join(e.logDir, entry.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintf(&out, "--- %s: %v\n", path, err)
+			continue
+		}
+		kept, reports := digest(string(data), n)
+		if len(reports) > 0 {
+			fmt.Fprintf(&out, "--- race reports, panics and fatal errors in %s:\n%s\n", path, strings.Join(reports, "\n"))
+		}
+		fmt.Fprintf(&out, "--- starts, exits, errors and the APIService in %s:\n%s\n", path, strings.Join(kept, "\n"))
+	}
+	return out.String()
+}
+
+// digest picks LogDigest's lines from one log.
+func digest(data string, n int) (kept, reports []string) {
+	report := false // from a race report, panic or fatal error to the process's exit line
+	for line := range strings.SplitSeq(data, "\n") {
+		exit := strings.HasPrefix(line, "=== ")
+		if strings.HasPrefix(line, "WARNING: DATA RACE") || strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ") {
+			report = true
+		}
+		switch {
+		case report && !exit:
+			if len(reports) < 400 {
+				reports = append(reports, line)
+			}
+		case exit || klogError(line) ||
+			strings.Contains(line, "clusters.headlamp.dev") && !strings.Contains(line, "Adding GroupVersion"):
+			kept = append(kept, line)
+		}
+		report = report && !exit
+	}
+	if len(kept) > n {
+		kept = append([]string{"[…]"}, kept[len(kept)-n:]...)
+	}
+	return kept, reports
+}
+
+// klogError reports whether line is a klog error line: "E" and the date.
+func klogError(line string) bool {
+	if len(line) < 5 || line[0] != 'E' {
+		return false
+	}
+	for _, c := range line[1:5] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // LogTails returns the last n lines of every process log, for a failing

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -40,6 +41,7 @@ type process struct {
 	cmd     *exec.Cmd
 	done    chan struct{} // closed once the process has exited and been reaped
 	err     error         // the exit status, set before done is closed
+	stopped atomic.Bool   // set once the harness has asked it to stop
 }
 
 // sysProcAttr puts a child in its own process group, so that stopping it
@@ -69,6 +71,13 @@ func startProcess(name, logFile, bin string, args ...string) (*process, error) {
 	p := &process{name: name, logFile: logFile, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
+		// The way it ended, in its log: a process killed outright prints
+		// nothing of its own.
+		how := "exited"
+		if p.stopped.Load() {
+			how = "stopped by the harness"
+		}
+		fmt.Fprintf(out, "=== %s: %s %s: %s\n", time.Now().Format(time.RFC3339Nano), name, how, p.cmd.ProcessState)
 		out.Close()
 		close(p.done)
 	}()
@@ -111,6 +120,7 @@ func (p *process) signalGroup(sig syscall.Signal) bool {
 	if p.exited() {
 		return false
 	}
+	p.stopped.Store(true)
 	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		// Fall back to the leader alone, which os.Process signals safely.
 		_ = p.cmd.Process.Signal(sig)

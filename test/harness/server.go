@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -37,15 +38,27 @@ import (
 // is valid: longer than any test or local-up session.
 const serverTokenTTL = 24 * time.Hour
 
-// server is clusters-apiserver as the harness runs it.
+// server is clusters-apiserver as the harness runs it: one process, or
+// Options.Replicas of them behind a router.
 type server struct {
-	port    int
-	serving *keyPair
-	caPEM   []byte
-	proc    *process
+	port     int // the port the APIService names: the server's, or the router's
+	serving  *keyPair
+	caPEM    []byte
+	replicas []*replica
+	router   *router // with several replicas
 	// extraArgs follow Options.ServerArgs (see RestartServerWith).
 	extraArgs []string
 }
+
+// replica is one clusters-apiserver process.
+type replica struct {
+	port int
+	log  string
+	proc *process
+}
+
+// running tells whether the replica's process runs.
+func (r *replica) running() bool { return r.proc != nil && !r.proc.exited() }
 
 // register creates clusters-apiserver's serving certificate, registers it
 // on the hub for localhost:port, and writes a kubeconfig with a token of
@@ -61,6 +74,17 @@ func (e *Env) register(ctx context.Context, port int) error {
 	}
 	e.server = &server{port: port, serving: serving, caPEM: ca.CertPEM}
 	e.ServerURL, e.ServerCAFile = localURL(port), ca.CertFile
+	if e.opts.Replicas > 1 {
+		ports, err := freePorts(e.opts.Replicas)
+		if err != nil {
+			return err
+		}
+		for i, p := range ports {
+			e.server.replicas = append(e.server.replicas, &replica{port: p, log: filepath.Join(e.logDir, fmt.Sprintf("clusters-apiserver-%d.log", i))})
+		}
+	} else {
+		e.server.replicas = []*replica{{port: port, log: filepath.Join(e.logDir, "clusters-apiserver.log")}}
+	}
 
 	if err := e.applyRegistration(ctx, port, ca.CertPEM); err != nil {
 		return err
@@ -103,24 +127,62 @@ func (e *Env) StartServerUnassisted(ctx context.Context) error {
 	if err := e.startServerProcess(); err != nil {
 		return err
 	}
+	return e.waitReplicas(ctx)
+}
+
+// waitReplicas waits until every running replica answers /readyz, and
+// routes to each from then on.
+func (e *Env) waitReplicas(ctx context.Context) error {
 	direct, err := httpsClient(e.server.caPEM, nil)
 	if err != nil {
 		return err
 	}
-	return waitHTTP200(ctx, "clusters-apiserver to be ready", e.server.proc, direct, e.ServerURL+"/readyz")
+	for i, r := range e.server.replicas {
+		if !r.running() {
+			continue
+		}
+		if err := waitHTTP200(ctx, fmt.Sprintf("clusters-apiserver replica %d to be ready", i), r.proc, direct, localURL(r.port)+"/readyz"); err != nil {
+			return err
+		}
+		// Routed once ready, as an endpoint is.
+		if e.server.router != nil {
+			e.server.router.route(r.port, true)
+		}
+	}
+	return nil
 }
 
-// startServerProcess starts clusters-apiserver without waiting for it.
+// startServerProcess starts clusters-apiserver, every replica of it that
+// is not running, without waiting for them.
 func (e *Env) startServerProcess() error {
 	if e.opts.ServerBinary == "" {
 		return errors.New("no clusters-apiserver binary: set Options.ServerBinary")
 	}
 	s := e.server
-	if s.proc != nil && !s.proc.exited() {
+	if len(s.replicas) == 1 && s.replicas[0].running() {
 		return errors.New("clusters-apiserver is already running")
 	}
+	if len(s.replicas) > 1 && s.router == nil {
+		if err := e.startRouter(); err != nil {
+			return err
+		}
+	}
+	for i := range s.replicas {
+		if !s.replicas[i].running() {
+			if err := e.startReplica(i); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// startReplica starts replica i.
+func (e *Env) startReplica(i int) error {
+	s := e.server
+	r := s.replicas[i]
 	args := append([]string{
-		"--secure-port=" + strconv.Itoa(s.port),
+		"--secure-port=" + strconv.Itoa(r.port),
 		"--bind-address=127.0.0.1",
 		"--tls-cert-file=" + s.serving.CertFile,
 		"--tls-private-key-file=" + s.serving.KeyFile,
@@ -128,37 +190,48 @@ func (e *Env) startServerProcess() error {
 		"--authentication-kubeconfig=" + e.ServerKubeconfig,
 		"--authorization-kubeconfig=" + e.ServerKubeconfig,
 		"--kubeconfig-source=" + e.MembersKubeconfig,
-	}, slices.Concat(e.profileArgs, e.opts.ServerArgs, s.extraArgs)...)
-	e.opts.Log("starting clusters-apiserver")
-	p, err := startProcess("clusters-apiserver", filepath.Join(e.logDir, "clusters-apiserver.log"), e.opts.ServerBinary, args...)
+	}, slices.Concat(e.profileArgs, e.replicaArgs(), e.opts.ServerArgs, s.extraArgs)...)
+	name := "clusters-apiserver"
+	if len(s.replicas) > 1 {
+		name = fmt.Sprintf("clusters-apiserver replica %d", i)
+	}
+	e.opts.Log("starting %s", name)
+	p, err := startProcess(name, r.log, e.opts.ServerBinary, args...)
 	if err != nil {
 		return err
 	}
-	s.proc = p
+	r.proc = p
 	return nil
 }
 
 // ServerLog returns the path of clusters-apiserver's log file, which every
 // run of it appends to.
 func (e *Env) ServerLog() string {
-	return filepath.Join(e.logDir, "clusters-apiserver.log")
+	return e.server.replicas[0].log
 }
 
 // StopServer stops clusters-apiserver and waits for it to exit. The hub
 // keeps running and keeps the APIService registered.
 func (e *Env) StopServer() {
-	if e.server != nil && e.server.proc != nil {
-		e.server.proc.stop()
+	if e.server == nil {
+		return
 	}
+	var wg sync.WaitGroup
+	for _, r := range e.server.replicas {
+		if r.proc != nil {
+			wg.Go(r.proc.stop)
+		}
+	}
+	wg.Wait()
 }
 
 // ServerPID returns the process id of the running clusters-apiserver, or 0
 // when it is not running.
 func (e *Env) ServerPID() int {
-	if e.server == nil || e.server.proc == nil || e.server.proc.exited() {
+	if e.server == nil || !e.server.replicas[0].running() {
 		return 0
 	}
-	return e.server.proc.cmd.Process.Pid
+	return e.server.replicas[0].proc.cmd.Process.Pid
 }
 
 // RestartServer stops clusters-apiserver and starts it again with the same
@@ -182,11 +255,7 @@ func (e *Env) RestartServerWith(ctx context.Context, extra ...string) error {
 // APIService is Available.
 func (e *Env) waitServer(ctx context.Context) error {
 	s := e.server
-	direct, err := httpsClient(s.caPEM, nil)
-	if err != nil {
-		return err
-	}
-	if err := waitHTTP200(ctx, "clusters-apiserver to be ready", s.proc, direct, e.ServerURL+"/readyz"); err != nil {
+	if err := e.waitReplicas(ctx); err != nil {
 		return err
 	}
 	cfg, err := e.HubRESTConfig()
@@ -211,7 +280,7 @@ func (e *Env) waitServer(ctx context.Context) error {
 		return err
 	}
 	discovery := e.hub.url + "/apis/clusters.headlamp.dev/v1alpha1"
-	return poll(ctx, "the hub to serve clusters.headlamp.dev/v1alpha1", s.proc, func(ctx context.Context) (bool, string, error) {
+	return poll(ctx, "the hub to serve clusters.headlamp.dev/v1alpha1", s.replicas[0].proc, func(ctx context.Context) (bool, string, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, discovery, http.NoBody)
 		if err != nil {
 			return false, "", err

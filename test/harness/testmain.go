@@ -104,7 +104,7 @@ func runSuite(m *testing.M, envp **Env, s Suite) (int, error) {
 	*envp = env
 	code := m.Run()
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "process logs:\n%s\n", env.LogTails(40))
+		fmt.Fprintf(os.Stderr, "process logs:\n%s\n%s\n", env.LogDigest(30), env.LogTails(40))
 	}
 	return code, nil
 }
