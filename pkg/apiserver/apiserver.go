@@ -172,7 +172,9 @@ func (s *Server) shareState(generic *genericapiserver.GenericAPIServer, extra *E
 		go s.lead(ctx, shared, func(ctx context.Context) {
 			var wg sync.WaitGroup
 			wg.Go(func() { extra.Prober.Run(ctx) })
-			wg.Go(func() { hubstate.NewPublisher(extra.Inventory, shared.Publish, synced, shared.PublishWorkers).Run(ctx) })
+			wg.Go(func() {
+				hubstate.NewPublisher(extra.Inventory, shared.Publish, synced, authoritative(extra.Sources), shared.PublishWorkers).Run(ctx)
+			})
 			wg.Wait()
 			// What this replica checked goes stale once another leads.
 			extra.Inventory.ForgetHealth()

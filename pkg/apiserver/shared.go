@@ -54,10 +54,13 @@ type SharedState struct {
 
 // lead runs the leader's work (health checks and publishing) for as long
 // as this replica holds the Lease, in terms: each term starts its own
-// prober and publisher, and a term ends only once they have stopped.
+// prober and publisher. client-go starts a term in a goroutine of its own
+// and does not wait for it; terms holds one term at a time, so that a new
+// term never overlaps the end of the last one, and a term that starts once
+// its leadership is already over returns at once.
 func (s *Server) lead(ctx context.Context, shared *SharedState, term func(ctx context.Context)) {
+	var terms sync.Mutex
 	for ctx.Err() == nil {
-		var running sync.WaitGroup
 		le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 			Lock:            shared.Lock,
 			LeaseDuration:   shared.LeaseDuration,
@@ -67,12 +70,16 @@ func (s *Server) lead(ctx context.Context, shared *SharedState, term func(ctx co
 			Name:            "clusters-apiserver",
 			Callbacks: leaderelection.LeaderCallbacks{
 				OnStartedLeading: func(ctx context.Context) {
-					running.Add(1)
-					defer running.Done()
+					terms.Lock()
+					defer terms.Unlock()
+					if ctx.Err() != nil {
+						return
+					}
 					klog.InfoS("Leading: checking the members' health and publishing ClusterStates", "identity", shared.Lock.Identity())
 					hubstate.SetLeader(true)
 					defer hubstate.SetLeader(false)
 					term(ctx)
+					klog.InfoS("No longer leading", "identity", shared.Lock.Identity())
 				},
 				OnStoppedLeading: func() {},
 				OnNewLeader: func(identity string) {
@@ -85,7 +92,9 @@ func (s *Server) lead(ctx context.Context, shared *SharedState, term func(ctx co
 			return
 		}
 		le.Run(ctx)
-		running.Wait()
+		// Wait for the term that just ended, if one started.
+		terms.Lock()
+		terms.Unlock() //nolint:staticcheck,gocritic // an empty critical section: waiting is the point
 	}
 }
 
@@ -115,6 +124,20 @@ func (c *statesCheck) Check(req *http.Request) error {
 	}
 	c.ok = true
 	return nil
+}
+
+// authoritative reports, for a source type, whether its source has read
+// everything (see sources.Authority); a type no source serves any more is
+// gone for good.
+func authoritative(srcs []sources.Source) func(sourceType string) bool {
+	return func(sourceType string) bool {
+		for _, src := range srcs {
+			if a, ok := src.(sources.Authority); ok && a.SourceType() == sourceType {
+				return a.Authoritative()
+			}
+		}
+		return true
+	}
 }
 
 // allSynced reports whether every source has synced.

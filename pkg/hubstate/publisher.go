@@ -43,28 +43,38 @@ import (
 // a create, update or delete for each Cluster that changed, nothing for
 // one that did not. Only the leader runs it.
 type Publisher struct {
-	inv     *inventory.Inventory
-	client  dynamic.ResourceInterface
-	synced  func() bool
-	workers int
+	inv           *inventory.Inventory
+	client        dynamic.ResourceInterface
+	synced        func() bool
+	authoritative func(sourceType string) bool
+	workers       int
 
-	mu     sync.Mutex
-	states cache.Store // what is published, as the hub last said
+	states cache.Store // what is published, as the hub last said; set by Run
 }
 
 // NewPublisher returns a publisher of inv's Clusters through client (the
-// ClusterState resource of the hub). It deletes nothing until synced
-// reports that every source has read its clusters, so that a new leader
-// does not unpublish what it has not read yet.
-func NewPublisher(inv *inventory.Inventory, client dynamic.ResourceInterface, synced func() bool, workers int) *Publisher {
-	return &Publisher{inv: inv, client: client, synced: synced, workers: max(workers, 1)}
+// ClusterState resource of the hub). It writes nothing until synced
+// reports that every source has read its clusters, and it unpublishes a
+// Cluster missing from inv only once authoritative says that the source of
+// its type has read everything: a new leader whose source cannot read the
+// hub yet must not unpublish the clusters it has not read.
+func NewPublisher(inv *inventory.Inventory, client dynamic.ResourceInterface, synced func() bool, authoritative func(sourceType string) bool, workers int) *Publisher {
+	return &Publisher{inv: inv, client: client, synced: synced, authoritative: authoritative, workers: max(workers, 1)}
 }
+
+// resyncInterval is how often every Cluster is looked at again, for what
+// no event announces: a source that has become authoritative.
+var resyncInterval = 30 * time.Second
 
 // Run publishes until ctx is done.
 func (p *Publisher) Run(ctx context.Context) {
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "clusterstates"})
+	var workers sync.WaitGroup
+	// Deferred calls run last first: the queue is shut down, which ends
+	// the workers, and then they are waited for.
+	defer workers.Wait()
 	defer queue.ShutDown()
 
 	lw := &cache.ListWatch{
@@ -75,7 +85,7 @@ func (p *Publisher) Run(ctx context.Context) {
 			return p.client.Watch(ctx, o)
 		},
 	}
-	informer := cache.NewSharedIndexInformer(lw, &unstructured.Unstructured{}, 0, cache.Indexers{})
+	informer := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, p.client), &unstructured.Unstructured{}, 0, cache.Indexers{})
 	enqueue := func(obj any) {
 		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
 			queue.Add(key)
@@ -89,9 +99,7 @@ func (p *Publisher) Run(ctx context.Context) {
 		klog.ErrorS(err, "Cannot follow ClusterStates")
 		return
 	}
-	p.mu.Lock()
 	p.states = informer.GetStore()
-	p.mu.Unlock()
 	go informer.RunWithContext(ctx)
 
 	klog.InfoS("Waiting for the sources and the published ClusterStates before publishing")
@@ -100,14 +108,12 @@ func (p *Publisher) Run(ctx context.Context) {
 	}
 	klog.InfoS("Publishing the Clusters to ClusterStates on the hub")
 
-	var wg sync.WaitGroup
 	for range p.workers {
-		wg.Go(func() {
+		workers.Go(func() {
 			for p.next(ctx, queue) {
 			}
 		})
 	}
-	defer wg.Wait()
 	p.follow(ctx, queue)
 }
 
@@ -125,8 +131,14 @@ func (p *Publisher) follow(ctx context.Context, queue workqueue.TypedRateLimitin
 		}
 		cursor, err := p.inv.Watch(rv)
 		if err != nil {
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
 			continue
 		}
+		resync := time.After(resyncInterval)
+	events:
 		for {
 			events, wait, err := cursor.Next()
 			if err != nil {
@@ -143,6 +155,8 @@ func (p *Publisher) follow(ctx context.Context, queue workqueue.TypedRateLimitin
 			}
 			select {
 			case <-wait:
+			case <-resync:
+				break events
 			case <-ctx.Done():
 				return
 			}
@@ -184,8 +198,15 @@ func (p *Publisher) publish(ctx context.Context, name string) error {
 	case !ok && pub == nil:
 		return nil
 	case !ok:
+		old, err := Decode(pub)
+		if err != nil {
+			return err
+		}
+		if !p.authoritative(string(old.Cluster.Spec.Source.Type)) {
+			return nil // looked at again at the next resync
+		}
 		uid := pub.GetUID()
-		err := p.client.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		err = p.client.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 		wrote("delete", err)
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -206,7 +227,7 @@ func (p *Publisher) publish(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		if same(u, pub) {
+		if pub.GetAnnotations()[HashAnnotation] == u.GetAnnotations()[HashAnnotation] {
 			return nil
 		}
 		u.SetResourceVersion(pub.GetResourceVersion())
@@ -248,25 +269,6 @@ func keep(desired, old *State) {
 			c.LastTransitionTime = was.LastTransitionTime
 		}
 	}
-}
-
-// same tells whether the hub's object pub already says what u says.
-func same(u, pub *unstructured.Unstructured) bool {
-	return apiequality.Semantic.DeepEqual(u.Object["cluster"], pub.Object["cluster"]) &&
-		equalMaps(u.GetLabels(), pub.GetLabels()) &&
-		equalMaps(u.GetAnnotations(), pub.GetAnnotations())
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // ErrNoCRD says the hub does not serve ClusterStates.

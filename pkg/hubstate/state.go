@@ -29,6 +29,9 @@ limitations under the License.
 package hubstate
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,6 +52,12 @@ var Resource = schema.GroupVersionResource{Group: Group, Version: "v1alpha1", Re
 
 // Kind is the kind of a ClusterState.
 const Kind = "ClusterState"
+
+// HashAnnotation holds a hash of what the leader published in a
+// ClusterState. The leader compares it, not the object, with what it would
+// publish: labels or annotations that the hub's admission adds (policy
+// engines do) must not make it write again and again.
+const HashAnnotation = Group + "/content-hash"
 
 // State is a ClusterState as this server reads and writes it.
 type State struct {
@@ -92,7 +101,7 @@ func (s *State) ToCluster() (*clusters.Cluster, error) {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:              s.Name,
 			Labels:            s.Labels,
-			Annotations:       s.Annotations,
+			Annotations:       withoutHash(s.Annotations),
 			UID:               s.Cluster.UID,
 			CreationTimestamp: s.Cluster.CreationTimestamp,
 			ResourceVersion:   s.ResourceVersion,
@@ -117,11 +126,43 @@ func Decode(u *unstructured.Unstructured) (*State, error) {
 }
 
 // Encode returns s in the unstructured form the hub's dynamic client
-// takes.
+// takes, with the hash of its content in HashAnnotation.
 func (s *State) Encode() (*unstructured.Unstructured, error) {
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(s)
+	content, err := json.Marshal(struct {
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
+		Cluster     Cluster           `json:"cluster"`
+	}{s.Labels, withoutHash(s.Annotations), s.Cluster})
+	if err != nil {
+		return nil, fmt.Errorf("writing ClusterState %s: %w", s.Name, err)
+	}
+	sum := sha256.Sum256(content)
+	c := *s
+	c.Annotations = withoutHash(s.Annotations)
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[HashAnnotation] = hex.EncodeToString(sum[:16])
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&c)
 	if err != nil {
 		return nil, fmt.Errorf("writing ClusterState %s: %w", s.Name, err)
 	}
 	return &unstructured.Unstructured{Object: obj}, nil
+}
+
+// withoutHash returns a copy of annotations without HashAnnotation.
+func withoutHash(annotations map[string]string) map[string]string {
+	if len(annotations) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(annotations))
+	for k, v := range annotations {
+		if k != HashAnnotation {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

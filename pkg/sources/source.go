@@ -29,3 +29,14 @@ type Source interface {
 	// HasSynced is true once the source has reported its initial state.
 	HasSynced() bool
 }
+
+// Authority is a source that tells when what it reported is the whole
+// truth: a Cluster of its type that it does not report is gone, not merely
+// unread (the hub unreachable, its API not yet discovered). Only then may
+// the leader unpublish such a Cluster.
+type Authority interface {
+	// SourceType is the spec.source.type of the Clusters it reports.
+	SourceType() string
+	// Authoritative is true once the source has read everything it reads.
+	Authoritative() bool
+}

@@ -81,3 +81,24 @@ func TestKustomizationListsEveryManifest(t *testing.T) {
 func key(o *unstructured.Unstructured) string {
 	return o.GetKind() + " " + o.GetNamespace() + "/" + o.GetName()
 }
+
+// TestDeployDryRun applies the whole of artifacts/deploy to the test hub
+// with --dry-run=server: the hub validates every object, the Deployment,
+// PodDisruptionBudget, NetworkPolicy and CRD included, and stores none.
+func TestDeployDryRun(t *testing.T) {
+	t.Parallel()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := env.Kubectl(t.Context(), env.HubKubeconfig, "apply", "--dry-run=server", "-k", root+"/artifacts/deploy")
+	if err != nil {
+		t.Fatalf("kubectl apply --dry-run=server -k artifacts/deploy: %v: %s\n%s", err, stderr, out)
+	}
+	for _, want := range []string{"deployment.apps/clusters-apiserver", "poddisruptionbudget.policy/clusters-apiserver",
+		"networkpolicy.networking.k8s.io/clusters-apiserver", "customresourcedefinition.apiextensions.k8s.io/clusterstates.internal.clusters.headlamp.dev"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the dry run does not mention %s:\n%s", want, out)
+		}
+	}
+}

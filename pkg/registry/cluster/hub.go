@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
@@ -129,33 +130,83 @@ func (r *HubREST) Watch(ctx context.Context, options *metainternalversion.ListOp
 	if err != nil {
 		return nil, hubError(err, "")
 	}
-	return watch.Filter(w, func(in watch.Event) (watch.Event, bool) {
-		switch in.Type {
-		case watch.Added, watch.Modified, watch.Deleted:
-			u, ok := in.Object.(*unstructured.Unstructured)
+	hw := &hubWatch{in: w, out: make(chan watch.Event), done: make(chan struct{})}
+	go hw.run()
+	return hw, nil
+}
+
+// hubWatch turns the hub's ClusterState events into Cluster events. Unlike
+// watch.Filter, it stops sending when stopped: a client that goes away
+// leaves no goroutine blocked on an event nobody reads.
+type hubWatch struct {
+	in   watch.Interface
+	out  chan watch.Event
+	done chan struct{}
+	once sync.Once
+}
+
+// ResultChan implements watch.Interface.
+func (w *hubWatch) ResultChan() <-chan watch.Event { return w.out }
+
+// Stop implements watch.Interface.
+func (w *hubWatch) Stop() {
+	w.once.Do(func() {
+		close(w.done)
+		w.in.Stop()
+	})
+}
+
+func (w *hubWatch) run() {
+	defer close(w.out)
+	defer w.in.Stop()
+	for {
+		select {
+		case in, ok := <-w.in.ResultChan():
 			if !ok {
-				return in, false
+				return
 			}
-			c, err := toCluster(u)
-			if err != nil {
-				klog.ErrorS(err, "Skipping a ClusterState the hub sent that cannot be read", "name", u.GetName())
-				return in, false
-			}
-			return watch.Event{Type: in.Type, Object: c}, true
-		case watch.Bookmark:
-			m, ok := in.Object.(metav1.Object)
+			ev, ok := convertEvent(in)
 			if !ok {
-				return in, false
+				continue
 			}
-			c := &clusters.Cluster{}
-			c.ResourceVersion = m.GetResourceVersion()
-			c.Annotations = m.GetAnnotations()
-			return watch.Event{Type: watch.Bookmark, Object: c}, true
-		default:
-			// Errors carry a Status, as from any apiserver (410 Gone among them).
-			return in, true
+			select {
+			case w.out <- ev:
+			case <-w.done:
+				return
+			}
+		case <-w.done:
+			return
 		}
-	}), nil
+	}
+}
+
+// convertEvent turns one hub event into a Cluster event; false to skip it.
+func convertEvent(in watch.Event) (watch.Event, bool) {
+	switch in.Type {
+	case watch.Added, watch.Modified, watch.Deleted:
+		u, ok := in.Object.(*unstructured.Unstructured)
+		if !ok {
+			return in, false
+		}
+		c, err := toCluster(u)
+		if err != nil {
+			klog.ErrorS(err, "Skipping a ClusterState the hub sent that cannot be read", "name", u.GetName())
+			return in, false
+		}
+		return watch.Event{Type: in.Type, Object: c}, true
+	case watch.Bookmark:
+		m, ok := in.Object.(metav1.Object)
+		if !ok {
+			return in, false
+		}
+		c := &clusters.Cluster{}
+		c.ResourceVersion = m.GetResourceVersion()
+		c.Annotations = m.GetAnnotations()
+		return watch.Event{Type: watch.Bookmark, Object: c}, true
+	default:
+		// Errors carry a Status, as from any apiserver (410 Gone among them).
+		return in, true
+	}
 }
 
 // hubListOptions checks the selectors (only metadata.name among fields)
@@ -170,6 +221,11 @@ func hubListOptions(options *metainternalversion.ListOptions) (metav1.ListOption
 	}
 	if err := metainternalversion.Convert_internalversion_ListOptions_To_v1_ListOptions(options, &out, nil); err != nil {
 		return out, apierrors.NewBadRequest(err.Error())
+	}
+	if out.ShardSelector != "" {
+		// Shards would be computed on the ClusterStates' uids, not the
+		// Clusters'.
+		return out, apierrors.NewBadRequest("shardSelector is not supported for clusters")
 	}
 	return out, nil
 }
@@ -188,17 +244,26 @@ func toCluster(u *unstructured.Unstructured) (*clusters.Cluster, error) {
 }
 
 // hubError turns the hub's answer about ClusterStates into one about
-// Clusters: not found and too old mean the same; anything else means the
-// shared state cannot be read now.
+// Clusters: not found, too old, too many requests and bad input mean the
+// same; anything else means the shared state cannot be read now, and what
+// the hub said, which names this server's identity and the hub's address,
+// goes to the log only.
 func hubError(err error, name string) error {
 	var status apierrors.APIStatus
 	switch {
 	case apierrors.IsNotFound(err) && name != "":
 		return apierrors.NewNotFound(clusters.Resource("clusters"), name)
-	case apierrors.IsResourceExpired(err) || apierrors.IsGone(err) || apierrors.IsBadRequest(err) || apierrors.IsTooManyRequests(err):
-		return err
+	case apierrors.IsResourceExpired(err) || apierrors.IsGone(err):
+		return apierrors.NewResourceExpired("the resourceVersion asked for is too old; list again")
+	case apierrors.IsTooManyRequests(err):
+		return apierrors.NewTooManyRequests("the hub is busy; retry", 1)
+	case apierrors.IsBadRequest(err):
+		// About the caller's own input: a malformed resourceVersion or
+		// selector.
+		return apierrors.NewBadRequest(err.Error())
 	case errors.As(err, &status) && status.Status().Code == http.StatusGatewayTimeout:
-		return err
+		return apierrors.NewTimeoutError("the hub did not answer in time", 1)
 	}
-	return apierrors.NewServiceUnavailable("cannot read the clusters' shared state (" + hubstate.Resource.GroupResource().String() + ") from the hub: " + err.Error())
+	klog.ErrorS(err, "Cannot read the ClusterStates on the hub")
+	return apierrors.NewServiceUnavailable("cannot read the clusters' shared state from the hub now; clusters-apiserver's log says why")
 }

@@ -37,6 +37,7 @@ import (
 	cpclient "sigs.k8s.io/cluster-inventory-api/client/clientset/versioned"
 	cpinformers "sigs.k8s.io/cluster-inventory-api/client/informers/externalversions"
 
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources"
 )
@@ -74,6 +75,9 @@ type Source struct {
 	inv       *inventory.Inventory
 	builder   *memberBuilder
 	synced    atomic.Bool
+	// authoritative: the profiles are listed, or the API is confirmed
+	// gone, so a cluster this source does not report does not exist.
+	authoritative atomic.Bool
 
 	mu       sync.Mutex
 	stop     context.CancelFunc // of the running informers; nil while waiting
@@ -84,7 +88,10 @@ type Source struct {
 	problems map[string]string  // the access problem last logged per profile
 }
 
-var _ sources.Source = &Source{}
+var (
+	_ sources.Source    = &Source{}
+	_ sources.Authority = &Source{}
+)
 
 // New returns a ClusterProfile source reading the hub through client.
 func New(inv *inventory.Inventory, disc discovery.DiscoveryInterface, client cpclient.Interface, providers *ProvidersFile, opts Options) *Source {
@@ -106,6 +113,14 @@ func (s *Source) Name() string { return "clusterprofile-source" }
 // HasSynced implements sources.Source: true once the source knows whether
 // the API is served and, if it is and may be read, has listed the profiles.
 func (s *Source) HasSynced() bool { return s.synced.Load() }
+
+// SourceType implements sources.Authority.
+func (s *Source) SourceType() string { return string(clusters.SourceTypeClusterProfile) }
+
+// Authoritative implements sources.Authority: true once the profiles have
+// been listed, or the hub has confirmed that it does not serve them; not
+// while the hub cannot be read, though the source is synced then.
+func (s *Source) Authoritative() bool { return s.authoritative.Load() }
 
 // Run implements sources.Source: it starts reading profiles when the
 // ClusterProfile API is served, and stops and removes their clusters when it
@@ -141,6 +156,9 @@ func (s *Source) reconcile(ctx context.Context) {
 		s.stopInformers()
 	case !served:
 		s.logOnce("waiting", "The hub does not serve ClusterProfiles (multicluster.x-k8s.io/v1alpha1); waiting for the CRD to be installed")
+		if !s.authoritative.Load() && s.goneConfirmed(ctx) {
+			s.authoritative.Store(true)
+		}
 	case served && !running:
 		if err := s.canList(ctx); err != nil {
 			s.logOnce("list-error:"+err.Error(), "Cannot list ClusterProfiles on the hub; will retry. Grant clusters-apiserver's identity get, list and watch on clusterprofiles.multicluster.x-k8s.io", "err", err.Error())
@@ -277,6 +295,7 @@ func (s *Source) startInformers(ctx context.Context) {
 	go func() {
 		if cache.WaitForCacheSync(ictx.Done(), synced...) {
 			s.synced.Store(true)
+			s.authoritative.Store(true)
 		}
 	}()
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"k8s.io/klog/v2"
 
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/sources"
 )
@@ -78,6 +79,13 @@ func (s *Source) Name() string { return "kubeconfig-source" }
 // HasSynced implements sources.Source: true once every file has been read
 // once, whether or not it was valid.
 func (s *Source) HasSynced() bool { return s.synced.Load() }
+
+// SourceType implements sources.Authority.
+func (s *Source) SourceType() string { return string(clusters.SourceTypeKubeconfig) }
+
+// Authoritative implements sources.Authority: once every file has been
+// read, what they hold is every cluster of this source.
+func (s *Source) Authoritative() bool { return s.synced.Load() }
 
 // Run implements sources.Source. Files are checked when the file system
 // reports a change in their directories, and every poll interval in any

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	clustersv1alpha1 "github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
 const clustersPath = "/apis/clusters.headlamp.dev/v1alpha1/clusters"
@@ -175,4 +177,43 @@ func testSameObjects(t *testing.T) {
 	if len(first) < 2 {
 		t.Errorf("only %d Clusters", len(first))
 	}
+}
+
+// testLeaseLost: a leader whose Lease another holder takes (as after a
+// renewal that failed for longer than the renew deadline) stops leading
+// without dying, and a replica leads again once that holder lets the
+// Lease expire.
+func testLeaseLost(t *testing.T) {
+	lead := leader(t, 30*time.Second)
+	leases := env.HubKube(t).CoordinationV1().Leases(harness.ServerNamespace)
+	lease, err := leases.Get(t.Context(), harness.ServerName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	intruder := "e2e-intruder"
+	now := metav1.NowMicro()
+	lease.Spec.HolderIdentity = &intruder
+	lease.Spec.AcquireTime, lease.Spec.RenewTime = &now, &now
+	if _, err := leases.Update(t.Context(), lease, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	taken := time.Now()
+	waitFor(t, 30*time.Second, "replica "+strconv.Itoa(lead)+" to stop leading", func() (bool, string) {
+		v, err := env.ReplicaMetric(t.Context(), lead, "clusters_leader")
+		if err != nil {
+			return false, err.Error()
+		}
+		return v == 0, "clusters_leader is still 1"
+	})
+	t.Logf("replica %d stopped leading %s after its Lease was taken", lead, time.Since(taken).Round(100*time.Millisecond))
+	again := leader(t, 30*time.Second)
+	t.Logf("replica %d leads %s after the Lease was taken", again, time.Since(taken).Round(100*time.Millisecond))
+	before, err := env.ReplicaMetric(t.Context(), again, "clusters_health_checks_total")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the new leader to check members", func() (bool, string) {
+		v, err := env.ReplicaMetric(t.Context(), again, "clusters_health_checks_total")
+		return err == nil && v > before, fmt.Sprintf("%v checks", v)
+	})
 }

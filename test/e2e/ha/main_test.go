@@ -66,6 +66,7 @@ func TestReplicas(t *testing.T) {
 	}{
 		{"one leader checks the members", testOneLeader},
 		{"every replica serves the same objects", testSameObjects},
+		{"a leader that loses its Lease steps down", testLeaseLost},
 		{"changes through a leader's death", testChanges},
 		{"every replica serves the same objects after", testSameObjects},
 	}

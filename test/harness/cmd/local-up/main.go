@@ -52,6 +52,7 @@ func run() error {
 	binDir := flag.String("bin-dir", "_output/bin", "directory with kube-apiserver, kubectl and etcd")
 	serverBinary := flag.String("server-binary", "_output/bin/clusters-apiserver", "clusters-apiserver binary; if missing, only the hub and members run")
 	members := flag.Int("members", 2, "number of member clusters")
+	replicas := flag.Int("replicas", 2, "clusters-apiserver replicas, with --leader-elect behind a router that sends each request to one at random when more than 1")
 	var manifests stringList
 	flag.Var(&manifests, "hub-manifest", "file or directory of manifests to apply to the hub before clusters-apiserver starts; repeatable")
 	profileMember := flag.String("profile-member", "member-2", "member also published as ClusterProfile "+harness.ProfileNamespace+"/<member>, reached through the secretreader credential plugin in -bin-dir; needs the ClusterProfile CRD among -hub-manifest; empty for no ClusterProfile source")
@@ -77,6 +78,7 @@ func run() error {
 		BinDir:       abs(*binDir),
 		ServerArgs:   flag.Args(),
 		Members:      *members,
+		Replicas:     *replicas,
 		HubManifests: manifests,
 		Log:          func(format string, args ...any) { fmt.Fprintf(os.Stderr, "local-up: "+format+"\n", args...) },
 	}
@@ -122,6 +124,13 @@ func run() error {
 		fmt.Fprintf(&b, "ClusterProfile %s/%s publishes %s too (access providers: %s)\n", harness.ProfileNamespace, *profileMember, *profileMember, env.ProviderFile)
 	}
 	fmt.Fprintf(&b, "clusters-apiserver: %s, ServiceAccount kubeconfig %s\n", env.ServerURL, env.ServerKubeconfig)
+	if env.Replicas() > 1 {
+		fmt.Fprintf(&b, "  %d replicas with --leader-elect behind a router at that address:", env.Replicas())
+		for i := range env.Replicas() {
+			fmt.Fprintf(&b, " %s", env.ReplicaURL(i))
+		}
+		fmt.Fprintln(&b)
+	}
 	fmt.Fprintf(&b, "Logs: %s\n\nCtrl-C or hack/local-down.sh stops everything.\n", filepath.Join(env.WorkDir, "logs"))
 	fmt.Print(b.String())
 
