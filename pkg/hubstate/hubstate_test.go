@@ -206,9 +206,9 @@ func (e *publisherEnv) names(t *testing.T, want ...string) {
 // and unpublished only once their source is authoritative; the publisher
 // stops when its leadership ends.
 func TestPublisher(t *testing.T) {
-	old := resyncInterval
-	resyncInterval = 100 * time.Millisecond
-	t.Cleanup(func() { resyncInterval = old })
+	oldResync, oldHold := resyncInterval, holdFirst
+	resyncInterval, holdFirst = 100*time.Millisecond, 100*time.Millisecond
+	t.Cleanup(func() { resyncInterval, holdFirst = oldResync, oldHold })
 
 	// A state a former leader published, of a cluster this one's source
 	// has not read.

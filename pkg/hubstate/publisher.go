@@ -50,6 +50,9 @@ type Publisher struct {
 	workers       int
 
 	states cache.Store // what is published, as the hub last said; set by Run
+
+	seenMu sync.Mutex
+	seen   map[string]time.Time // when each Cluster held by holdNew was first seen
 }
 
 // NewPublisher returns a publisher of inv's Clusters through client (the
@@ -59,7 +62,7 @@ type Publisher struct {
 // its type has read everything: a new leader whose source cannot read the
 // hub yet must not unpublish the clusters it has not read.
 func NewPublisher(inv *inventory.Inventory, client dynamic.ResourceInterface, synced func() bool, authoritative func(sourceType string) bool, workers int) *Publisher {
-	return &Publisher{inv: inv, client: client, synced: synced, authoritative: authoritative, workers: max(workers, 1)}
+	return &Publisher{inv: inv, client: client, synced: synced, authoritative: authoritative, workers: max(workers, 1), seen: map[string]time.Time{}}
 }
 
 // resyncInterval is how often every Cluster is looked at again, for what
@@ -68,8 +71,11 @@ var resyncInterval = 30 * time.Second
 
 // Run publishes until ctx is done.
 func (p *Publisher) Run(ctx context.Context) {
+	// Retries back off per Cluster only: the default controller limiter
+	// also allows 10 retries a second in all, which a cold start of
+	// thousands, whose writes race with the informer, would queue behind.
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(
-		workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, 10*time.Second),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "clusterstates"})
 	var workers sync.WaitGroup
 	// Deferred calls run last first: the queue is shut down, which ends
@@ -172,6 +178,10 @@ func (p *Publisher) next(ctx context.Context, queue workqueue.TypedRateLimitingI
 		return false
 	}
 	defer queue.Done(name)
+	if wait := p.holdNew(name); wait > 0 {
+		queue.AddAfter(name, wait)
+		return true
+	}
 	if err := p.publish(ctx, name); err != nil {
 		if ctx.Err() == nil {
 			klog.V(2).InfoS("Publishing the Cluster's state failed; retrying", "cluster", name, "err", err)
@@ -181,6 +191,35 @@ func (p *Publisher) next(ctx context.Context, queue workqueue.TypedRateLimitingI
 	}
 	queue.Forget(name)
 	return true
+}
+
+// holdFirst is how long a Cluster not yet published waits for its first
+// health check before it is published as Pending: a cold start of 10,000
+// clusters then costs one write each, not two.
+var holdFirst = 5 * time.Second
+
+// holdNew returns how much longer to wait before publishing name: a
+// Cluster not yet published whose member has not been checked yet waits,
+// up to holdFirst from when this publisher first saw it.
+func (p *Publisher) holdNew(name string) time.Duration {
+	p.seenMu.Lock()
+	defer p.seenMu.Unlock()
+	local, ok := p.inv.Get(name)
+	_, published, _ := p.states.GetByKey(name)
+	var ready *metav1.Condition
+	if ok {
+		ready = meta.FindStatusCondition(local.Status.Conditions, clusters.ConditionReady)
+	}
+	if !ok || published || ready == nil || ready.Reason != clusters.ReasonPending {
+		delete(p.seen, name)
+		return 0
+	}
+	first, ok := p.seen[name]
+	if !ok {
+		first = time.Now()
+		p.seen[name] = first
+	}
+	return time.Until(first.Add(holdFirst))
 }
 
 // publish makes the ClusterState of name match the inventory.
@@ -231,17 +270,28 @@ func (p *Publisher) publish(ctx context.Context, name string) error {
 			return nil
 		}
 		u.SetResourceVersion(pub.GetResourceVersion())
-		_, err = p.client.Update(ctx, u, metav1.UpdateOptions{FieldManager: "clusters-apiserver"})
+		updated, err := p.client.Update(ctx, u, metav1.UpdateOptions{FieldManager: "clusters-apiserver"})
 		wrote("update", err)
-		return err
+		return p.wrote(updated, err)
 	}
 	u, err := desired.Encode()
 	if err != nil {
 		return err
 	}
-	_, err = p.client.Create(ctx, u, metav1.CreateOptions{FieldManager: "clusters-apiserver"})
+	created, err := p.client.Create(ctx, u, metav1.CreateOptions{FieldManager: "clusters-apiserver"})
 	wrote("create", err)
-	return err
+	return p.wrote(created, err)
+}
+
+// wrote puts what the hub answered to a write into the store at once, so
+// that the next change of the same Cluster is written over it, not over
+// the older object the informer has until the hub's event arrives (a
+// conflict and a retry).
+func (p *Publisher) wrote(obj *unstructured.Unstructured, err error) error {
+	if err != nil {
+		return err
+	}
+	return p.states.Update(obj)
 }
 
 // keep carries over from the published state what a new leader, or a new

@@ -111,7 +111,7 @@ func DefaultLeaderElection() LeaderElectionOptions {
 		LeaseDuration:  10 * time.Second,
 		RenewDeadline:  7 * time.Second,
 		RetryPeriod:    2 * time.Second,
-		PublishWorkers: 16,
+		PublishWorkers: 64,
 		PublishQPS:     500,
 	}
 }

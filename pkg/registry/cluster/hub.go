@@ -23,6 +23,7 @@ import (
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -82,6 +83,10 @@ func (r *HubREST) NewList() runtime.Object { return &clusters.ClusterList{} }
 
 // Get implements rest.Getter.
 func (r *HubREST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
+	if len(content.IsPathSegmentName(name)) > 0 {
+		// No ClusterState can have it; client-go would refuse to ask.
+		return nil, apierrors.NewNotFound(clusters.Resource("clusters"), name)
+	}
 	opts := metav1.GetOptions{}
 	if options != nil {
 		opts.ResourceVersion = options.ResourceVersion
