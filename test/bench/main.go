@@ -62,7 +62,7 @@ func run() error {
 	var o options
 	flag.StringVar(&o.out, "out", "_output/bench/results.json", "JSON file to write every figure to")
 	flag.StringVar(&o.serverBinary, "server-binary", "", "clusters-apiserver binary to measure; empty builds ./cmd/clusters-apiserver")
-	flag.StringVar(&o.only, "only", "", "comma-separated scenarios to run (1-7); empty runs all")
+	flag.StringVar(&o.only, "only", "", "comma-separated scenarios to run (1-8); empty runs all")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time of each load point of scenario 1")
 	flag.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured time before each load point")
 	flag.IntVar(&o.scale, "scale", 10000, "clusters in scenario 5 (kubeconfig contexts, and ClusterProfiles)")
@@ -113,6 +113,7 @@ func run() error {
 		{"6", b.execPlugin},
 		{"5", b.inventoryScale},
 		{"7", b.churn},
+		{"8", b.haScale},
 	}
 	for _, s := range scenarios {
 		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), s.id) {

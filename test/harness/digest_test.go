@@ -35,7 +35,7 @@ Write at 0x00c000 by goroutine 7:
 === 2026-12-02T04:15:05Z: starting clusters-apiserver --flag
 E1202 04:15:06.000000   1 controller.go:146] "Unhandled Error" err="v1alpha1.clusters.headlamp.dev failed with: failing or missing response"
 `
-	kept, reports := digest(log, 10)
+	kept, reports := digest(log, 10, true)
 	wantKept := []string{
 		"=== 2026-12-02T04:15:00Z: starting clusters-apiserver --flag",
 		`E1202 04:15:02.000000   1 reflector.go:227] "Failed to watch"`,
@@ -50,7 +50,7 @@ E1202 04:15:06.000000   1 controller.go:146] "Unhandled Error" err="v1alpha1.clu
 	if !slices.Equal(reports, wantReports) {
 		t.Errorf("reports %q\nwant %q", reports, wantReports)
 	}
-	if kept, _ := digest(log, 2); len(kept) != 3 || kept[0] != "[…]" {
+	if kept, _ := digest(log, 2, true); len(kept) != 3 || kept[0] != "[…]" {
 		t.Errorf("bounded to 2: %q", kept)
 	}
 }

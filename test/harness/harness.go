@@ -274,8 +274,8 @@ func (e *Env) Stop() {
 // LogDigest returns, from every process log, the lines that tell what
 // happened to the processes and to the hub's view of this server, however
 // long ago: each start and exit, each error the server logged, and each
-// line where the hub speaks of the clusters.headlamp.dev APIService (its
-// availability checks): at most n lines per log, the last ones. And
+// line where the hub speaks of the v1alpha1.clusters.headlamp.dev
+// APIService (its availability checks): at most n lines per log, the last ones. And
 // before them, whole, every race report, panic and fatal error.
 func (e *Env) LogDigest(n int) string {
 	entries, err := os.ReadDir(e.logDir)
@@ -290,7 +290,7 @@ func (e *Env) LogDigest(n int) string {
 			fmt.Fprintf(&out, "--- %s: %v\n", path, err)
 			continue
 		}
-		kept, reports := digest(string(data), n)
+		kept, reports := digest(string(data), n, strings.HasPrefix(entry.Name(), "hub"))
 		if len(reports) > 0 {
 			fmt.Fprintf(&out, "--- race reports, panics and fatal errors in %s:\n%s\n", path, strings.Join(reports, "\n"))
 		}
@@ -300,7 +300,7 @@ func (e *Env) LogDigest(n int) string {
 }
 
 // digest picks LogDigest's lines from one log.
-func digest(data string, n int) (kept, reports []string) {
+func digest(data string, n int, hub bool) (kept, reports []string) {
 	report := false // from a race report, panic or fatal error to the process's exit line
 	for line := range strings.SplitSeq(data, "\n") {
 		exit := strings.HasPrefix(line, "=== ")
@@ -312,8 +312,7 @@ func digest(data string, n int) (kept, reports []string) {
 			if len(reports) < 400 {
 				reports = append(reports, line)
 			}
-		case exit || klogError(line) ||
-			strings.Contains(line, "clusters.headlamp.dev") && !strings.Contains(line, "Adding GroupVersion"):
+		case exit || klogError(line) || hub && strings.Contains(line, "v1alpha1.clusters.headlamp.dev"):
 			kept = append(kept, line)
 		}
 		report = report && !exit

@@ -154,7 +154,7 @@ func (e *Env) ReplicaGet(ctx context.Context, i int, path string) (int, []byte, 
 		return 0, nil, err
 	}
 	maps.Copy(req.Header, headers)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 30 * time.Second}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: time.Minute}
 	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if err != nil {
@@ -215,3 +215,8 @@ func (e *Env) Leader(ctx context.Context) (int, error) {
 	}
 	return leader, nil
 }
+
+// UseServer sets the clusters-apiserver binary of an environment started
+// without one, for StartServer or RestartServerWith to run (with flags
+// that may name files written after Start).
+func (e *Env) UseServer(binary string) { e.opts.ServerBinary = binary }

@@ -29,6 +29,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
@@ -279,9 +280,13 @@ func (e *Env) waitServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	discovery := e.hub.url + "/apis/clusters.headlamp.dev/v1alpha1"
-	return poll(ctx, "the hub to serve clusters.headlamp.dev/v1alpha1", s.replicas[0].proc, func(ctx context.Context) (bool, string, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, discovery, http.NoBody)
+	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	discoveryURL := e.hub.url + "/apis/clusters.headlamp.dev/v1alpha1"
+	if err := poll(ctx, "the hub to serve clusters.headlamp.dev/v1alpha1", s.replicas[0].proc, func(ctx context.Context) (bool, string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, discoveryURL, http.NoBody)
 		if err != nil {
 			return false, "", err
 		}
@@ -292,6 +297,22 @@ func (e *Env) waitServer(ctx context.Context) error {
 			}
 		}
 		return false, apiServiceCondition(ctx, agg), nil
+	}); err != nil {
+		return err
+	}
+	// kubectl reads the hub's aggregated discovery (/apis), which the hub
+	// refreshes on its own after the APIService is available again.
+	return poll(ctx, "the hub's aggregated discovery to list clusters", s.replicas[0].proc, func(context.Context) (bool, string, error) {
+		_, lists, err := disc.ServerGroupsAndResources()
+		for _, l := range lists {
+			if l.GroupVersion == "clusters.headlamp.dev/v1alpha1" && slices.ContainsFunc(l.APIResources, func(r metav1.APIResource) bool { return r.Name == "clusters" }) {
+				return true, "", nil
+			}
+		}
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return false, "clusters.headlamp.dev/v1alpha1 is not in the hub's discovery", nil
 	})
 }
 
