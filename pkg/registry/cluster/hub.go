@@ -43,6 +43,7 @@ import (
 // their resourceVersion semantics, selectors and paging.
 type HubREST struct {
 	client dynamic.ResourceInterface
+	resource
 	tableConvertor
 }
 
@@ -62,24 +63,6 @@ var (
 func NewHubREST(client dynamic.ResourceInterface) *HubREST {
 	return &HubREST{client: client}
 }
-
-// New implements rest.Storage.
-func (r *HubREST) New() runtime.Object { return &clusters.Cluster{} }
-
-// Destroy implements rest.Storage.
-func (r *HubREST) Destroy() {}
-
-// NamespaceScoped implements rest.Scoper: Clusters are cluster-scoped.
-func (r *HubREST) NamespaceScoped() bool { return false }
-
-// Kind implements rest.KindProvider.
-func (r *HubREST) Kind() string { return "Cluster" }
-
-// GetSingularName implements rest.SingularNameProvider.
-func (r *HubREST) GetSingularName() string { return "cluster" }
-
-// NewList implements rest.Lister.
-func (r *HubREST) NewList() runtime.Object { return &clusters.ClusterList{} }
 
 // Get implements rest.Getter.
 func (r *HubREST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {

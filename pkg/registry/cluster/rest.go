@@ -36,6 +36,7 @@ import (
 // verbs: the API server answers every other verb with 405 Method Not Allowed.
 type REST struct {
 	inv *inventory.Inventory
+	resource
 	tableConvertor
 }
 
@@ -55,23 +56,26 @@ func NewREST(inv *inventory.Inventory) *REST {
 	return &REST{inv: inv}
 }
 
-// New implements rest.Storage.
-func (r *REST) New() runtime.Object { return &clusters.Cluster{} }
+// resource is what both storages of Clusters say of the resource.
+type resource struct{}
 
-// Destroy implements rest.Storage. The inventory outlives the storage.
-func (r *REST) Destroy() {}
+// New implements rest.Storage.
+func (resource) New() runtime.Object { return &clusters.Cluster{} }
+
+// Destroy implements rest.Storage. What the storage reads outlives it.
+func (resource) Destroy() {}
 
 // NamespaceScoped implements rest.Scoper: Clusters are cluster-scoped.
-func (r *REST) NamespaceScoped() bool { return false }
+func (resource) NamespaceScoped() bool { return false }
 
 // Kind implements rest.KindProvider.
-func (r *REST) Kind() string { return "Cluster" }
+func (resource) Kind() string { return "Cluster" }
 
 // GetSingularName implements rest.SingularNameProvider.
-func (r *REST) GetSingularName() string { return "cluster" }
+func (resource) GetSingularName() string { return "cluster" }
 
 // NewList implements rest.Lister.
-func (r *REST) NewList() runtime.Object { return &clusters.ClusterList{} }
+func (resource) NewList() runtime.Object { return &clusters.ClusterList{} }
 
 // Get implements rest.Getter.
 func (r *REST) Get(_ context.Context, name string, _ *metav1.GetOptions) (runtime.Object, error) {
