@@ -28,8 +28,9 @@ IMAGE_TAR := $(OUTPUT)/clusters-apiserver-image.tar
 # ---------------------------------------------------------------- build
 
 .PHONY: build
-build: ## Build the clusters-apiserver binary (static) into _output/bin.
+build: ## Build the clusters-apiserver binary (static) and the kubectl-clusters plugin into _output/bin.
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/clusters-apiserver ./cmd/clusters-apiserver
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-clusters ./cmd/kubectl-clusters
 
 .PHONY: image
 image: ## Build the container image (static binary, non-root, no shell) into _output/clusters-apiserver-image.tar, for docker load or podman load.

@@ -55,3 +55,20 @@ func BuildServer(ctx context.Context, dir string) (string, error) {
 	}
 	return out, nil
 }
+
+// BuildPlugin builds the kubectl-clusters plugin into dir and returns its
+// path.
+func BuildPlugin(ctx context.Context, dir string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "kubectl-clusters")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/kubectl-clusters")
+	cmd.Dir = root
+	cmd.SysProcAttr = sysProcAttr()
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building kubectl-clusters: %w\n%s", err, output)
+	}
+	return out, nil
+}

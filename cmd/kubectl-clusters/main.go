@@ -1,0 +1,125 @@
+/*
+Copyright The Headlamp Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command kubectl-clusters is the kubectl plugin of clusters-apiserver
+// (kubectl clusters ...): it reaches the hub's member clusters through
+// the clusters/proxy subresource with the person's own hub credential.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/component-base/cli"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/fleetconfig"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/generated/clientset/versioned"
+)
+
+func main() {
+	os.Exit(cli.Run(newCommand()))
+}
+
+func newCommand() *cobra.Command {
+	flags := genericclioptions.NewConfigFlags(true)
+	root := &cobra.Command{
+		Use:          "kubectl-clusters",
+		Short:        "Reach the member clusters of a clusters-apiserver hub with your hub login",
+		SilenceUsage: true,
+	}
+	flags.AddFlags(root.PersistentFlags())
+	root.AddCommand(newKubeconfigCommand(flags))
+	return root
+}
+
+// newKubeconfigCommand is kubectl clusters kubeconfig.
+func newKubeconfigCommand(flags *genericclioptions.ConfigFlags) *cobra.Command {
+	var selector, prefix, mergeInto string
+	cmd := &cobra.Command{
+		Use:   "kubeconfig",
+		Short: "Print a kubeconfig with a context per Cluster, reached through the hub's proxy with your hub user",
+		Long: `Print a kubeconfig with one context per Cluster of the hub. Each context's
+server is that Cluster's proxy on the hub, and its user is your hub
+context's user entry, as it is: an exec plugin stays a plugin, a token file
+a file, certificate paths paths. No new credential is made; the hub's RBAC
+on clusters/proxy and each member's RBAC for you decide what you may do.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+			if err != nil {
+				return err
+			}
+			hubContext := raw.CurrentContext
+			if flags.Context != nil && *flags.Context != "" {
+				hubContext = *flags.Context
+			}
+			cfg, err := flags.ToRESTConfig()
+			if err != nil {
+				return err
+			}
+			client, err := versioned.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			list, err := client.ClustersV1alpha1().Clusters().List(cmd.Context(), metav1.ListOptions{LabelSelector: selector})
+			if err != nil {
+				return fmt.Errorf("listing the hub's clusters: %w", err)
+			}
+			names := make([]string, 0, len(list.Items))
+			for i := range list.Items {
+				names = append(names, list.Items[i].Name)
+			}
+			out, err := fleetconfig.Build(&raw, hubContext, prefix, names)
+			if err != nil {
+				return err
+			}
+			if mergeInto == "" {
+				data, err := clientcmd.Write(*out)
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(data)
+				return err
+			}
+			into, err := clientcmd.LoadFromFile(mergeInto)
+			if errors.Is(err, fs.ErrNotExist) {
+				into, err = clientcmdapi.NewConfig(), nil
+			}
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", mergeInto, err)
+			}
+			if err := fleetconfig.Merge(into, out); err != nil {
+				return fmt.Errorf("merging into %s: %w", mergeInto, err)
+			}
+			if err := clientcmd.WriteToFile(*into, mergeInto); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d contexts merged into %s\n", len(out.Contexts), mergeInto)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&selector, "selector", "l", "", "Only the Clusters with these labels.")
+	cmd.Flags().StringVar(&prefix, "context-prefix", "", "Put before each Cluster's name to name its context and cluster entry.")
+	cmd.Flags().StringVar(&mergeInto, "merge-into", "", "Add the contexts to this kubeconfig file, leaving its other entries; running again updates them in place.")
+	return cmd
+}

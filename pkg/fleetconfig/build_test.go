@@ -1,0 +1,167 @@
+/*
+Copyright The Headlamp Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package fleetconfig
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// hubKubeconfig is a kubeconfig of a hub with one context per kind of user
+// credential, every file a path.
+const hubKubeconfig = `apiVersion: v1
+kind: Config
+current-context: exec
+clusters:
+- name: hub
+  cluster:
+    server: https://hub.example.com:6443/prefix/
+    certificate-authority: /etc/hub/ca.crt
+    tls-server-name: hub.internal
+users:
+- name: exec
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: /usr/local/bin/login-plugin
+      args: ["--audience", "hub"]
+      env: [{name: SECRET_SOURCE, value: vault}]
+      interactiveMode: IfAvailable
+- name: oidc
+  user:
+    auth-provider:
+      name: oidc
+      config: {idp-issuer-url: https://issuer, client-id: hub, refresh-token: rt-not-copied-anew}
+- name: tokenfile
+  user:
+    tokenFile: /var/run/secrets/hub-token
+- name: cert
+  user:
+    client-certificate: /etc/hub/me.crt
+    client-key: /etc/hub/me.key
+contexts:
+- {name: exec, context: {cluster: hub, user: exec}}
+- {name: oidc, context: {cluster: hub, user: oidc}}
+- {name: tokenfile, context: {cluster: hub, user: tokenfile}}
+- {name: cert, context: {cluster: hub, user: cert}}
+`
+
+func loadHub(t *testing.T) *clientcmdapi.Config {
+	t.Helper()
+	cfg, err := clientcmd.Load([]byte(hubKubeconfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestBuildCarriesTheUserByReference: every kind of user credential is the
+// hub context's user entry, unchanged: no secret is resolved or added.
+func TestBuildCarriesTheUserByReference(t *testing.T) {
+	hub := loadHub(t)
+	for _, ctx := range []string{"exec", "oidc", "tokenfile", "cert"} {
+		t.Run(ctx, func(t *testing.T) {
+			out, err := Build(hub, ctx, "fleet-", []string{"prod", "dev.eu"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(map[string]*clientcmdapi.AuthInfo{ctx: hub.AuthInfos[ctx]}, out.AuthInfos,
+				cmp.Comparer(sameUser)); diff != "" {
+				t.Errorf("users (-hub +generated):\n%s", diff)
+			}
+			for _, name := range []string{"prod", "dev.eu"} {
+				c, ok := out.Contexts["fleet-"+name]
+				if !ok || c.AuthInfo != ctx || c.Cluster != "fleet-"+name {
+					t.Fatalf("context fleet-%s: %+v", name, c)
+				}
+				cl := out.Clusters["fleet-"+name]
+				want := "https://hub.example.com:6443/prefix/apis/clusters.headlamp.dev/v1alpha1/clusters/" + name + "/proxy"
+				if cl.Server != want || cl.CertificateAuthority != "/etc/hub/ca.crt" || cl.TLSServerName != "hub.internal" || len(cl.CertificateAuthorityData) != 0 {
+					t.Errorf("cluster fleet-%s: %+v; want server %s with the hub's CA file and TLS server name", name, cl, want)
+				}
+			}
+			// Written out, nothing but what the hub kubeconfig holds.
+			data, err := clientcmd.Write(*out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, absent := range []string{"\n    token:", "client-certificate-data", "client-key-data", "certificate-authority-data"} {
+				if strings.Contains(string(data), absent) {
+					t.Errorf("the generated kubeconfig holds %s:\n%s", absent, data)
+				}
+			}
+		})
+	}
+	if _, err := Build(hub, "nope", "", []string{"x"}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("a missing context: %v", err)
+	}
+}
+
+// TestMergeIsIdempotent: merging adds the clusters' contexts, leaves the
+// rest, and merging again changes nothing; a different user of the same
+// name is refused.
+func TestMergeIsIdempotent(t *testing.T) {
+	hub := loadHub(t)
+	out, err := Build(hub, "exec", "", []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(path, []byte(hubKubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	merge := func() []byte {
+		into, err := clientcmd.LoadFromFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Merge(into, out); err != nil {
+			t.Fatal(err)
+		}
+		if err := clientcmd.WriteToFile(*into, path); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(path)
+		return data
+	}
+	first := merge()
+	if diff := cmp.Diff(string(first), string(merge())); diff != "" {
+		t.Errorf("merging again changed the file:\n%s", diff)
+	}
+	merged, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if merged.CurrentContext != "exec" || len(merged.Contexts) != 6 || len(merged.AuthInfos) != 4 || merged.Clusters["hub"] == nil {
+		t.Errorf("after merging: current %q, %d contexts, %d users", merged.CurrentContext, len(merged.Contexts), len(merged.AuthInfos))
+	}
+
+	other := clientcmdapi.NewConfig()
+	other.AuthInfos["exec"] = &clientcmdapi.AuthInfo{Token: "someone-else"}
+	if err := Merge(other, out); err == nil {
+		t.Error("a different user of the same name was not refused")
+	}
+	if len(other.Contexts) != 0 {
+		t.Errorf("a refused merge added %d contexts", len(other.Contexts))
+	}
+}

@@ -1,0 +1,109 @@
+/*
+Copyright The Headlamp Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
+)
+
+// TestPluginKubeconfig: kubectl clusters kubeconfig, run by the hub's
+// admin, gives a context per Cluster whose user is the hub user entry
+// itself, and the real kubectl reaches each member through it; merged into
+// a kubeconfig twice, the file is the same.
+func TestPluginKubeconfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	plugin, err := harness.BuildPlugin(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), plugin, append([]string{"--kubeconfig", env.HubKubeconfig}, args...)...)
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr string
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = string(ee.Stderr)
+			}
+			t.Fatalf("kubectl-clusters %s: %v: %s", strings.Join(args, " "), err, stderr)
+		}
+		return string(out)
+	}
+	generated := filepath.Join(dir, "fleet.kubeconfig")
+	if err := os.WriteFile(generated, []byte(run("kubeconfig", "--context-prefix", "fleet-")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.LoadFromFile(generated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, err := clientcmd.LoadFromFile(env.HubKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubUser := hub.Contexts[hub.CurrentContext].AuthInfo
+	for _, m := range env.Members {
+		ctx, ok := cfg.Contexts["fleet-"+m.Name]
+		if !ok {
+			t.Fatalf("no context fleet-%s in\n%v", m.Name, cfg.Contexts)
+		}
+		if ctx.AuthInfo != hubUser {
+			t.Errorf("context fleet-%s uses user %q; want the hub's %q", m.Name, ctx.AuthInfo, hubUser)
+		}
+		if want := env.HubURL + harness.ProxyPath(m.Name, ""); cfg.Clusters["fleet-"+m.Name].Server != want {
+			t.Errorf("fleet-%s's server %s; want %s", m.Name, cfg.Clusters["fleet-"+m.Name].Server, want)
+		}
+		out, stderr, err := env.Kubectl(t.Context(), generated, "--context", "fleet-"+m.Name, "get", "namespace", "kube-system", "-o", "name")
+		if err != nil || strings.TrimSpace(out) != "namespace/kube-system" {
+			t.Errorf("kubectl --context fleet-%s get namespace kube-system: %v %s %s", m.Name, err, out, stderr)
+		}
+	}
+
+	// --merge-into, twice: the same file.
+	into := filepath.Join(dir, "config")
+	data, err := os.ReadFile(env.HubKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(into, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run("kubeconfig", "--merge-into", into)
+	first, _ := os.ReadFile(into)
+	run("kubeconfig", "--merge-into", into)
+	second, _ := os.ReadFile(into)
+	if !bytes.Equal(first, second) {
+		t.Errorf("merging again changed the file")
+	}
+	merged, err := clientcmd.LoadFromFile(into)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if merged.CurrentContext != hub.CurrentContext || merged.Contexts[env.Members[0].Name] == nil {
+		t.Errorf("after merging: current context %q, contexts %v", merged.CurrentContext, merged.Contexts)
+	}
+}
