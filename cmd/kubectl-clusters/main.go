@@ -24,10 +24,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	// Hub users with an OIDC auth provider, as kubectl has them.
+	_ "k8s.io/client-go/plugin/pkg/client/auth"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/component-base/cli"
@@ -48,7 +52,7 @@ func newCommand() *cobra.Command {
 		SilenceUsage: true,
 	}
 	flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(newKubeconfigCommand(flags))
+	root.AddCommand(newKubeconfigCommand(flags), newListCommand(flags))
 	return root
 }
 
@@ -65,6 +69,9 @@ a file, certificate paths paths. No new credential is made; the hub's RBAC
 on clusters/proxy and each member's RBAC for you decide what you may do.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := noOverrides(flags); err != nil {
+				return err
+			}
 			raw, err := flags.ToRawKubeConfigLoader().RawConfig()
 			if err != nil {
 				return err
@@ -101,7 +108,14 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 				_, err = cmd.OutOrStdout().Write(data)
 				return err
 			}
-			into, err := clientcmd.LoadFromFile(mergeInto)
+			target, err := filepath.EvalSymlinks(mergeInto)
+			if errors.Is(err, fs.ErrNotExist) {
+				target, err = mergeInto, nil
+			}
+			if err != nil {
+				return err
+			}
+			into, err := clientcmd.LoadFromFile(target)
 			if errors.Is(err, fs.ErrNotExist) {
 				into, err = clientcmdapi.NewConfig(), nil
 			}
@@ -111,7 +125,7 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 			if err := fleetconfig.Merge(into, out); err != nil {
 				return fmt.Errorf("merging into %s: %w", mergeInto, err)
 			}
-			if err := clientcmd.WriteToFile(*into, mergeInto); err != nil {
+			if err := writeFile(target, into); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "%d contexts merged into %s\n", len(out.Contexts), mergeInto)
@@ -122,4 +136,47 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 	cmd.Flags().StringVar(&prefix, "context-prefix", "", "Put before each Cluster's name to name its context and cluster entry.")
 	cmd.Flags().StringVar(&mergeInto, "merge-into", "", "Add the contexts to this kubeconfig file, leaving its other entries; running again updates them in place.")
 	return cmd
+}
+
+// noOverrides refuses the flags that would make the hub's client differ
+// from the hub context the generated kubeconfig copies: its Clusters
+// would be listed as one identity and reached as another.
+func noOverrides(flags *genericclioptions.ConfigFlags) error {
+	for name, value := range map[string]*string{
+		"--user": flags.AuthInfoName, "--cluster": flags.ClusterName, "--server": flags.APIServer,
+		"--token": flags.BearerToken, "--username": flags.Username, "--password": flags.Password,
+		"--as": flags.Impersonate, "--as-uid": flags.ImpersonateUID,
+		"--client-certificate": flags.CertFile, "--client-key": flags.KeyFile, "--certificate-authority": flags.CAFile,
+	} {
+		if value != nil && *value != "" {
+			return fmt.Errorf("%s is not supported by kubectl clusters kubeconfig, which copies the hub context's own cluster and user: choose the context with --context", name)
+		}
+	}
+	if flags.ImpersonateGroup != nil && len(*flags.ImpersonateGroup) > 0 {
+		return fmt.Errorf("--as-group is not supported by kubectl clusters kubeconfig, which copies the hub context's own user")
+	}
+	return nil
+}
+
+// writeFile writes cfg to path as a whole: a file of its own, readable by
+// its owner only, renamed over path, so that a failure leaves path as it
+// was.
+func writeFile(path string, cfg *clientcmdapi.Config) error {
+	data, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".kubeconfig-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -27,18 +27,25 @@ import (
 	"reflect"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // ProxyPath is the path, below the hub's URL, of cluster's proxy.
 func ProxyPath(cluster string) string {
-	return "/apis/clusters.headlamp.dev/v1alpha1/clusters/" + url.PathEscape(cluster) + "/proxy"
+	return "/apis/clusters.headlamp.dev/v1alpha1/clusters/" + cluster + "/proxy"
 }
+
+// UserPrefix starts the name of the user entry Build writes: the hub
+// context's user under a name of its own, so that no other user entry of
+// a kubeconfig it is merged with, or put beside, can stand in for it.
+const UserPrefix = "clusters.headlamp.dev/"
 
 // Build returns a kubeconfig with one context per cluster, named prefix and
 // the cluster's name, whose server is that cluster's proxy on the hub of
 // hub's context hubContext, with that context's cluster entry (CA, TLS
-// server name, proxy URL) and user entry, copied.
+// server name, proxy URL) and user entry, copied under the name
+// UserPrefix+hubContext.
 func Build(hub *clientcmdapi.Config, hubContext, prefix string, clusters []string) (*clientcmdapi.Config, error) {
 	if hubContext == "" {
 		hubContext = hub.CurrentContext
@@ -55,45 +62,69 @@ func Build(hub *clientcmdapi.Config, hubContext, prefix string, clusters []strin
 	if !ok {
 		return nil, fmt.Errorf("context %q names user %q, which the kubeconfig does not have", hubContext, ctx.AuthInfo)
 	}
-	base := strings.TrimSuffix(hubCluster.Server, "/")
+	base, err := url.Parse(hubCluster.Server)
+	if err != nil || base.Scheme == "" || base.Host == "" || base.RawQuery != "" || base.Fragment != "" || base.Opaque != "" {
+		return nil, fmt.Errorf("the hub's server %q (cluster %q) is not a URL with a scheme and host and without query or fragment", hubCluster.Server, ctx.Cluster)
+	}
+	userName := UserPrefix + hubContext
 	out := clientcmdapi.NewConfig()
-	// The user entry keeps its name: one entry, the same the hub
-	// context uses, for every cluster.
-	out.AuthInfos[ctx.AuthInfo] = user.DeepCopy()
+	u := user.DeepCopy()
+	u.LocationOfOrigin = ""
+	out.AuthInfos[userName] = u
 	for _, name := range clusters {
+		// A Cluster's name is an object name; anything else could move the
+		// path out of the proxy (client-go cleans "..").
+		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+			return nil, fmt.Errorf("the hub lists a Cluster named %q, which is not a valid name: %s", name, strings.Join(errs, "; "))
+		}
 		entry := hubCluster.DeepCopy()
-		entry.Server = base + ProxyPath(name)
+		entry.Server = base.JoinPath(ProxyPath(name)).String()
 		entry.LocationOfOrigin = ""
 		out.Clusters[prefix+name] = entry
-		out.Contexts[prefix+name] = &clientcmdapi.Context{Cluster: prefix + name, AuthInfo: ctx.AuthInfo}
-	}
-	for _, u := range out.AuthInfos {
-		u.LocationOfOrigin = ""
+		out.Contexts[prefix+name] = &clientcmdapi.Context{Cluster: prefix + name, AuthInfo: userName}
 	}
 	return out, nil
 }
 
+// generated tells whether into's context and cluster entries of name were
+// written by Build (a proxy server and one of Build's users), or are
+// absent.
+func generated(into *clientcmdapi.Config, name string) bool {
+	if c, ok := into.Contexts[name]; ok && !strings.HasPrefix(c.AuthInfo, UserPrefix) {
+		return false
+	}
+	if c, ok := into.Clusters[name]; ok && !strings.Contains(c.Server, "/apis/clusters.headlamp.dev/v1alpha1/clusters/") {
+		return false
+	}
+	return true
+}
+
 // Merge adds generated's clusters, users and contexts to into, replacing
-// clusters and contexts of the same names and leaving every other entry,
+// only entries that an earlier Merge wrote, and leaving every other entry,
 // and the current context, as they are: merging the same clusters again
-// changes nothing. A user entry of the same name must be the same user:
-// otherwise the contexts would use another credential than the hub's, and
-// Merge fails, changing nothing.
-func Merge(into, generated *clientcmdapi.Config) error {
-	for name, u := range generated.AuthInfos {
-		if have, ok := into.AuthInfos[name]; ok && !sameUser(have, u) {
-			return fmt.Errorf("the kubeconfig already has a different user %q; merge into another file, or rename that user", name)
+// changes nothing. It fails, changing nothing, when a context or cluster
+// of into of the same name is not one it wrote (choose a context prefix),
+// and when into's user of the same name is another user.
+func Merge(into, gen *clientcmdapi.Config) error {
+	for name := range gen.Contexts {
+		if !generated(into, name) {
+			return fmt.Errorf("the kubeconfig already has a context or cluster %q of its own; choose a --context-prefix", name)
 		}
 	}
-	for name, u := range generated.AuthInfos {
+	for name, u := range gen.AuthInfos {
+		if have, ok := into.AuthInfos[name]; ok && !sameUser(have, u) {
+			return fmt.Errorf("the kubeconfig already has a different user %q; merge into another file, or remove that user", name)
+		}
+	}
+	for name, u := range gen.AuthInfos {
 		if _, ok := into.AuthInfos[name]; !ok {
 			into.AuthInfos[name] = u.DeepCopy()
 		}
 	}
-	for name, c := range generated.Clusters {
+	for name, c := range gen.Clusters {
 		into.Clusters[name] = c.DeepCopy()
 	}
-	for name, c := range generated.Contexts {
+	for name, c := range gen.Contexts {
 		into.Contexts[name] = c.DeepCopy()
 	}
 	return nil

@@ -85,13 +85,13 @@ func TestBuildCarriesTheUserByReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(map[string]*clientcmdapi.AuthInfo{ctx: hub.AuthInfos[ctx]}, out.AuthInfos,
+			if diff := cmp.Diff(map[string]*clientcmdapi.AuthInfo{UserPrefix + ctx: hub.AuthInfos[ctx]}, out.AuthInfos,
 				cmp.Comparer(sameUser)); diff != "" {
 				t.Errorf("users (-hub +generated):\n%s", diff)
 			}
 			for _, name := range []string{"prod", "dev.eu"} {
 				c, ok := out.Contexts["fleet-"+name]
-				if !ok || c.AuthInfo != ctx || c.Cluster != "fleet-"+name {
+				if !ok || c.AuthInfo != UserPrefix+ctx || c.Cluster != "fleet-"+name {
 					t.Fatalf("context fleet-%s: %+v", name, c)
 				}
 				cl := out.Clusters["fleet-"+name]
@@ -114,6 +114,15 @@ func TestBuildCarriesTheUserByReference(t *testing.T) {
 	}
 	if _, err := Build(hub, "nope", "", []string{"x"}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("a missing context: %v", err)
+	}
+	// A name that would leave the proxy's path, and a hub URL whose query
+	// would swallow the path, are refused.
+	if _, err := Build(hub, "exec", "", []string{"a/../../../../api/v1"}); err == nil {
+		t.Error("a Cluster name with slashes was accepted")
+	}
+	hub.Clusters["hub"].Server = "https://hub.example.com:6443/?x=1"
+	if _, err := Build(hub, "exec", "", []string{"a"}); err == nil {
+		t.Error("a hub server with a query was accepted")
 	}
 }
 
@@ -152,16 +161,30 @@ func TestMergeIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if merged.CurrentContext != "exec" || len(merged.Contexts) != 6 || len(merged.AuthInfos) != 4 || merged.Clusters["hub"] == nil {
+	if merged.CurrentContext != "exec" || len(merged.Contexts) != 6 || len(merged.AuthInfos) != 5 || merged.Clusters["hub"] == nil {
 		t.Errorf("after merging: current %q, %d contexts, %d users", merged.CurrentContext, len(merged.Contexts), len(merged.AuthInfos))
 	}
 
 	other := clientcmdapi.NewConfig()
-	other.AuthInfos["exec"] = &clientcmdapi.AuthInfo{Token: "someone-else"}
+	other.AuthInfos[UserPrefix+"exec"] = &clientcmdapi.AuthInfo{Token: "someone-else"}
 	if err := Merge(other, out); err == nil {
 		t.Error("a different user of the same name was not refused")
 	}
 	if len(other.Contexts) != 0 {
 		t.Errorf("a refused merge added %d contexts", len(other.Contexts))
+	}
+
+	// A context of the person's own, named like a Cluster, is never
+	// replaced: the merge is refused.
+	own := loadHub(t)
+	clash, err := Build(own, "exec", "", []string{"oidc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Merge(own, clash); err == nil || !strings.Contains(err.Error(), "--context-prefix") {
+		t.Errorf("merging over the person's own context: %v", err)
+	}
+	if own.Contexts["oidc"].AuthInfo != "oidc" {
+		t.Errorf("the person's context was changed: %+v", own.Contexts["oidc"])
 	}
 }

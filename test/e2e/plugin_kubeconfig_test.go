@@ -23,9 +23,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/fleetconfig"
 	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
 
@@ -65,14 +68,14 @@ func TestPluginKubeconfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hubUser := hub.Contexts[hub.CurrentContext].AuthInfo
+	hubUser := fleetconfig.UserPrefix + hub.CurrentContext
 	for _, m := range env.Members {
 		ctx, ok := cfg.Contexts["fleet-"+m.Name]
 		if !ok {
 			t.Fatalf("no context fleet-%s in\n%v", m.Name, cfg.Contexts)
 		}
 		if ctx.AuthInfo != hubUser {
-			t.Errorf("context fleet-%s uses user %q; want the hub's %q", m.Name, ctx.AuthInfo, hubUser)
+			t.Errorf("context fleet-%s uses user %q; want the hub's, as %q", m.Name, ctx.AuthInfo, hubUser)
 		}
 		if want := env.HubURL + harness.ProxyPath(m.Name, ""); cfg.Clusters["fleet-"+m.Name].Server != want {
 			t.Errorf("fleet-%s's server %s; want %s", m.Name, cfg.Clusters["fleet-"+m.Name].Server, want)
@@ -105,5 +108,59 @@ func TestPluginKubeconfig(t *testing.T) {
 	}
 	if merged.CurrentContext != hub.CurrentContext || merged.Contexts[env.Members[0].Name] == nil {
 		t.Errorf("after merging: current context %q, contexts %v", merged.CurrentContext, merged.Contexts)
+	}
+}
+
+// TestPluginList: kubectl clusters list as two hub users who may both list
+// the clusters, one of whom may reach member-1's proxy (get and create)
+// and the other only member-2's, for requests (get): REACHABLE follows the
+// hub's RBAC for each.
+func TestPluginList(t *testing.T) {
+	t.Parallel()
+	plugin, err := harness.BuildPlugin(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := func(verbs []string, names ...string) rbacv1.PolicyRule {
+		return rbacv1.PolicyRule{APIGroups: []string{"clusters.headlamp.dev"}, Resources: []string{"clusters/proxy"}, Verbs: verbs, ResourceNames: names}
+	}
+	ada, bob := mustUser(t, "e2e-plugin-ada"), mustUser(t, "e2e-plugin-bob")
+	bindClusterRole(t, "e2e-plugin-ada", "e2e-plugin-ada", readClusters, proxy([]string{"get", "create"}, "member-1"))
+	bindClusterRole(t, "e2e-plugin-bob", "e2e-plugin-bob", readClusters, proxy([]string{"get"}, "member-2"))
+	reachable := func(kubeconfig string) map[string]string {
+		var out map[string]string
+		harness.Eventually(t, 30*time.Second, "kubectl clusters list", func() (bool, string) {
+			cmd := exec.CommandContext(t.Context(), plugin, "--kubeconfig", kubeconfig, "list")
+			data, err := cmd.CombinedOutput()
+			if err != nil {
+				return false, err.Error() + ": " + string(data)
+			}
+			out = map[string]string{}
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			if len(lines) < 2 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[0], "REACHABLE") {
+				return false, string(data)
+			}
+			for _, line := range lines[1:] {
+				f := strings.Fields(line)
+				out[f[0]] = f[2]
+			}
+			return out["member-1"] != "" && out["member-2"] != "", string(data)
+		})
+		return out
+	}
+	for _, tc := range []struct {
+		who        string
+		kubeconfig string
+		want       map[string]string
+	}{
+		{"ada", ada, map[string]string{"member-1": "yes", "member-2": "no"}},
+		{"bob", bob, map[string]string{"member-1": "no", "member-2": "get"}},
+	} {
+		got := reachable(tc.kubeconfig)
+		for name, want := range tc.want {
+			if got[name] != want {
+				t.Errorf("%s: REACHABLE %s = %q; want %q (all: %v)", tc.who, name, got[name], want, got)
+			}
+		}
 	}
 }
