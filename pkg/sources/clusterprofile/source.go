@@ -156,8 +156,12 @@ func (s *Source) reconcile(ctx context.Context) {
 		s.stopInformers()
 	case !served:
 		s.logOnce("waiting", "The hub does not serve ClusterProfiles (multicluster.x-k8s.io/v1alpha1); waiting for the CRD to be installed")
-		if !s.authoritative.Load() && s.goneConfirmed(ctx) {
-			s.authoritative.Store(true)
+		// The same confirmation as for removing clusters, silently: the
+		// line above says what is going on.
+		if !s.authoritative.Load() {
+			if _, _ = s.checkGone(ctx); s.gone >= goneChecks {
+				s.authoritative.Store(true)
+			}
 		}
 	case served && !running:
 		if err := s.canList(ctx); err != nil {
@@ -191,17 +195,7 @@ const goneCheckTimeout = 10 * time.Second
 // A CRD that is deleted while the informers watch takes its profiles'
 // clusters away earlier, through their delete events.
 func (s *Source) goneConfirmed(ctx context.Context) bool {
-	// A hub that accepts connections and never answers must not stall
-	// the checks.
-	ctx, cancel := context.WithTimeout(ctx, goneCheckTimeout)
-	defer cancel()
-	ready := s.discovery.RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
-	_, list := s.client.ApisV1alpha1().ClusterProfiles(s.namespaces()[0]).List(ctx, metav1.ListOptions{Limit: 1})
-	if ready == nil && apierrors.IsNotFound(list) {
-		s.gone++
-	} else {
-		s.gone = 0
-	}
+	ready, list := s.checkGone(ctx)
 	gone := s.gone
 	if gone >= goneChecks {
 		return true
@@ -215,6 +209,23 @@ func (s *Source) goneConfirmed(ctx context.Context) bool {
 	s.logOnce(fmt.Sprintf("unconfirmed:%d", min(gone, 1)), "The hub's discovery leaves out ClusterProfiles; keeping their clusters until the hub confirms the API is gone",
 		"hubReadyz", state(ready), "list", state(list), "confirmations", gone, "needed", goneChecks)
 	return false
+}
+
+// checkGone makes one check of goneConfirmed, counting it in s.gone, and
+// returns what the hub answered.
+func (s *Source) checkGone(ctx context.Context) (ready, list error) {
+	// A hub that accepts connections and never answers must not stall
+	// the checks.
+	ctx, cancel := context.WithTimeout(ctx, goneCheckTimeout)
+	defer cancel()
+	ready = s.discovery.RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
+	_, list = s.client.ApisV1alpha1().ClusterProfiles(s.namespaces()[0]).List(ctx, metav1.ListOptions{Limit: 1})
+	if ready == nil && apierrors.IsNotFound(list) {
+		s.gone++
+	} else {
+		s.gone = 0
+	}
+	return ready, list
 }
 
 // served reports whether the hub serves clusterprofiles.
