@@ -52,6 +52,9 @@ each one's proxy: yes (requests, and exec, attach and port-forward), get
 			default:
 				return fmt.Errorf("--output must be wide, json or yaml, not %q", output)
 			}
+			if _, _, err := hub(flags); err != nil {
+				return err
+			}
 			cfg, err := flags.ToRESTConfig()
 			if err != nil {
 				return err

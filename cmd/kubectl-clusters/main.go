@@ -31,6 +31,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	// Hub users with an OIDC auth provider, as kubectl has them.
+	"k8s.io/client-go/kubernetes"
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -45,20 +46,23 @@ func main() {
 }
 
 func newCommand() *cobra.Command {
-	flags := genericclioptions.NewConfigFlags(true)
+	// Not persistent: hub() may change the context after reading the
+	// kubeconfig, and later clients must follow.
+	flags := genericclioptions.NewConfigFlags(false)
 	root := &cobra.Command{
 		Use:          "kubectl-clusters",
 		Short:        "Reach the member clusters of a clusters-apiserver hub with your hub login",
 		SilenceUsage: true,
 	}
 	flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(newKubeconfigCommand(flags), newListCommand(flags))
+	root.AddCommand(newKubeconfigCommand(flags), newListCommand(flags), newUseCommand(flags))
 	return root
 }
 
 // newKubeconfigCommand is kubectl clusters kubeconfig.
 func newKubeconfigCommand(flags *genericclioptions.ConfigFlags) *cobra.Command {
 	var selector, prefix, mergeInto string
+	var reachable bool
 	cmd := &cobra.Command{
 		Use:   "kubeconfig",
 		Short: "Print a kubeconfig with a context per Cluster, reached through the hub's proxy with your hub user",
@@ -72,13 +76,9 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 			if err := noOverrides(flags); err != nil {
 				return err
 			}
-			raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+			raw, hubContext, err := hub(flags)
 			if err != nil {
 				return err
-			}
-			hubContext := raw.CurrentContext
-			if flags.Context != nil && *flags.Context != "" {
-				hubContext = *flags.Context
 			}
 			cfg, err := flags.ToRESTConfig()
 			if err != nil {
@@ -92,11 +92,22 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 			if err != nil {
 				return fmt.Errorf("listing the hub's clusters: %w", err)
 			}
+			keep := func(string) bool { return true }
+			if reachable {
+				kube, err := kubernetes.NewForConfig(cfg)
+				if err != nil {
+					return err
+				}
+				reach := reachability(cmd.Context(), kube)
+				keep = func(name string) bool { return reach(name) != "no" }
+			}
 			names := make([]string, 0, len(list.Items))
 			for i := range list.Items {
-				names = append(names, list.Items[i].Name)
+				if keep(list.Items[i].Name) {
+					names = append(names, list.Items[i].Name)
+				}
 			}
-			out, err := fleetconfig.Build(&raw, hubContext, prefix, names)
+			out, err := fleetconfig.Build(raw, hubContext, prefix, names)
 			if err != nil {
 				return err
 			}
@@ -135,6 +146,76 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 	cmd.Flags().StringVarP(&selector, "selector", "l", "", "Only the Clusters with these labels.")
 	cmd.Flags().StringVar(&prefix, "context-prefix", "", "Put before each Cluster's name to name its context and cluster entry.")
 	cmd.Flags().StringVar(&mergeInto, "merge-into", "", "Add the contexts to this kubeconfig file, leaving its other entries; running again updates them in place.")
+	cmd.Flags().BoolVar(&reachable, "reachable", false, "Only the Clusters whose proxy the hub lets you use (see kubectl clusters list).")
+	return cmd
+}
+
+// hub reads the kubeconfig and returns it and the hub context: the one
+// chosen (--context or the current one) or, when that is a context this
+// plugin wrote, the hub context behind it; flags then name it, so that
+// the clients made from them reach the hub.
+func hub(flags *genericclioptions.ConfigFlags) (*clientcmdapi.Config, string, error) {
+	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	name := raw.CurrentContext
+	if flags.Context != nil && *flags.Context != "" {
+		name = *flags.Context
+	}
+	hubContext := fleetconfig.HubContext(&raw, name)
+	flags.Context = &hubContext
+	return &raw, hubContext, nil
+}
+
+// newUseCommand is kubectl clusters use.
+func newUseCommand(flags *genericclioptions.ConfigFlags) *cobra.Command {
+	var prefix string
+	cmd := &cobra.Command{
+		Use:   "use NAME",
+		Short: "Switch the current context to the Cluster NAME, reached through the hub, adding its context if missing",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noOverrides(flags); err != nil {
+				return err
+			}
+			raw, hubContext, err := hub(flags)
+			if err != nil {
+				return err
+			}
+			cfg, err := flags.ToRESTConfig()
+			if err != nil {
+				return err
+			}
+			client, err := versioned.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			name := args[0]
+			if _, err := client.ClustersV1alpha1().Clusters().Get(cmd.Context(), name, metav1.GetOptions{}); err != nil {
+				return fmt.Errorf("cluster %s: %w", name, err)
+			}
+			out, err := fleetconfig.Build(raw, hubContext, prefix, []string{name})
+			if err != nil {
+				return err
+			}
+			access := flags.ToRawKubeConfigLoader().ConfigAccess()
+			start, err := access.GetStartingConfig()
+			if err != nil {
+				return err
+			}
+			if err := fleetconfig.Merge(start, out); err != nil {
+				return err
+			}
+			start.CurrentContext = prefix + name
+			if err := clientcmd.ModifyConfig(access, *start, true); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "Switched to context %q: cluster %s through the hub of context %q.\n", prefix+name, name, hubContext)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&prefix, "context-prefix", "", "Put before the Cluster's name to name its context and cluster entry.")
 	return cmd
 }
 

@@ -136,3 +136,18 @@ func sameUser(a, b *clientcmdapi.AuthInfo) bool {
 	a.LocationOfOrigin, b.LocationOfOrigin = "", ""
 	return reflect.DeepEqual(a, b)
 }
+
+// HubContext returns the hub context behind context name of cfg: name
+// itself, or, for a context Build wrote, the hub context its user was
+// copied from, when cfg still has it. So a person whose current context is
+// a member's, through the hub, still reaches the hub with kubectl clusters.
+func HubContext(cfg *clientcmdapi.Config, name string) string {
+	ctx, ok := cfg.Contexts[name]
+	if !ok || !strings.HasPrefix(ctx.AuthInfo, UserPrefix) {
+		return name
+	}
+	if hub := strings.TrimPrefix(ctx.AuthInfo, UserPrefix); cfg.Contexts[hub] != nil {
+		return hub
+	}
+	return name
+}

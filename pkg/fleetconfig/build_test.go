@@ -188,3 +188,20 @@ func TestMergeIsIdempotent(t *testing.T) {
 		t.Errorf("the person's context was changed: %+v", own.Contexts["oidc"])
 	}
 }
+
+// TestHubContext: a context Build wrote leads back to its hub context.
+func TestHubContext(t *testing.T) {
+	hub := loadHub(t)
+	out, err := Build(hub, "exec", "fleet-", []string{"a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Merge(hub, out); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"fleet-a": "exec", "exec": "exec", "oidc": "oidc", "missing": "missing"} {
+		if got := HubContext(hub, name); got != want {
+			t.Errorf("HubContext(%s) = %s; want %s", name, got, want)
+		}
+	}
+}

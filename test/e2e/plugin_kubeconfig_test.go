@@ -162,5 +162,42 @@ func TestPluginList(t *testing.T) {
 				t.Errorf("%s: REACHABLE %s = %q; want %q (all: %v)", tc.who, name, got[name], want, got)
 			}
 		}
+		// kubeconfig --reachable: only the clusters the hub lets them reach.
+		out, err := exec.CommandContext(t.Context(), plugin, "--kubeconfig", tc.kubeconfig, "kubeconfig", "--reachable").Output()
+		if err != nil {
+			t.Fatalf("%s: kubectl clusters kubeconfig --reachable: %v", tc.who, err)
+		}
+		cfg, err := clientcmd.Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range tc.want {
+			if _, has := cfg.Contexts[name]; has != (want != "no") {
+				t.Errorf("%s: kubeconfig --reachable has a context %s: %v; REACHABLE is %s", tc.who, name, has, want)
+			}
+		}
+	}
+
+	// use: ada's kubeconfig switches to member-1 through the hub; kubectl
+	// reaches it as ada (whose member RBAC is the member's business: a
+	// 403 from the member proves the request got there as her), and the
+	// plugin still finds the hub behind the new current context.
+	own := filepath.Join(t.TempDir(), "ada.kubeconfig")
+	data, err := os.ReadFile(ada)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(own, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.CommandContext(t.Context(), plugin, "--kubeconfig", own, "use", "member-1").CombinedOutput(); err != nil {
+		t.Fatalf("kubectl clusters use member-1: %v: %s", err, out)
+	}
+	_, stderr, err := env.Kubectl(t.Context(), own, "get", "namespace", "kube-system")
+	if err == nil || !strings.Contains(stderr, `User "e2e-plugin-ada" cannot get resource "namespaces"`) {
+		t.Errorf("kubectl get namespace as ada on member-1 through the hub: %v %s; want the member's 403 for ada", err, stderr)
+	}
+	if got := reachable(own); got["member-1"] != "yes" {
+		t.Errorf("kubectl clusters list from the member-1 context: %v", got)
 	}
 }
