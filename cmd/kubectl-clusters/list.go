@@ -33,7 +33,6 @@ import (
 
 	clustersv1alpha1 "github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/fleetconfig"
-	"github.com/headlamp-k8s/clusters-apiserver/pkg/generated/clientset/versioned"
 )
 
 // newListCommand is kubectl clusters list.
@@ -52,18 +51,11 @@ each one's proxy: yes (requests, and exec, attach and port-forward), get
 			default:
 				return fmt.Errorf("--output must be wide, json or yaml, not %q", output)
 			}
-			if _, _, err := hub(flags); err != nil {
-				return err
-			}
-			cfg, err := flags.ToRESTConfig()
+			h, err := hub(flags)
 			if err != nil {
 				return err
 			}
-			client, err := versioned.NewForConfig(cfg)
-			if err != nil {
-				return err
-			}
-			list, err := client.ClustersV1alpha1().Clusters().List(cmd.Context(), metav1.ListOptions{LabelSelector: selector})
+			list, err := h.clusters.ClustersV1alpha1().Clusters().List(cmd.Context(), metav1.ListOptions{LabelSelector: selector})
 			if err != nil {
 				return fmt.Errorf("listing the hub's clusters: %w", err)
 			}
@@ -84,7 +76,7 @@ each one's proxy: yes (requests, and exec, attach and port-forward), get
 				_, err = cmd.OutOrStdout().Write(data)
 				return err
 			}
-			kube, err := kubernetes.NewForConfig(cfg)
+			kube, err := kubernetes.NewForConfig(h.cfg)
 			if err != nil {
 				return err
 			}

@@ -33,6 +33,7 @@ import (
 	// Hub users with an OIDC auth provider, as kubectl has them.
 	"k8s.io/client-go/kubernetes"
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/component-base/cli"
@@ -76,25 +77,17 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 			if err := noOverrides(flags); err != nil {
 				return err
 			}
-			raw, hubContext, err := hub(flags)
+			h, err := hub(flags)
 			if err != nil {
 				return err
 			}
-			cfg, err := flags.ToRESTConfig()
-			if err != nil {
-				return err
-			}
-			client, err := versioned.NewForConfig(cfg)
-			if err != nil {
-				return err
-			}
-			list, err := client.ClustersV1alpha1().Clusters().List(cmd.Context(), metav1.ListOptions{LabelSelector: selector})
+			list, err := h.clusters.ClustersV1alpha1().Clusters().List(cmd.Context(), metav1.ListOptions{LabelSelector: selector})
 			if err != nil {
 				return fmt.Errorf("listing the hub's clusters: %w", err)
 			}
 			keep := func(string) bool { return true }
 			if reachable {
-				kube, err := kubernetes.NewForConfig(cfg)
+				kube, err := kubernetes.NewForConfig(h.cfg)
 				if err != nil {
 					return err
 				}
@@ -107,7 +100,7 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 					names = append(names, list.Items[i].Name)
 				}
 			}
-			out, err := fleetconfig.Build(raw, hubContext, prefix, names)
+			out, err := fleetconfig.Build(h.raw, h.context, prefix, names)
 			if err != nil {
 				return err
 			}
@@ -150,22 +143,35 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 	return cmd
 }
 
-// hub reads the kubeconfig and returns it and the hub context: the one
-// chosen (--context or the current one) or, when that is a context this
-// plugin wrote, the hub context behind it; flags then name it, so that
-// the clients made from them reach the hub.
-func hub(flags *genericclioptions.ConfigFlags) (*clientcmdapi.Config, string, error) {
+// hubAccess is the hub as the plugin reaches it.
+type hubAccess struct {
+	raw      *clientcmdapi.Config // the kubeconfig, paths resolved
+	context  string               // the hub context in it
+	cfg      *rest.Config
+	clusters versioned.Interface
+}
+
+// hub reads the kubeconfig and returns the hub context: the one chosen
+// (--context or the current one) or, when that is a context this plugin
+// wrote, the hub context behind it; and clients of that hub.
+func hub(flags *genericclioptions.ConfigFlags) (*hubAccess, error) {
 	raw, err := flags.ToRawKubeConfigLoader().RawConfig()
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	name := raw.CurrentContext
 	if flags.Context != nil && *flags.Context != "" {
 		name = *flags.Context
 	}
-	hubContext := fleetconfig.HubContext(&raw, name)
-	flags.Context = &hubContext
-	return &raw, hubContext, nil
+	h := &hubAccess{raw: &raw, context: fleetconfig.HubContext(&raw, name)}
+	flags.Context = &h.context
+	if h.cfg, err = flags.ToRESTConfig(); err != nil {
+		return nil, err
+	}
+	if h.clusters, err = versioned.NewForConfig(h.cfg); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // newUseCommand is kubectl clusters use.
@@ -179,23 +185,15 @@ func newUseCommand(flags *genericclioptions.ConfigFlags) *cobra.Command {
 			if err := noOverrides(flags); err != nil {
 				return err
 			}
-			raw, hubContext, err := hub(flags)
-			if err != nil {
-				return err
-			}
-			cfg, err := flags.ToRESTConfig()
-			if err != nil {
-				return err
-			}
-			client, err := versioned.NewForConfig(cfg)
+			h, err := hub(flags)
 			if err != nil {
 				return err
 			}
 			name := args[0]
-			if _, err := client.ClustersV1alpha1().Clusters().Get(cmd.Context(), name, metav1.GetOptions{}); err != nil {
+			if _, err := h.clusters.ClustersV1alpha1().Clusters().Get(cmd.Context(), name, metav1.GetOptions{}); err != nil {
 				return fmt.Errorf("cluster %s: %w", name, err)
 			}
-			out, err := fleetconfig.Build(raw, hubContext, prefix, []string{name})
+			out, err := fleetconfig.Build(h.raw, h.context, prefix, []string{name})
 			if err != nil {
 				return err
 			}
@@ -211,7 +209,7 @@ func newUseCommand(flags *genericclioptions.ConfigFlags) *cobra.Command {
 			if err := clientcmd.ModifyConfig(access, *start, true); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "Switched to context %q: cluster %s through the hub of context %q.\n", prefix+name, name, hubContext)
+			fmt.Fprintf(cmd.ErrOrStderr(), "Switched to context %q: cluster %s through the hub of context %q.\n", prefix+name, name, h.context)
 			return nil
 		},
 	}
