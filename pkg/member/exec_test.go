@@ -41,6 +41,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -608,5 +609,31 @@ func eventually(t *testing.T, cond func() bool) {
 	err := wait.PollUntilContextTimeout(t.Context(), 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) { return cond(), nil })
 	if err != nil {
 		t.Fatal("timed out")
+	}
+}
+
+// TestConcurrentBuildsOfOneExecConfig: the proxy and the prober build
+// transports of the same access configuration at once, its exec config
+// carrying cluster information (as a ClusterProfile's provider's does).
+// rest.CopyConfig wrote into the shared exec config; under -race this
+// halted the server in CI.
+func TestConcurrentBuildsOfOneExecConfig(t *testing.T) {
+	access := execAccess("https://127.0.0.1:1", "h", "true")
+	access.Config.ExecProvider.Config = &runtime.Unknown{Raw: []byte(`{"audience":"member"}`)}
+	transports := NewTransports(Options{Timeouts: DefaultTimeouts()})
+	done := make(chan struct{})
+	for range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			if tr, err := transports.Temporary("c", access); err == nil {
+				tr.Close()
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	if access.Config.ExecProvider == nil || access.Config.ExecProvider.Config == nil {
+		t.Error("building a transport changed the shared access configuration")
 	}
 }

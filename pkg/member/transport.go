@@ -253,8 +253,13 @@ func (t *Transports) build(cluster string, access inventory.Access) (*Transport,
 			return nil, err
 		}
 		// The plugin is run by creds, not by client-go (see execcred.go).
-		cfg = rest.CopyConfig(cfg)
-		cfg.ExecProvider = nil
+		// A shallow copy, not rest.CopyConfig: that one writes a copy of
+		// ExecProvider.Config into the ExecProvider it shares with cfg,
+		// which the proxy and the prober copy at the same time (a data
+		// race the race-built server halted on in CI).
+		c := *cfg
+		c.ExecProvider = nil
+		cfg = &c
 	}
 	tc, err := cfg.TransportConfig()
 	if err != nil {
