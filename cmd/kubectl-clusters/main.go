@@ -25,6 +25,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,7 +45,11 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Run(newCommand()))
+	// As kubectl: "error: ..." on standard error and exit code 1.
+	if err := cli.RunNoErrOutput(newCommand()); err != nil {
+		fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		os.Exit(1)
+	}
 }
 
 func newCommand() *cobra.Command {
@@ -56,14 +62,14 @@ func newCommand() *cobra.Command {
 		SilenceUsage: true,
 	}
 	flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(newKubeconfigCommand(flags), newListCommand(flags), newUseCommand(flags))
+	root.AddCommand(newKubeconfigCommand(flags), newListCommand(flags), newUseCommand(flags), newGetCommand(flags))
 	return root
 }
 
 // newKubeconfigCommand is kubectl clusters kubeconfig.
 func newKubeconfigCommand(flags *genericclioptions.ConfigFlags) *cobra.Command {
 	var selector, prefix, mergeInto string
-	var reachable bool
+	var reachable, noCredential, prune bool
 	cmd := &cobra.Command{
 		Use:   "kubeconfig",
 		Short: "Print a kubeconfig with a context per Cluster, reached through the hub's proxy with your hub user",
@@ -104,7 +110,15 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 			if err != nil {
 				return err
 			}
+			if noCredential {
+				if err := fleetconfig.WithoutCredential(out); err != nil {
+					return err
+				}
+			}
 			if mergeInto == "" {
+				if prune {
+					return fmt.Errorf("--prune needs --merge-into: it removes contexts from that file")
+				}
 				data, err := clientcmd.Write(*out)
 				if err != nil {
 					return err
@@ -129,10 +143,18 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 			if err := fleetconfig.Merge(into, out); err != nil {
 				return fmt.Errorf("merging into %s: %w", mergeInto, err)
 			}
+			var pruned []string
+			if prune {
+				pruned = fleetconfig.Prune(into, out, prefix)
+			}
 			if err := writeFile(target, into); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "%d contexts merged into %s\n", len(out.Contexts), mergeInto)
+			if len(pruned) > 0 {
+				slices.Sort(pruned)
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d contexts removed: %s\n", len(pruned), strings.Join(pruned, ", "))
+			}
 			return nil
 		},
 	}
@@ -140,6 +162,8 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 	cmd.Flags().StringVar(&prefix, "context-prefix", "", "Put before each Cluster's name to name its context and cluster entry.")
 	cmd.Flags().StringVar(&mergeInto, "merge-into", "", "Add the contexts to this kubeconfig file, leaving its other entries; running again updates them in place.")
 	cmd.Flags().BoolVar(&reachable, "reachable", false, "Only the Clusters whose proxy the hub lets you use (see kubectl clusters list).")
+	cmd.Flags().BoolVar(&prune, "prune", false, "With --merge-into, remove the contexts an earlier run wrote for the same hub context and --context-prefix that this run does not: Clusters gone from the hub, or no longer chosen.")
+	cmd.Flags().BoolVar(&noCredential, "no-credential", false, "Give the contexts an empty user and the hub's CA inline: for a client that sends each person's own credential, such as a shared Headlamp deployment.")
 	return cmd
 }
 

@@ -24,6 +24,7 @@ package fleetconfig
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"reflect"
 	"strings"
 
@@ -86,6 +87,39 @@ func Build(hub *clientcmdapi.Config, hubContext, prefix string, clusters []strin
 	return out, nil
 }
 
+// NoCredentialSuffix ends the name of the user entry WithoutCredential
+// writes.
+const NoCredentialSuffix = "/no-credential" // #nosec G101 -- a name, not a credential
+
+// WithoutCredential turns a kubeconfig of Build into one for a client that
+// brings each person's own credential, such as a shared Headlamp
+// deployment that sends its signed-in user's token: the contexts' user
+// entry is empty, and the hub's CA, when a file, is read into the cluster
+// entries (it is public, and the kubeconfig is meant for another
+// machine).
+func WithoutCredential(cfg *clientcmdapi.Config) error {
+	names := make(map[string]string, len(cfg.AuthInfos))
+	for name := range cfg.AuthInfos {
+		names[name] = name + NoCredentialSuffix
+		delete(cfg.AuthInfos, name)
+		cfg.AuthInfos[names[name]] = clientcmdapi.NewAuthInfo()
+	}
+	for _, ctx := range cfg.Contexts {
+		ctx.AuthInfo = names[ctx.AuthInfo]
+	}
+	for name, c := range cfg.Clusters {
+		if c.CertificateAuthority == "" {
+			continue
+		}
+		data, err := os.ReadFile(c.CertificateAuthority)
+		if err != nil {
+			return fmt.Errorf("reading the hub's CA for cluster %q: %w", name, err)
+		}
+		c.CertificateAuthorityData, c.CertificateAuthority = data, ""
+	}
+	return nil
+}
+
 // generated tells whether into's context and cluster entries of name were
 // written by Build (a proxy server and one of Build's users), or are
 // absent.
@@ -130,6 +164,32 @@ func Merge(into, gen *clientcmdapi.Config) error {
 	return nil
 }
 
+// Prune removes from into the contexts, and their cluster entries, that an
+// earlier Merge of the same hub user and context prefix wrote and that
+// gen no longer has: those of Clusters that left the hub, or that the
+// selector no longer chooses. It returns their names. Nothing else of into
+// is touched.
+func Prune(into, gen *clientcmdapi.Config, prefix string) []string {
+	var gone []string
+	for name, ctx := range into.Contexts {
+		if _, keep := gen.Contexts[name]; keep || !strings.HasPrefix(name, prefix) || gen.AuthInfos[ctx.AuthInfo] == nil {
+			continue
+		}
+		// Written with this prefix: its server is the proxy of the name
+		// without it.
+		c := into.Clusters[ctx.Cluster]
+		if c == nil || !strings.HasSuffix(c.Server, ProxyPath(strings.TrimPrefix(name, prefix))) {
+			continue
+		}
+		delete(into.Contexts, name)
+		if ctx.Cluster == name {
+			delete(into.Clusters, name)
+		}
+		gone = append(gone, name)
+	}
+	return gone
+}
+
 // sameUser compares two user entries, wherever they were read from.
 func sameUser(a, b *clientcmdapi.AuthInfo) bool {
 	a, b = a.DeepCopy(), b.DeepCopy()
@@ -146,7 +206,8 @@ func HubContext(cfg *clientcmdapi.Config, name string) string {
 	if !ok || !strings.HasPrefix(ctx.AuthInfo, UserPrefix) {
 		return name
 	}
-	if hub := strings.TrimPrefix(ctx.AuthInfo, UserPrefix); cfg.Contexts[hub] != nil {
+	hub := strings.TrimSuffix(strings.TrimPrefix(ctx.AuthInfo, UserPrefix), NoCredentialSuffix)
+	if cfg.Contexts[hub] != nil {
 		return hub
 	}
 	return name

@@ -205,3 +205,83 @@ func TestHubContext(t *testing.T) {
 		}
 	}
 }
+
+// TestWithoutCredential: the contexts name an empty user entry, no
+// credential of the hub user is left, and the hub's CA file is read in.
+func TestWithoutCredential(t *testing.T) {
+	hub := loadHub(t)
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hub.Clusters["hub"].CertificateAuthority = ca
+	for ctx := range hub.Contexts {
+		out, err := Build(hub, ctx, "", []string{"prod"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := WithoutCredential(out); err != nil {
+			t.Fatal(err)
+		}
+		user := UserPrefix + ctx + NoCredentialSuffix
+		if diff := cmp.Diff(map[string]*clientcmdapi.AuthInfo{user: clientcmdapi.NewAuthInfo()}, out.AuthInfos); diff != "" {
+			t.Errorf("%s: users (-want +got):\n%s", ctx, diff)
+		}
+		if got := out.Contexts["prod"].AuthInfo; got != user {
+			t.Errorf("%s: context prod uses user %q; want %q", ctx, got, user)
+		}
+		if c := out.Clusters["prod"]; c.CertificateAuthority != "" || string(c.CertificateAuthorityData) != "-----BEGIN CERTIFICATE-----\n" {
+			t.Errorf("%s: CA %q / %q; want the file's bytes inline", ctx, c.CertificateAuthority, c.CertificateAuthorityData)
+		}
+		// From such a context, the plugin still finds the hub.
+		merged := hub.DeepCopy()
+		if err := Merge(merged, out); err != nil {
+			t.Fatal(err)
+		}
+		if got := HubContext(merged, "prod"); got != ctx {
+			t.Errorf("HubContext from prod = %q; want %q", got, ctx)
+		}
+	}
+	hub.Clusters["hub"].CertificateAuthority = filepath.Join(t.TempDir(), "missing.crt")
+	out, err := Build(hub, "exec", "", []string{"prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WithoutCredential(out); err == nil || !strings.Contains(err.Error(), "missing.crt") {
+		t.Errorf("a missing CA file: %v; want an error naming it", err)
+	}
+}
+
+// TestPrune: only the contexts the same hub user and prefix wrote, and the
+// new output lacks, go.
+func TestPrune(t *testing.T) {
+	into := loadHub(t)
+	for _, step := range []struct {
+		ctx, prefix string
+		clusters    []string
+	}{{"exec", "", []string{"a", "b"}}, {"exec", "p-", []string{"a"}}, {"cert", "", []string{"c"}}} {
+		out, err := Build(into, step.ctx, step.prefix, step.clusters)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Merge(into, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now, err := Build(into, "exec", "", []string{"a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := Prune(into, now, "")
+	if diff := cmp.Diff([]string{"b"}, gone); diff != "" {
+		t.Errorf("pruned (-want +got):\n%s", diff)
+	}
+	for _, name := range []string{"a", "p-a", "c", "exec", "oidc", "tokenfile", "cert"} {
+		if into.Contexts[name] == nil {
+			t.Errorf("context %s was removed", name)
+		}
+	}
+	if into.Contexts["b"] != nil || into.Clusters["b"] != nil {
+		t.Errorf("context or cluster b is left")
+	}
+}

@@ -1,0 +1,268 @@
+/*
+Copyright The Headlamp Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package fleetget reads one resource from many member clusters at once,
+// each through its proxy on the hub and with the person's own hub
+// credential, so that the hub's RBAC on clusters/proxy and each member's
+// RBAC for that person decide what comes back.
+package fleetget
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/fleetconfig"
+)
+
+// Request is one read: a resource as kubectl names it (pods, po,
+// deployments.apps, deploy.v1.apps), in a namespace or all of them.
+type Request struct {
+	Resource      string
+	Namespace     string
+	AllNamespaces bool
+	LabelSelector string
+	FieldSelector string
+	// Table asks each member for a server-side Table (what kubectl get
+	// prints); otherwise for the objects themselves.
+	Table bool
+}
+
+// Result is what one cluster answered.
+type Result struct {
+	Cluster string
+	// Namespaced tells whether the resource is namespaced there.
+	Namespaced bool
+	Table      *metav1.Table                  // with Request.Table
+	List       *unstructured.UnstructuredList // without
+	Err        error
+}
+
+// Options bound the read.
+type Options struct {
+	// Concurrency is how many clusters are read at once.
+	Concurrency int
+	// Timeout bounds each cluster's discovery and list.
+	Timeout time.Duration
+	// PageSize is the limit of each list request; 0 reads at once.
+	PageSize int64
+}
+
+// Get reads req from each of clusters in parallel, through the hub of
+// hub: the same TLS settings and credential, with the server set to each
+// cluster's proxy URL, and one shared HTTP client so that every cluster
+// rides the same hub connections. Results are in the order of clusters.
+func Get(ctx context.Context, hub *rest.Config, client *http.Client, clusters []string, req Request, opts Options) []Result {
+	if opts.Concurrency < 1 {
+		opts.Concurrency = 1
+	}
+	results := make([]Result, len(clusters))
+	sem := make(chan struct{}, opts.Concurrency)
+	var wg sync.WaitGroup
+	for i, name := range clusters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results[i] = Result{Cluster: name, Err: ctx.Err()}
+				return
+			}
+			defer func() { <-sem }()
+			cctx, cancel := ctx, context.CancelFunc(func() {})
+			if opts.Timeout > 0 {
+				cctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+			}
+			defer cancel()
+			results[i] = getOne(cctx, hub, client, name, req, opts)
+			if results[i].Err != nil && cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+				results[i].Err = fmt.Errorf("no answer within %s: %w", opts.Timeout, results[i].Err)
+			}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// ClusterConfig is hub's configuration with its server moved to cluster's
+// proxy: what a context of fleetconfig.Build reaches.
+func ClusterConfig(hub *rest.Config, cluster string) *rest.Config {
+	cfg := rest.CopyConfig(hub)
+	cfg.Host = strings.TrimSuffix(hub.Host, "/") + fleetconfig.ProxyPath(cluster)
+	cfg.APIPath = ""
+	return cfg
+}
+
+func getOne(ctx context.Context, hub *rest.Config, client *http.Client, cluster string, req Request, opts Options) Result {
+	res := Result{Cluster: cluster}
+	cfg := ClusterConfig(hub, cluster)
+	// Discovery takes no context: bind every request of this cluster to
+	// ctx through the transport, which stays the shared one.
+	bound := *client
+	bound.Transport = contextTransport{ctx: ctx, rt: client.Transport}
+	client = &bound
+	dc, err := discovery.NewDiscoveryClientForConfigAndClient(cfg, client)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	mapping, err := resolve(ctx, memory.NewMemCacheClient(dc), req.Resource)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	res.Namespaced = mapping.Scope.Name() == meta.RESTScopeNameNamespace
+	cfg.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
+	rc, err := rest.UnversionedRESTClientForConfigAndClient(cfg, client)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	path := []string{"/api", mapping.Resource.Version}
+	if mapping.Resource.Group != "" {
+		path = []string{"/apis", mapping.Resource.Group, mapping.Resource.Version}
+	}
+	if res.Namespaced && !req.AllNamespaces {
+		path = append(path, "namespaces", req.Namespace)
+	}
+	path = append(path, mapping.Resource.Resource)
+	accept := "application/json"
+	if req.Table {
+		accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+	}
+	cont := ""
+	for {
+		r := rc.Get().AbsPath(path...).SetHeader("Accept", accept)
+		if req.LabelSelector != "" {
+			r.Param("labelSelector", req.LabelSelector)
+		}
+		if req.FieldSelector != "" {
+			r.Param("fieldSelector", req.FieldSelector)
+		}
+		if req.Table {
+			r.Param("includeObject", string(metav1.IncludeMetadata))
+		}
+		if opts.PageSize > 0 {
+			r.Param("limit", fmt.Sprint(opts.PageSize))
+		}
+		if cont != "" {
+			r.Param("continue", cont)
+		}
+		// Error, not DoRaw's, reads the member's Status into the error.
+		result := r.Do(ctx)
+		if err := result.Error(); err != nil {
+			res.Err = err
+			return res
+		}
+		data, err := result.Raw()
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		if cont, err = res.add(data, req.Table); err != nil {
+			res.Err = fmt.Errorf("reading %s: %w", mapping.Resource.Resource, err)
+			return res
+		}
+		if cont == "" {
+			return res
+		}
+	}
+}
+
+// add appends one page of an answer to res and returns its continue token.
+func (res *Result) add(data []byte, table bool) (string, error) {
+	if table {
+		var t metav1.Table
+		if err := json.Unmarshal(data, &t); err != nil {
+			return "", err
+		}
+		if t.Kind != "Table" {
+			return "", fmt.Errorf("the cluster answered with a %q, not a Table", t.Kind)
+		}
+		if res.Table == nil {
+			res.Table = &t
+		} else {
+			res.Table.Rows = append(res.Table.Rows, t.Rows...)
+		}
+		return t.Continue, nil
+	}
+	var l unstructured.UnstructuredList
+	if err := l.UnmarshalJSON(data); err != nil {
+		return "", err
+	}
+	if res.List == nil {
+		res.List = &l
+	} else {
+		res.List.Items = append(res.List.Items, l.Items...)
+	}
+	return l.GetContinue(), nil
+}
+
+// resolve finds the resource arg names on the cluster of dc, as kubectl
+// does: short names, plural or singular, resource.group and
+// resource.version.group.
+func resolve(ctx context.Context, dc discovery.CachedDiscoveryInterface, arg string) (*meta.RESTMapping, error) {
+	mapper := restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(dc), dc, nil)
+	full, gr := schema.ParseResourceArg(strings.ToLower(arg))
+	var gvk schema.GroupVersionKind
+	var err error
+	if full != nil {
+		gvk, err = mapper.KindFor(*full)
+	}
+	if gvk.Empty() {
+		gvk, err = mapper.KindFor(gr.WithVersion(""))
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if meta.IsNoMatchError(err) {
+			return nil, fmt.Errorf("the server doesn't have a resource type %q", arg)
+		}
+		return nil, err
+	}
+	return mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+}
+
+// contextTransport sends each request with ctx, whatever context it came
+// with.
+type contextTransport struct {
+	ctx context.Context
+	rt  http.RoundTripper
+}
+
+func (t contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rt := t.rt
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return rt.RoundTrip(req.WithContext(t.ctx))
+}
