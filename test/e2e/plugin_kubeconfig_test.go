@@ -39,10 +39,7 @@ import (
 func TestPluginKubeconfig(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	plugin, err := harness.BuildPlugin(t.Context(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plugin := pluginBinary(t)
 	run := func(args ...string) string {
 		t.Helper()
 		cmd := exec.CommandContext(t.Context(), plugin, append([]string{"--kubeconfig", env.HubKubeconfig}, args...)...)
@@ -109,6 +106,17 @@ func TestPluginKubeconfig(t *testing.T) {
 	if merged.CurrentContext != hub.CurrentContext || merged.Contexts[env.Members[0].Name] == nil {
 		t.Errorf("after merging: current context %q, contexts %v", merged.CurrentContext, merged.Contexts)
 	}
+
+	// --prune with a selector that chooses no Cluster: the contexts it
+	// wrote go, the hub's stays.
+	run("kubeconfig", "--merge-into", into, "--prune", "-l", "clusters.headlamp.dev/source=none")
+	pruned, err := clientcmd.LoadFromFile(into)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pruned.Contexts) != len(hub.Contexts) || pruned.Contexts[hub.CurrentContext] == nil || pruned.CurrentContext != hub.CurrentContext {
+		t.Errorf("after --prune: current context %q, contexts %v; want the hub's alone", pruned.CurrentContext, pruned.Contexts)
+	}
 }
 
 // TestPluginList: kubectl clusters list as two hub users who may both list
@@ -117,10 +125,7 @@ func TestPluginKubeconfig(t *testing.T) {
 // hub's RBAC for each.
 func TestPluginList(t *testing.T) {
 	t.Parallel()
-	plugin, err := harness.BuildPlugin(t.Context(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	plugin := pluginBinary(t)
 	proxy := func(verbs []string, names ...string) rbacv1.PolicyRule {
 		return rbacv1.PolicyRule{APIGroups: []string{"clusters.headlamp.dev"}, Resources: []string{"clusters/proxy"}, Verbs: verbs, ResourceNames: names}
 	}
