@@ -32,6 +32,15 @@ build: ## Build the clusters-apiserver binary (static) and the kubectl-clusters 
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/clusters-apiserver ./cmd/clusters-apiserver
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/kubectl-clusters ./cmd/kubectl-clusters
 
+# Where make install puts kubectl-clusters: PREFIX=$$HOME/.local needs no root.
+PREFIX ?= /usr/local
+
+.PHONY: install
+install: build ## Install kubectl-clusters into $(DESTDIR)$(PREFIX)/bin, where kubectl finds it as "kubectl clusters".
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/kubectl-clusters $(DESTDIR)$(PREFIX)/bin/kubectl-clusters
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/kubectl-clusters"
+
 .PHONY: image
 image: ## Build the container image (static binary, non-root, no shell) into _output/clusters-apiserver-image.tar, for docker load or podman load.
 	GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -ldflags '$(LDFLAGS)' -o $(OUTPUT)/image/clusters-apiserver ./cmd/clusters-apiserver
@@ -80,7 +89,7 @@ test-e2e: binaries image ## Tests against real hub and member kube-apiservers (t
 
 .PHONY: bench
 bench: binaries build ## Benchmarks against a real hub and members: a table on stdout, every figure in _output/bench/results.json.
-	$(GO) run ./test/bench -server-binary $(BIN)/clusters-apiserver -out $(OUTPUT)/bench/results.json
+	$(GO) run ./test/bench -server-binary $(BIN)/clusters-apiserver -plugin-binary $(BIN)/kubectl-clusters -out $(OUTPUT)/bench/results.json
 
 # ---------------------------------------------------------------- local hub
 

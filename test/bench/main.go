@@ -42,6 +42,7 @@ import (
 type options struct {
 	out          string
 	serverBinary string
+	pluginBinary string
 	only         string
 	duration     time.Duration
 	warmup       time.Duration
@@ -62,7 +63,8 @@ func run() error {
 	var o options
 	flag.StringVar(&o.out, "out", "_output/bench/results.json", "JSON file to write every figure to")
 	flag.StringVar(&o.serverBinary, "server-binary", "", "clusters-apiserver binary to measure; empty builds ./cmd/clusters-apiserver")
-	flag.StringVar(&o.only, "only", "", "comma-separated scenarios to run (1-8); empty runs all")
+	flag.StringVar(&o.pluginBinary, "plugin-binary", "", "kubectl-clusters binary for scenario 9; empty builds ./cmd/kubectl-clusters")
+	flag.StringVar(&o.only, "only", "", "comma-separated scenarios to run (1-9); empty runs all")
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time of each load point of scenario 1")
 	flag.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured time before each load point")
 	flag.IntVar(&o.scale, "scale", 10000, "clusters in scenario 5 (kubeconfig contexts, and ClusterProfiles)")
@@ -72,7 +74,7 @@ func run() error {
 	flag.Parse()
 	// The bench works from the repository root; paths given are relative
 	// to where it was started.
-	for _, path := range []*string{&o.out, &o.serverBinary, &o.profileDir} {
+	for _, path := range []*string{&o.out, &o.serverBinary, &o.pluginBinary, &o.profileDir} {
 		if *path != "" {
 			abs, err := filepath.Abs(*path)
 			if err != nil {
@@ -110,6 +112,7 @@ func run() error {
 		{"2", b.largeResponse},
 		{"4", b.connections},
 		{"3", b.watches},
+		{"9", b.fleetGet},
 		{"6", b.execPlugin},
 		{"5", b.inventoryScale},
 		{"7", b.churn},
@@ -153,6 +156,9 @@ type bench struct {
 	// execSource is a kubeconfig source the server reads from the start,
 	// empty until scenario 6 writes its exec-plugin context.
 	execSource string
+	// fleetSource is a kubeconfig source the server reads from the start,
+	// empty but while scenario 9 runs.
+	fleetSource string
 	// serverPort and memberPort are the ports of clusters-apiserver and
 	// member-1 on 127.0.0.1.
 	serverPort, memberPort int

@@ -69,6 +69,10 @@ func setUp(ctx context.Context, o options, logf func(string, ...any)) (*bench, e
 	if err := os.WriteFile(b.execSource, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
 		return b, err
 	}
+	b.fleetSource = filepath.Join(work, "fleet-source.kubeconfig")
+	if err := os.WriteFile(b.fleetSource, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+		return b, err
+	}
 	sourceIdentity := filepath.Join(work, "source-identity.kubeconfig")
 	if err := os.WriteFile(sourceIdentity, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
 		return b, err
@@ -84,10 +88,12 @@ func setUp(ctx context.Context, o options, logf func(string, ...any)) (*bench, e
 		WorkDir:      filepath.Join(work, "env"),
 		BinDir:       bin,
 		ServerBinary: b.serverBinary,
-		// The server's defaults, but for two more kubeconfig sources: one
-		// for scenario 6, one that reaches member-1 without impersonation.
+		// The server's defaults, but for three more kubeconfig sources: for
+		// scenarios 6 and 9, and one that reaches member-1 without
+		// impersonation.
 		ServerArgs: []string{
 			"--kubeconfig-source=" + b.execSource,
+			"--kubeconfig-source=" + b.fleetSource,
 			"--kubeconfig-source=" + sourceIdentity,
 			"--kubeconfig-source-identity=" + sourceIdentity + "=source",
 		},
