@@ -19,6 +19,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -65,6 +67,9 @@ the annotation ` + fleetget.ClusterAnnotation + ` naming its cluster.`,
 			default:
 				return fmt.Errorf("--output must be wide, json or yaml, not %q", output)
 			}
+			if opts.Timeout <= 0 {
+				return fmt.Errorf("--cluster-timeout must be more than 0, not %s", opts.Timeout)
+			}
 			if concurrency < 1 {
 				return fmt.Errorf("--concurrency must be at least 1, not %d", concurrency)
 			}
@@ -75,9 +80,7 @@ the annotation ` + fleetget.ClusterAnnotation + ` naming its cluster.`,
 			}
 			req.Resource = args[0]
 			req.Table = output == "" || output == "wide"
-			if req.Namespace, _, err = flags.ToRawKubeConfigLoader().Namespace(); err != nil {
-				return err
-			}
+			req.Namespace = h.namespace
 			list, err := h.clusters.ClustersV1alpha1().Clusters().List(cmd.Context(), metav1.ListOptions{LabelSelector: clusters})
 			if err != nil {
 				return fmt.Errorf("listing the hub's clusters: %w", err)
@@ -86,13 +89,15 @@ the annotation ` + fleetget.ClusterAnnotation + ` naming its cluster.`,
 			if err != nil {
 				return err
 			}
-			reach := reachability(cmd.Context(), kube)
-			var names []string
+			names := make([]string, 0, len(list.Items))
 			for i := range list.Items {
-				if reach(list.Items[i].Name) != "no" {
-					names = append(names, list.Items[i].Name)
-				}
+				names = append(names, list.Items[i].Name)
 			}
+			reach, err := reachability(cmd.Context(), kube, names)
+			if err != nil {
+				return err
+			}
+			names = slices.DeleteFunc(names, func(name string) bool { return reach[name] == "no" })
 			if len(names) == 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "No clusters: the hub lets you reach none of the %d Clusters it lists.\n", len(list.Items))
 				return nil
@@ -100,6 +105,12 @@ the annotation ` + fleetget.ClusterAnnotation + ` naming its cluster.`,
 			client, err := rest.HTTPClientFor(h.cfg)
 			if err != nil {
 				return err
+			}
+			var warnMu sync.Mutex
+			opts.Warn = func(cluster, message string) {
+				warnMu.Lock()
+				defer warnMu.Unlock()
+				fmt.Fprintf(cmd.ErrOrStderr(), "Warning from cluster %s: %s\n", cluster, printable(message))
 			}
 			results := fleetget.Get(cmd.Context(), h.cfg, client, names, req, opts)
 			if err := printResults(cmd, results, req, output, noHeaders); err != nil {
@@ -109,7 +120,7 @@ the annotation ` + fleetget.ClusterAnnotation + ` naming its cluster.`,
 			for _, r := range results {
 				if r.Err != nil {
 					failed++
-					fmt.Fprintf(cmd.ErrOrStderr(), "Error from cluster %s: %v\n", r.Cluster, r.Err)
+					fmt.Fprintf(cmd.ErrOrStderr(), "Error from cluster %s: %s\n", r.Cluster, printable(r.Err.Error()))
 				}
 			}
 			if failed > 0 {

@@ -21,7 +21,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -80,7 +82,14 @@ each one's proxy: yes (requests, and exec, attach and port-forward), get
 			if err != nil {
 				return err
 			}
-			reach := reachability(cmd.Context(), kube)
+			names := make([]string, 0, len(list.Items))
+			for i := range list.Items {
+				names = append(names, list.Items[i].Name)
+			}
+			reach, err := reachability(cmd.Context(), kube, names)
+			if err != nil {
+				return err
+			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 3, 0, 3, ' ', 0)
 			header := "NAME\tREADY\tREACHABLE\tSERVER"
 			if output == "wide" {
@@ -93,13 +102,13 @@ each one's proxy: yes (requests, and exec, attach and port-forward), get
 				if r := meta.FindStatusCondition(c.Status.Conditions, clustersv1alpha1.ConditionReady); r != nil {
 					ready = string(r.Status)
 				}
-				row := fmt.Sprintf("%s\t%s\t%s\t%s", c.Name, ready, reach(c.Name), c.Spec.Server)
+				row := fmt.Sprintf("%s\t%s\t%s\t%s", c.Name, ready, reach[c.Name], printable(c.Spec.Server))
 				if output == "wide" {
 					version := ""
 					if c.Status.Version != nil {
 						version = c.Status.Version.Kubernetes
 					}
-					row += fmt.Sprintf("\t%s\t%s\t%s", c.Spec.Source.Type, c.Spec.DisplayName, version)
+					row += fmt.Sprintf("\t%s\t%s\t%s", c.Spec.Source.Type, printable(c.Spec.DisplayName), printable(version))
 				}
 				fmt.Fprintln(w, row)
 			}
@@ -111,39 +120,81 @@ each one's proxy: yes (requests, and exec, attach and port-forward), get
 	return cmd
 }
 
-// reachability returns what the person may do through each Cluster's
-// proxy: from one SelfSubjectRulesReview when the hub's authorizers can
-// list their rules, else from a SelfSubjectAccessReview per Cluster and
-// verb.
-func reachability(ctx context.Context, kube kubernetes.Interface) func(name string) string {
+// reachability returns what the person may do through each of names'
+// proxies ("yes", "get" or "no"): from one SelfSubjectRulesReview when the
+// hub's authorizers can list their rules, else from a
+// SelfSubjectAccessReview per Cluster and verb, 16 at once. An error is
+// returned, not taken for "no": a caller may remove contexts on a "no".
+func reachability(ctx context.Context, kube kubernetes.Interface, names []string) (map[string]string, error) {
+	out := make(map[string]string, len(names))
 	review, err := kube.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx,
 		&authorizationv1.SelfSubjectRulesReview{Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: metav1.NamespaceDefault}}, metav1.CreateOptions{})
-	var verbs func(name string) []string
 	if err == nil && !review.Status.Incomplete {
-		verbs = fleetconfig.NewReach(review.Status.ResourceRules).Verbs
-	} else {
-		verbs = func(name string) []string {
-			var out []string
+		reach := fleetconfig.NewReach(review.Status.ResourceRules)
+		for _, name := range names {
+			out[name] = verdict(reach.Verbs(name))
+		}
+		return out, nil
+	}
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		first error
+		sem   = make(chan struct{}, 16)
+	)
+	for _, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			var verbs []string
 			for _, verb := range []string{"get", "create"} {
 				ssar := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
 					ResourceAttributes: &authorizationv1.ResourceAttributes{Group: fleetconfig.Group, Resource: "clusters", Subresource: "proxy", Name: name, Verb: verb},
 				}}
-				if r, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, ssar, metav1.CreateOptions{}); err == nil && r.Status.Allowed {
-					out = append(out, verb)
+				r, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, ssar, metav1.CreateOptions{})
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("asking the hub whether you may reach cluster %s: %w", name, err)
+					}
+					mu.Unlock()
+					return
+				}
+				if r.Status.Allowed {
+					verbs = append(verbs, verb)
 				}
 			}
-			return out
-		}
+			mu.Lock()
+			out[name] = verdict(verbs)
+			mu.Unlock()
+		}()
 	}
-	return func(name string) string {
-		v := verbs(name)
-		switch {
-		case len(v) == 2:
-			return "yes"
-		case len(v) == 1:
-			return strings.Join(v, "")
-		default:
-			return "no"
-		}
+	wg.Wait()
+	return out, first
+}
+
+// verdict names what verbs allow: yes (requests, and exec, attach and
+// port-forward), get (requests only) or no.
+func verdict(verbs []string) string {
+	switch {
+	case len(verbs) == 2:
+		return "yes"
+	case len(verbs) == 1:
+		return strings.Join(verbs, "")
+	default:
+		return "no"
 	}
+}
+
+// printable drops the control characters of s, so that text from the hub
+// or a member cannot forge rows, columns or terminal escapes.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
 }

@@ -91,20 +91,23 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 			if err != nil {
 				return fmt.Errorf("listing the hub's clusters: %w", err)
 			}
-			keep := func(string) bool { return true }
+			names := make([]string, 0, len(list.Items))
+			for i := range list.Items {
+				names = append(names, list.Items[i].Name)
+			}
 			if reachable {
 				kube, err := kubernetes.NewForConfig(h.cfg)
 				if err != nil {
 					return err
 				}
-				reach := reachability(cmd.Context(), kube)
-				keep = func(name string) bool { return reach(name) != "no" }
-			}
-			names := make([]string, 0, len(list.Items))
-			for i := range list.Items {
-				if keep(list.Items[i].Name) {
-					names = append(names, list.Items[i].Name)
+				reach, err := reachability(cmd.Context(), kube, names)
+				if err != nil {
+					return err
 				}
+				names = slices.DeleteFunc(names, func(name string) bool { return reach[name] == "no" })
+			}
+			if prune && len(names) == 0 {
+				return fmt.Errorf("--prune: no Cluster is chosen, which would remove every context written for hub context %q; check -l, or remove them by hand", h.context)
 			}
 			out, err := fleetconfig.Build(h.raw, h.context, prefix, names)
 			if err != nil {
@@ -169,10 +172,12 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 
 // hubAccess is the hub as the plugin reaches it.
 type hubAccess struct {
-	raw      *clientcmdapi.Config // the kubeconfig, paths resolved
-	context  string               // the hub context in it
-	cfg      *rest.Config
-	clusters versioned.Interface
+	raw     *clientcmdapi.Config // the kubeconfig, paths resolved
+	context string               // the hub context in it
+	// namespace is the chosen context's (or --namespace), for get.
+	namespace string
+	cfg       *rest.Config
+	clusters  versioned.Interface
 }
 
 // hub reads the kubeconfig and returns the hub context: the one chosen
@@ -187,11 +192,22 @@ func hub(flags *genericclioptions.ConfigFlags) (*hubAccess, error) {
 	if flags.Context != nil && *flags.Context != "" {
 		name = *flags.Context
 	}
-	h := &hubAccess{raw: &raw, context: fleetconfig.HubContext(&raw, name)}
+	h := &hubAccess{raw: &raw, context: fleetconfig.HubContext(&raw, name), namespace: metav1.NamespaceDefault}
+	// The namespace is the chosen context's: a member's, when the person
+	// is on one through the hub.
+	if c := raw.Contexts[name]; c != nil && c.Namespace != "" {
+		h.namespace = c.Namespace
+	}
+	if flags.Namespace != nil && *flags.Namespace != "" {
+		h.namespace = *flags.Namespace
+	}
 	flags.Context = &h.context
 	if h.cfg, err = flags.ToRESTConfig(); err != nil {
 		return nil, err
 	}
+	// Reachability may ask an access review per Cluster, and get reads
+	// every Cluster: kubectl's own discovery rate, not client-go's 5/s.
+	h.cfg.QPS, h.cfg.Burst = 50, 100
 	if h.clusters, err = versioned.NewForConfig(h.cfg); err != nil {
 		return nil, err
 	}
@@ -226,6 +242,19 @@ func newUseCommand(flags *genericclioptions.ConfigFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// New entries go to the file of the hub user they copy, not to
+			// the first file of KUBECONFIG: a credential written inline
+			// stays in the file that held it.
+			origin := h.raw.AuthInfos[h.raw.Contexts[h.context].AuthInfo].LocationOfOrigin
+			for _, c := range out.Clusters {
+				c.LocationOfOrigin = origin
+			}
+			for _, c := range out.Contexts {
+				c.LocationOfOrigin = origin
+			}
+			for _, u := range out.AuthInfos {
+				u.LocationOfOrigin = origin
+			}
 			if err := fleetconfig.Merge(start, out); err != nil {
 				return err
 			}
@@ -250,24 +279,43 @@ func noOverrides(flags *genericclioptions.ConfigFlags) error {
 		"--token": flags.BearerToken, "--username": flags.Username, "--password": flags.Password,
 		"--as": flags.Impersonate, "--as-uid": flags.ImpersonateUID,
 		"--client-certificate": flags.CertFile, "--client-key": flags.KeyFile, "--certificate-authority": flags.CAFile,
+		"--tls-server-name": flags.TLSServerName, "--proxy-url": flags.ProxyURL,
 	} {
 		if value != nil && *value != "" {
 			return fmt.Errorf("%s is not supported by kubectl clusters kubeconfig, which copies the hub context's own cluster and user: choose the context with --context", name)
 		}
 	}
-	if flags.ImpersonateGroup != nil && len(*flags.ImpersonateGroup) > 0 {
-		return fmt.Errorf("--as-group is not supported by kubectl clusters kubeconfig, which copies the hub context's own user")
+	for name, value := range map[string]*[]string{"--as-group": flags.ImpersonateGroup, "--as-user-extra": flags.ImpersonateUserExtra} {
+		if value != nil && len(*value) > 0 {
+			return fmt.Errorf("%s is not supported by kubectl clusters kubeconfig, which copies the hub context's own user", name)
+		}
+	}
+	if flags.Insecure != nil && *flags.Insecure {
+		return fmt.Errorf("--insecure-skip-tls-verify is not supported by kubectl clusters kubeconfig, which copies the hub context's own cluster")
 	}
 	return nil
 }
 
-// writeFile writes cfg to path as a whole: a file of its own, readable by
-// its owner only, renamed over path, so that a failure leaves path as it
-// was.
+// writeFile writes cfg to path as a whole: a file of its own, with the
+// mode of the file it replaces (0600 when new), renamed over path, so that
+// a failure leaves path as it was. path.lock, made exclusively as kubectl
+// does, keeps another writer of the same file from losing this write or
+// this one from losing theirs.
 func writeFile(path string, cfg *clientcmdapi.Config) error {
 	data, err := clientcmd.Write(*cfg)
 	if err != nil {
 		return err
+	}
+	lock := path + ".lock"
+	l, err := os.OpenFile(lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("locking %s: %w (if no kubectl is writing it, remove %s)", path, err, lock)
+	}
+	_ = l.Close()
+	defer os.Remove(lock)
+	mode := os.FileMode(0o600)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".kubeconfig-*")
 	if err != nil {
@@ -275,6 +323,10 @@ func writeFile(path string, cfg *clientcmdapi.Config) error {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
 		_ = tmp.Close()
 		return err
 	}

@@ -30,6 +30,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	certutil "k8s.io/client-go/util/cert"
 )
 
 // ProxyPath is the path, below the hub's URL, of cluster's proxy.
@@ -108,6 +109,10 @@ func WithoutCredential(cfg *clientcmdapi.Config) error {
 		ctx.AuthInfo = names[ctx.AuthInfo]
 	}
 	for name, c := range cfg.Clusters {
+		if u, err := url.Parse(c.ProxyURL); err == nil && u.User != nil {
+			return fmt.Errorf("the hub's proxy-url carries a user name or password, which --no-credential will not copy: reach the hub without it")
+		}
+		c.Extensions = nil
 		if c.CertificateAuthority == "" {
 			continue
 		}
@@ -115,16 +120,20 @@ func WithoutCredential(cfg *clientcmdapi.Config) error {
 		if err != nil {
 			return fmt.Errorf("reading the hub's CA for cluster %q: %w", name, err)
 		}
+		if _, err := certutil.ParseCertsPEM(data); err != nil {
+			return fmt.Errorf("the hub's CA %s: %w", c.CertificateAuthority, err)
+		}
 		c.CertificateAuthorityData, c.CertificateAuthority = data, ""
 	}
 	return nil
 }
 
-// generated tells whether into's context and cluster entries of name were
-// written by Build (a proxy server and one of Build's users), or are
-// absent.
-func generated(into *clientcmdapi.Config, name string) bool {
-	if c, ok := into.Contexts[name]; ok && !strings.HasPrefix(c.AuthInfo, UserPrefix) {
+// replaceable tells whether into's context and cluster entries of name
+// may be replaced by gen's: absent, or written by an earlier Merge of the
+// same hub user (another hub's context of the same name is not ours to
+// repoint).
+func replaceable(into, gen *clientcmdapi.Config, name string) bool {
+	if c, ok := into.Contexts[name]; ok && c.AuthInfo != gen.Contexts[name].AuthInfo {
 		return false
 	}
 	if c, ok := into.Clusters[name]; ok && !strings.Contains(c.Server, "/apis/clusters.headlamp.dev/v1alpha1/clusters/") {
@@ -133,16 +142,18 @@ func generated(into *clientcmdapi.Config, name string) bool {
 	return true
 }
 
-// Merge adds generated's clusters, users and contexts to into, replacing
-// only entries that an earlier Merge wrote, and leaving every other entry,
-// and the current context, as they are: merging the same clusters again
-// changes nothing. It fails, changing nothing, when a context or cluster
-// of into of the same name is not one it wrote (choose a context prefix),
-// and when into's user of the same name is another user.
+// Merge adds gen's clusters, users and contexts to into, replacing only
+// entries that an earlier Merge of the same hub user wrote (keeping the
+// namespace and extensions the person gave such a context), and leaving
+// every other entry, and the current context, as they are: merging the
+// same clusters again changes nothing. It fails, changing nothing, when a
+// context or cluster of into of the same name is not one it wrote for this
+// hub user (choose a context prefix), and when into's user of the same
+// name is another user.
 func Merge(into, gen *clientcmdapi.Config) error {
 	for name := range gen.Contexts {
-		if !generated(into, name) {
-			return fmt.Errorf("the kubeconfig already has a context or cluster %q of its own; choose a --context-prefix", name)
+		if !replaceable(into, gen, name) {
+			return fmt.Errorf("the kubeconfig already has a context or cluster %q of its own or of another hub context; choose a --context-prefix", name)
 		}
 	}
 	for name, u := range gen.AuthInfos {
@@ -151,15 +162,28 @@ func Merge(into, gen *clientcmdapi.Config) error {
 		}
 	}
 	for name, u := range gen.AuthInfos {
-		if _, ok := into.AuthInfos[name]; !ok {
-			into.AuthInfos[name] = u.DeepCopy()
+		// The same user, but for tokens an auth provider refreshed since:
+		// the newer copy is the hub's.
+		origin := u.LocationOfOrigin
+		if have, ok := into.AuthInfos[name]; ok {
+			origin = have.LocationOfOrigin
 		}
+		into.AuthInfos[name] = u.DeepCopy()
+		into.AuthInfos[name].LocationOfOrigin = origin
 	}
 	for name, c := range gen.Clusters {
-		into.Clusters[name] = c.DeepCopy()
+		entry := c.DeepCopy()
+		if have, ok := into.Clusters[name]; ok {
+			entry.LocationOfOrigin = have.LocationOfOrigin
+		}
+		into.Clusters[name] = entry
 	}
 	for name, c := range gen.Contexts {
-		into.Contexts[name] = c.DeepCopy()
+		entry := c.DeepCopy()
+		if have, ok := into.Contexts[name]; ok {
+			entry.Namespace, entry.Extensions, entry.LocationOfOrigin = have.Namespace, have.Extensions, have.LocationOfOrigin
+		}
+		into.Contexts[name] = entry
 	}
 	return nil
 }
@@ -167,12 +191,12 @@ func Merge(into, gen *clientcmdapi.Config) error {
 // Prune removes from into the contexts, and their cluster entries, that an
 // earlier Merge of the same hub user and context prefix wrote and that
 // gen no longer has: those of Clusters that left the hub, or that the
-// selector no longer chooses. It returns their names. Nothing else of into
-// is touched.
+// selector no longer chooses. It returns their names. The current context
+// is kept, and nothing else of into is touched.
 func Prune(into, gen *clientcmdapi.Config, prefix string) []string {
 	var gone []string
 	for name, ctx := range into.Contexts {
-		if _, keep := gen.Contexts[name]; keep || !strings.HasPrefix(name, prefix) || gen.AuthInfos[ctx.AuthInfo] == nil {
+		if _, keep := gen.Contexts[name]; keep || name == into.CurrentContext || !strings.HasPrefix(name, prefix) || gen.AuthInfos[ctx.AuthInfo] == nil {
 			continue
 		}
 		// Written with this prefix: its server is the proxy of the name
@@ -190,25 +214,40 @@ func Prune(into, gen *clientcmdapi.Config, prefix string) []string {
 	return gone
 }
 
-// sameUser compares two user entries, wherever they were read from.
+// sameUser compares two user entries, wherever they were read from, and
+// whatever tokens their auth provider has refreshed and written back since
+// (each copy of an auth provider persists its own).
 func sameUser(a, b *clientcmdapi.AuthInfo) bool {
 	a, b = a.DeepCopy(), b.DeepCopy()
 	a.LocationOfOrigin, b.LocationOfOrigin = "", ""
+	for _, u := range []*clientcmdapi.AuthInfo{a, b} {
+		if u.AuthProvider != nil {
+			for _, key := range []string{"id-token", "refresh-token", "access-token", "expiry"} {
+				delete(u.AuthProvider.Config, key)
+			}
+		}
+	}
 	return reflect.DeepEqual(a, b)
 }
 
 // HubContext returns the hub context behind context name of cfg: name
 // itself, or, for a context Build wrote, the hub context its user was
-// copied from, when cfg still has it. So a person whose current context is
-// a member's, through the hub, still reaches the hub with kubectl clusters.
+// copied from, when cfg still has it and name's server is a Cluster's
+// proxy on that context's server. So a person whose current context is a
+// member's, through the hub, still reaches the hub with kubectl clusters.
 func HubContext(cfg *clientcmdapi.Config, name string) string {
 	ctx, ok := cfg.Contexts[name]
 	if !ok || !strings.HasPrefix(ctx.AuthInfo, UserPrefix) {
 		return name
 	}
 	hub := strings.TrimSuffix(strings.TrimPrefix(ctx.AuthInfo, UserPrefix), NoCredentialSuffix)
-	if cfg.Contexts[hub] != nil {
-		return hub
+	hubCtx, member := cfg.Contexts[hub], cfg.Clusters[ctx.Cluster]
+	if hubCtx == nil || member == nil || cfg.Clusters[hubCtx.Cluster] == nil {
+		return name
 	}
-	return name
+	base := strings.TrimSuffix(cfg.Clusters[hubCtx.Cluster].Server, "/")
+	if !strings.HasPrefix(member.Server, base+"/apis/clusters.headlamp.dev/v1alpha1/clusters/") {
+		return name
+	}
+	return hub
 }

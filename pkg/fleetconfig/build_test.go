@@ -17,6 +17,7 @@ limitations under the License.
 package fleetconfig
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	certutil "k8s.io/client-go/util/cert"
 )
 
 // hubKubeconfig is a kubeconfig of a hub with one context per kind of user
@@ -211,7 +213,11 @@ func TestHubContext(t *testing.T) {
 func TestWithoutCredential(t *testing.T) {
 	hub := loadHub(t)
 	ca := filepath.Join(t.TempDir(), "ca.crt")
-	if err := os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+	caPEM, _, err := certutil.GenerateSelfSignedCertKey("hub.example.com", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ca, caPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hub.Clusters["hub"].CertificateAuthority = ca
@@ -230,7 +236,7 @@ func TestWithoutCredential(t *testing.T) {
 		if got := out.Contexts["prod"].AuthInfo; got != user {
 			t.Errorf("%s: context prod uses user %q; want %q", ctx, got, user)
 		}
-		if c := out.Clusters["prod"]; c.CertificateAuthority != "" || string(c.CertificateAuthorityData) != "-----BEGIN CERTIFICATE-----\n" {
+		if c := out.Clusters["prod"]; c.CertificateAuthority != "" || !bytes.Equal(c.CertificateAuthorityData, caPEM) {
 			t.Errorf("%s: CA %q / %q; want the file's bytes inline", ctx, c.CertificateAuthority, c.CertificateAuthorityData)
 		}
 		// From such a context, the plugin still finds the hub.
@@ -242,8 +248,29 @@ func TestWithoutCredential(t *testing.T) {
 			t.Errorf("HubContext from prod = %q; want %q", got, ctx)
 		}
 	}
-	hub.Clusters["hub"].CertificateAuthority = filepath.Join(t.TempDir(), "missing.crt")
+	notPEM := filepath.Join(t.TempDir(), "not.crt")
+	if err := os.WriteFile(notPEM, []byte("token: secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hub.Clusters["hub"].CertificateAuthority = notPEM
 	out, err := Build(hub, "exec", "", []string{"prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WithoutCredential(out); err == nil || !strings.Contains(err.Error(), "not.crt") {
+		t.Errorf("a CA file without certificates: %v; want an error naming it", err)
+	}
+	hub.Clusters["hub"].CertificateAuthority = ca
+	hub.Clusters["hub"].ProxyURL = "http://me:pw@proxy.example.com:3128"
+	if out, err = Build(hub, "exec", "", []string{"prod"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WithoutCredential(out); err == nil || !strings.Contains(err.Error(), "proxy-url") {
+		t.Errorf("a proxy-url with a password: %v; want it refused", err)
+	}
+	hub.Clusters["hub"].ProxyURL = ""
+	hub.Clusters["hub"].CertificateAuthority = filepath.Join(t.TempDir(), "missing.crt")
+	out, err = Build(hub, "exec", "", []string{"prod"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +299,12 @@ func TestPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone := Prune(into, now, "")
+	into.CurrentContext = "p-a"
+	gone := Prune(into, now, "p-")
+	if len(gone) != 0 {
+		t.Errorf("pruned the current context: %v", gone)
+	}
+	gone = Prune(into, now, "")
 	if diff := cmp.Diff([]string{"b"}, gone); diff != "" {
 		t.Errorf("pruned (-want +got):\n%s", diff)
 	}
@@ -283,5 +315,66 @@ func TestPrune(t *testing.T) {
 	}
 	if into.Contexts["b"] != nil || into.Clusters["b"] != nil {
 		t.Errorf("context or cluster b is left")
+	}
+}
+
+// TestMergeKeepsWhatIsNotItsOwn: a context of another hub context is not
+// repointed, a namespace the person set survives a merge, and an auth
+// provider's refreshed tokens are not "another user".
+func TestMergeKeepsWhatIsNotItsOwn(t *testing.T) {
+	into := loadHub(t)
+	fromExec, err := Build(into, "exec", "", []string{"prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Merge(into, fromExec); err != nil {
+		t.Fatal(err)
+	}
+	fromCert, err := Build(into, "cert", "", []string{"prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Merge(into, fromCert); err == nil || !strings.Contains(err.Error(), "another hub context") {
+		t.Errorf("repointing prod at another hub context's user: %v; want it refused", err)
+	}
+	into.Contexts["prod"].Namespace = "shop"
+	if err := Merge(into, fromExec); err != nil {
+		t.Fatal(err)
+	}
+	if got := into.Contexts["prod"]; got.Namespace != "shop" || got.AuthInfo != UserPrefix+"exec" {
+		t.Errorf("after merging again: %+v; want namespace shop kept", got)
+	}
+
+	fromOIDC, err := Build(into, "oidc", "o-", []string{"prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Merge(into, fromOIDC); err != nil {
+		t.Fatal(err)
+	}
+	into.AuthInfos[UserPrefix+"oidc"].AuthProvider.Config["id-token"] = "refreshed-by-kubectl"
+	into.AuthInfos["oidc"].AuthProvider.Config["refresh-token"] = "rotated"
+	again, err := Build(into, "oidc", "o-", []string{"prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Merge(into, again); err != nil {
+		t.Errorf("merging after an auth provider refreshed its tokens: %v", err)
+	}
+	if got := into.AuthInfos[UserPrefix+"oidc"].AuthProvider.Config["refresh-token"]; got != "rotated" {
+		t.Errorf("the copied auth provider's refresh token is %q; want the hub user's newer one", got)
+	}
+}
+
+// TestHubContextChecksTheServer: a context whose user is named like a copy
+// of a hub context's, but whose server is not a proxy on that hub, is not
+// taken for it.
+func TestHubContextChecksTheServer(t *testing.T) {
+	cfg := loadHub(t)
+	cfg.Clusters["elsewhere"] = &clientcmdapi.Cluster{Server: "https://evil.example.com/apis/clusters.headlamp.dev/v1alpha1/clusters/x/proxy"}
+	cfg.AuthInfos[UserPrefix+"exec"] = &clientcmdapi.AuthInfo{}
+	cfg.Contexts["crafted"] = &clientcmdapi.Context{Cluster: "elsewhere", AuthInfo: UserPrefix + "exec"}
+	if got := HubContext(cfg, "crafted"); got != "crafted" {
+		t.Errorf("HubContext(crafted) = %q; want crafted itself", got)
 	}
 }

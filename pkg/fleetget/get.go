@@ -23,8 +23,11 @@ package fleetget
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +36,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -73,6 +77,34 @@ type Options struct {
 	Timeout time.Duration
 	// PageSize is the limit of each list request; 0 reads at once.
 	PageSize int64
+	// MaxBytes bounds each answer of a cluster (a page, a discovery
+	// document); 0 means DefaultMaxBytes.
+	MaxBytes int64
+	// Warn, when set, is given the warnings each cluster sends.
+	Warn func(cluster, message string)
+}
+
+// DefaultMaxBytes bounds an answer when Options.MaxBytes is 0: a page of
+// 500 large objects fits many times over.
+const DefaultMaxBytes = 256 << 20
+
+func (o Options) maxBytes() int64 {
+	if o.MaxBytes > 0 {
+		return o.MaxBytes
+	}
+	return DefaultMaxBytes
+}
+
+// warnings hands a cluster's warnings to Options.Warn.
+type warnings struct {
+	cluster string
+	warn    func(cluster, message string)
+}
+
+func (w warnings) HandleWarningHeaderWithContext(_ context.Context, code int, _, message string) {
+	if code == 299 && message != "" {
+		w.warn(w.cluster, message)
+	}
 }
 
 // Get reads req from each of clusters in parallel, through the hub of
@@ -102,32 +134,60 @@ func Get(ctx context.Context, hub *rest.Config, client *http.Client, clusters []
 				cctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 			}
 			defer cancel()
-			results[i] = getOne(cctx, hub, client, name, req, opts)
-			if results[i].Err != nil && cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-				results[i].Err = fmt.Errorf("no answer within %s: %w", opts.Timeout, results[i].Err)
+			r := getOne(cctx, hub, client, name, req, opts)
+			if r.Err != nil {
+				// No partial answer: a cluster that failed on a later page
+				// shows its error, not the rows before it.
+				r.Table, r.List = nil, nil
+				if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+					r.Err = fmt.Errorf("no answer within %s: %w", opts.Timeout, r.Err)
+				}
 			}
+			results[i] = r
 		}()
 	}
 	wg.Wait()
 	return results
 }
 
-// ClusterConfig is hub's configuration with its server moved to cluster's
-// proxy: what a context of fleetconfig.Build reaches.
-func ClusterConfig(hub *rest.Config, cluster string) *rest.Config {
-	cfg := rest.CopyConfig(hub)
-	cfg.Host = strings.TrimSuffix(hub.Host, "/") + fleetconfig.ProxyPath(cluster)
+// clusterConfig is hub's configuration with its server moved to cluster's
+// proxy: what a context of fleetconfig.Build reaches. It carries no
+// credential of its own: the shared client does. (rest.CopyConfig would
+// write into the exec configuration it shares with hub, from every
+// goroutine at once.)
+func clusterConfig(hub *rest.Config, cluster string) (*rest.Config, error) {
+	if errs := validation.IsDNS1123Subdomain(cluster); len(errs) > 0 {
+		return nil, fmt.Errorf("the hub lists a Cluster named %q, which is not a valid name: %s", cluster, strings.Join(errs, "; "))
+	}
+	base, err := url.Parse(hub.Host)
+	if err != nil || base.Scheme == "" || base.Host == "" {
+		return nil, fmt.Errorf("the hub's server %q is not a URL with a scheme and host", hub.Host)
+	}
+	cfg := *hub
+	cfg.ExecProvider, cfg.AuthProvider = nil, nil
+	cfg.Host = base.JoinPath(fleetconfig.ProxyPath(cluster)).String()
 	cfg.APIPath = ""
-	return cfg
+	return &cfg, nil
 }
 
 func getOne(ctx context.Context, hub *rest.Config, client *http.Client, cluster string, req Request, opts Options) Result {
 	res := Result{Cluster: cluster}
-	cfg := ClusterConfig(hub, cluster)
+	cfg, err := clusterConfig(hub, cluster)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	if opts.Warn != nil {
+		cfg.WarningHandlerWithContext = warnings{cluster: cluster, warn: opts.Warn}
+		cfg.WarningHandler = nil
+	}
 	// Discovery takes no context: bind every request of this cluster to
-	// ctx through the transport, which stays the shared one.
+	// ctx through the transport, which stays the shared one; bound each
+	// answer's size; and follow no redirect, which would carry the hub
+	// credential elsewhere.
 	bound := *client
-	bound.Transport = contextTransport{ctx: ctx, rt: client.Transport}
+	bound.Transport = contextTransport{ctx: ctx, rt: client.Transport, limit: opts.maxBytes()}
+	bound.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	client = &bound
 	dc, err := discovery.NewDiscoveryClientForConfigAndClient(cfg, client)
 	if err != nil {
@@ -187,11 +247,16 @@ func getOne(ctx context.Context, hub *rest.Config, client *http.Client, cluster 
 			res.Err = err
 			return res
 		}
+		prev := cont
 		if cont, err = res.add(data, req.Table); err != nil {
 			res.Err = fmt.Errorf("reading %s: %w", mapping.Resource.Resource, err)
 			return res
 		}
 		if cont == "" {
+			return res
+		}
+		if cont == prev {
+			res.Err = fmt.Errorf("reading %s: the cluster answered the same continue token twice", mapping.Resource.Resource)
 			return res
 		}
 	}
@@ -253,10 +318,11 @@ func resolve(ctx context.Context, dc discovery.CachedDiscoveryInterface, arg str
 }
 
 // contextTransport sends each request with ctx, whatever context it came
-// with.
+// with, and fails a body read past limit bytes.
 type contextTransport struct {
-	ctx context.Context
-	rt  http.RoundTripper
+	ctx   context.Context
+	rt    http.RoundTripper
+	limit int64
 }
 
 func (t contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -264,5 +330,32 @@ func (t contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
-	return rt.RoundTrip(req.WithContext(t.ctx))
+	resp, err := rt.RoundTrip(req.WithContext(t.ctx))
+	if err == nil && t.limit > 0 {
+		resp.Body = &limitedBody{ReadCloser: resp.Body, left: t.limit, limit: t.limit}
+	}
+	return resp, err
+}
+
+// limitedBody fails a read past its limit, rather than ending the body
+// short: a truncated page must not look whole.
+type limitedBody struct {
+	io.ReadCloser
+	left, limit int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var one [1]byte
+		if n, _ := b.ReadCloser.Read(one[:]); n > 0 {
+			return 0, fmt.Errorf("the answer is larger than %d MiB", b.limit>>20)
+		}
+		return b.ReadCloser.Read(p)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }

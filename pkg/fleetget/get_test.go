@@ -30,6 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // fakeHub answers, for each cluster's proxy path, the legacy discovery of
@@ -37,10 +38,11 @@ import (
 // of one row; cluster "silent" never answers a list, and "refusing"
 // answers 403. It records every request's path, query and Accept header.
 type fakeHub struct {
-	mu       sync.Mutex
-	requests []string
-	inFlight atomic.Int32
-	maxSeen  atomic.Int32
+	elsewhere string // where "redirecting" sends its list
+	mu        sync.Mutex
+	requests  []string
+	inFlight  atomic.Int32
+	maxSeen   atomic.Int32
 }
 
 func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -72,6 +74,17 @@ func (f *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		time.Sleep(20 * time.Millisecond)
 		switch cluster {
+		case "huge":
+			_, _ = w.Write([]byte(`{"kind":"Table","rows":[` + strings.Repeat(" ", 4096) + `]}`))
+			return
+		case "looping":
+			_, _ = w.Write([]byte(`{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{"continue":"again"},"rows":[]}`))
+			return
+		case "redirecting":
+			http.Redirect(w, r, f.elsewhere, http.StatusFound)
+			return
+		case "warning":
+			w.Header().Add("Warning", `299 - "configmaps are old"`)
 		case "silent":
 			<-r.Context().Done()
 			return
@@ -169,7 +182,7 @@ func TestTablePlacesDifferingColumnsByName(t *testing.T) {
 		{Cluster: "new", Table: &metav1.Table{ColumnDefinitions: col("Name", "Age", "Extra"), Rows: []metav1.TableRow{{Cells: []any{"q", "2m", "x"}}}}},
 	}
 	got := Table(results, false)
-	want := [][]any{{"old", "p", "1/1", "5m"}, {"new", "q", nil, "2m"}}
+	want := [][]any{{"old", "p", "1/1", "5m", nil}, {"new", "q", nil, "2m", "x"}}
 	var rows [][]any
 	for _, r := range got.Rows {
 		rows = append(rows, r.Cells)
@@ -206,4 +219,59 @@ func mustList(t *testing.T, data string) *unstructured.UnstructuredList {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// TestGetBoundsWhatAMemberSends: an answer past MaxBytes, a continue token
+// that does not advance, a redirect (which would carry the credential
+// away), a name that is not a Cluster name: each an error of its cluster.
+// Warnings are handed on with their cluster. The hub configuration has an
+// exec provider, which the parallel reads must not write to (-race).
+func TestGetBoundsWhatAMemberSends(t *testing.T) {
+	var carried atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			carried.Add(1)
+		}
+	}))
+	defer elsewhere.Close()
+	f := &fakeHub{elsewhere: elsewhere.URL}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	hub := &rest.Config{Host: srv.URL, BearerToken: "hub-token", ExecProvider: &clientcmdapi.ExecConfig{Command: "never-run", APIVersion: "client.authentication.k8s.io/v1"}}
+	client, err := rest.HTTPClientFor(&rest.Config{Host: srv.URL, BearerToken: "hub-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var warned []string
+	clusters := []string{"huge", "looping", "redirecting", "warning", "Not_A_Name", "a", "b", "c"}
+	results := Get(t.Context(), hub, client, clusters, Request{Resource: "configmaps", Namespace: "shop", Table: true},
+		Options{Concurrency: 8, Timeout: 5 * time.Second, MaxBytes: 1024, Warn: func(cluster, msg string) {
+			mu.Lock()
+			defer mu.Unlock()
+			warned = append(warned, cluster+": "+msg)
+		}})
+	wantErr := map[string]string{
+		"huge":        "larger than",
+		"looping":     "same continue token",
+		"redirecting": "302",
+		"Not_A_Name":  "not a valid name",
+	}
+	for _, r := range results {
+		want, bad := wantErr[r.Cluster]
+		switch {
+		case bad && (r.Err == nil || !strings.Contains(r.Err.Error(), want)):
+			t.Errorf("%s: %v; want an error with %q", r.Cluster, r.Err, want)
+		case bad && r.Table != nil:
+			t.Errorf("%s: a failed cluster kept rows: %+v", r.Cluster, r.Table)
+		case !bad && r.Err != nil:
+			t.Errorf("%s: %v", r.Cluster, r.Err)
+		}
+	}
+	if n := carried.Load(); n > 0 {
+		t.Errorf("a redirect carried the hub's credential elsewhere %d times", n)
+	}
+	if diff := cmp.Diff([]string{"warning: configmaps are old", "warning: configmaps are old"}, warned); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
 }

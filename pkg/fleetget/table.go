@@ -30,10 +30,11 @@ import (
 const ClusterAnnotation = "clusters.headlamp.dev/cluster"
 
 // Table merges the Tables of results into one, led by a Cluster column
-// and, with withNamespace, a Namespace column. The other columns are
-// those of the first cluster that answered; a cluster whose columns differ
-// (another version of the resource) has its cells placed by column name,
-// blank where it has no such column.
+// and, with withNamespace, a Namespace column. The other columns are those
+// of every cluster that answered, by name, in the order they first
+// appear: a cluster whose columns differ (another version of the
+// resource) has its cells placed by name, blank where it has no such
+// column, and no cluster can hide another's columns.
 func Table(results []Result, withNamespace bool) *metav1.Table {
 	out := &metav1.Table{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "Table"}}
 	lead := []metav1.TableColumnDefinition{{Name: "Cluster", Type: "string"}}
@@ -45,8 +46,15 @@ func Table(results []Result, withNamespace bool) *metav1.Table {
 		if r.Table == nil {
 			continue
 		}
-		if columns == nil {
-			columns = r.Table.ColumnDefinitions
+		for i, c := range placeCells(columns, r.Table.ColumnDefinitions) {
+			if c < 0 {
+				columns = append(columns, r.Table.ColumnDefinitions[i])
+			}
+		}
+	}
+	for _, r := range results {
+		if r.Table == nil {
+			continue
 		}
 		place := placeCells(columns, r.Table.ColumnDefinitions)
 		for _, row := range r.Table.Rows {

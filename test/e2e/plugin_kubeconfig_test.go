@@ -107,15 +107,14 @@ func TestPluginKubeconfig(t *testing.T) {
 		t.Errorf("after merging: current context %q, contexts %v", merged.CurrentContext, merged.Contexts)
 	}
 
-	// --prune with a selector that chooses no Cluster: the contexts it
-	// wrote go, the hub's stays.
-	run("kubeconfig", "--merge-into", into, "--prune", "-l", "clusters.headlamp.dev/source=none")
-	pruned, err := clientcmd.LoadFromFile(into)
-	if err != nil {
-		t.Fatal(err)
+	// --prune with a selector that chooses no Cluster (a typo, say) is
+	// refused, and the file is left as it was.
+	cmd := exec.CommandContext(t.Context(), plugin, "--kubeconfig", env.HubKubeconfig, "kubeconfig", "--merge-into", into, "--prune", "-l", "clusters.headlamp.dev/source=none")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "no Cluster is chosen") {
+		t.Errorf("--prune choosing no Cluster: %v %s; want it refused", err, out)
 	}
-	if len(pruned.Contexts) != len(hub.Contexts) || pruned.Contexts[hub.CurrentContext] == nil || pruned.CurrentContext != hub.CurrentContext {
-		t.Errorf("after --prune: current context %q, contexts %v; want the hub's alone", pruned.CurrentContext, pruned.Contexts)
+	if after, _ := os.ReadFile(into); !bytes.Equal(after, second) {
+		t.Errorf("a refused --prune changed the file")
 	}
 }
 
@@ -204,5 +203,44 @@ func TestPluginList(t *testing.T) {
 	}
 	if got := reachable(own); got["member-1"] != "yes" {
 		t.Errorf("kubectl clusters list from the member-1 context: %v", got)
+	}
+
+	// With KUBECONFIG=first:ada, use writes the copied user (and its
+	// context) into ada's file, which holds her credential, not into the
+	// first file, as new entries otherwise go.
+	first, second := filepath.Join(t.TempDir(), "first.kubeconfig"), filepath.Join(t.TempDir(), "ada.kubeconfig")
+	if err := os.WriteFile(first, []byte("apiVersion: v1\nkind: Config\n"), 0o644); err != nil { // #nosec G306 -- as a person's may be
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(second, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	useCmd := exec.CommandContext(t.Context(), plugin, "use", "member-1")
+	useCmd.Env = append(os.Environ(), "KUBECONFIG="+first+string(os.PathListSeparator)+second)
+	if out, err := useCmd.CombinedOutput(); err != nil {
+		t.Fatalf("KUBECONFIG=first:ada kubectl clusters use member-1: %v: %s", err, out)
+	}
+	if f, err := clientcmd.LoadFromFile(first); err != nil || len(f.AuthInfos) > 0 || len(f.Contexts) > 0 {
+		t.Errorf("the first kubeconfig file got users %v, contexts %v (%v); want none", f.AuthInfos, f.Contexts, err)
+	}
+	if s, err := clientcmd.LoadFromFile(second); err != nil || s.AuthInfos[fleetconfig.UserPrefix+"hub"] == nil || s.Contexts["member-1"] == nil {
+		t.Errorf("ada's file lacks the copied user or member-1's context (%v)", err)
+	}
+
+	// --merge-into every Cluster, then --reachable --prune: ada's file
+	// keeps member-1 (current) and loses the contexts she may not use.
+	if out, err := exec.CommandContext(t.Context(), plugin, "--kubeconfig", own, "kubeconfig", "--merge-into", own).CombinedOutput(); err != nil {
+		t.Fatalf("kubectl clusters kubeconfig --merge-into: %v: %s", err, out)
+	}
+	out, err := exec.CommandContext(t.Context(), plugin, "--kubeconfig", own, "kubeconfig", "--merge-into", own, "--reachable", "--prune").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "member-2") {
+		t.Fatalf("kubectl clusters kubeconfig --reachable --prune: %v: %s", err, out)
+	}
+	pruned, err := clientcmd.LoadFromFile(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pruned.Contexts["member-1"] == nil || pruned.Contexts["member-2"] != nil || pruned.Contexts["hub"] == nil || pruned.CurrentContext != "member-1" {
+		t.Errorf("after --reachable --prune: current %q, contexts %v; want hub and member-1", pruned.CurrentContext, pruned.Contexts)
 	}
 }
