@@ -110,7 +110,7 @@ the annotation ` + fleetget.ClusterAnnotation + ` naming its cluster.`,
 			opts.Warn = func(cluster, message string) {
 				warnMu.Lock()
 				defer warnMu.Unlock()
-				fmt.Fprintf(cmd.ErrOrStderr(), "Warning from cluster %s: %s\n", cluster, printable(message))
+				fmt.Fprintf(cmd.ErrOrStderr(), "Warning from cluster %s: %s\n", cluster, fleetget.Printable(message))
 			}
 			results := fleetget.Get(cmd.Context(), h.cfg, client, names, req, opts)
 			if err := printResults(cmd, results, req, output, noHeaders); err != nil {
@@ -120,7 +120,7 @@ the annotation ` + fleetget.ClusterAnnotation + ` naming its cluster.`,
 			for _, r := range results {
 				if r.Err != nil {
 					failed++
-					fmt.Fprintf(cmd.ErrOrStderr(), "Error from cluster %s: %s\n", r.Cluster, printable(r.Err.Error()))
+					fmt.Fprintf(cmd.ErrOrStderr(), "Error from cluster %s: %s\n", r.Cluster, fleetget.Printable(r.Err.Error()))
 				}
 			}
 			if failed > 0 {

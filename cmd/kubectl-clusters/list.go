@@ -23,7 +23,6 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
-	"unicode"
 
 	"github.com/spf13/cobra"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -35,6 +34,7 @@ import (
 
 	clustersv1alpha1 "github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/fleetconfig"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/fleetget"
 )
 
 // newListCommand is kubectl clusters list.
@@ -102,13 +102,13 @@ each one's proxy: yes (requests, and exec, attach and port-forward), get
 				if r := meta.FindStatusCondition(c.Status.Conditions, clustersv1alpha1.ConditionReady); r != nil {
 					ready = string(r.Status)
 				}
-				row := fmt.Sprintf("%s\t%s\t%s\t%s", c.Name, ready, reach[c.Name], printable(c.Spec.Server))
+				row := fmt.Sprintf("%s\t%s\t%s\t%s", c.Name, ready, reach[c.Name], fleetget.Printable(c.Spec.Server))
 				if output == "wide" {
 					version := ""
 					if c.Status.Version != nil {
 						version = c.Status.Version.Kubernetes
 					}
-					row += fmt.Sprintf("\t%s\t%s\t%s", c.Spec.Source.Type, printable(c.Spec.DisplayName), printable(version))
+					row += fmt.Sprintf("\t%s\t%s\t%s", c.Spec.Source.Type, fleetget.Printable(c.Spec.DisplayName), fleetget.Printable(version))
 				}
 				fmt.Fprintln(w, row)
 			}
@@ -136,6 +136,8 @@ func reachability(ctx context.Context, kube kubernetes.Interface, names []string
 		}
 		return out, nil
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var (
 		mu    sync.Mutex
 		wg    sync.WaitGroup
@@ -158,6 +160,7 @@ func reachability(ctx context.Context, kube kubernetes.Interface, names []string
 					mu.Lock()
 					if first == nil {
 						first = fmt.Errorf("asking the hub whether you may reach cluster %s: %w", name, err)
+						cancel() // the answer is an error: ask no more
 					}
 					mu.Unlock()
 					return
@@ -186,15 +189,4 @@ func verdict(verbs []string) string {
 	default:
 		return "no"
 	}
-}
-
-// printable drops the control characters of s, so that text from the hub
-// or a member cannot forge rows, columns or terminal escapes.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, s)
 }

@@ -129,6 +129,13 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 				_, err = cmd.OutOrStdout().Write(data)
 				return err
 			}
+			// Locked before it is read, as kubectl locks it (the path as
+			// given), until it is replaced.
+			unlock, err := lock(mergeInto)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			target, err := filepath.EvalSymlinks(mergeInto)
 			if errors.Is(err, fs.ErrNotExist) {
 				target, err = mergeInto, nil
@@ -148,7 +155,7 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 			}
 			var pruned []string
 			if prune {
-				pruned = fleetconfig.Prune(into, out, prefix)
+				pruned = fleetconfig.Prune(into, out, prefix, h.raw.CurrentContext)
 			}
 			if err := writeFile(target, into); err != nil {
 				return err
@@ -296,26 +303,31 @@ func noOverrides(flags *genericclioptions.ConfigFlags) error {
 	return nil
 }
 
+// lock takes path.lock, made exclusively as kubectl does, so that another
+// writer of the same kubeconfig neither loses this write nor has its own
+// lost; the returned func releases it.
+func lock(path string) (func(), error) {
+	name := path + ".lock"
+	l, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w (if no kubectl is writing it, remove %s)", path, err, name)
+	}
+	_ = l.Close()
+	return func() { _ = os.Remove(name) }, nil
+}
+
 // writeFile writes cfg to path as a whole: a file of its own, with the
-// mode of the file it replaces (0600 when new), renamed over path, so that
-// a failure leaves path as it was. path.lock, made exclusively as kubectl
-// does, keeps another writer of the same file from losing this write or
-// this one from losing theirs.
+// mode of the file it replaces but never readable by group or others (it
+// may now hold a copied credential), 0600 when new, renamed over path, so
+// that a failure leaves path as it was. The caller holds path's lock.
 func writeFile(path string, cfg *clientcmdapi.Config) error {
 	data, err := clientcmd.Write(*cfg)
 	if err != nil {
 		return err
 	}
-	lock := path + ".lock"
-	l, err := os.OpenFile(lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("locking %s: %w (if no kubectl is writing it, remove %s)", path, err, lock)
-	}
-	_ = l.Close()
-	defer os.Remove(lock)
 	mode := os.FileMode(0o600)
 	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
+		mode = fi.Mode().Perm() &^ 0o077
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".kubeconfig-*")
 	if err != nil {

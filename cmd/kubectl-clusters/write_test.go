@@ -17,7 +17,6 @@ limitations under the License.
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,8 +25,9 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// TestWriteFileKeepsModeAndLocks: a replaced file keeps its mode, a new
-// one is 0600, and a file another writer holds the lock of is not written.
+// TestWriteFileKeepsModeAndLocks: a replaced file keeps its mode, but for
+// group and others, a new one is 0600, and a locked file cannot be locked
+// again until released.
 func TestWriteFileKeepsModeAndLocks(t *testing.T) {
 	dir := t.TempDir()
 	cfg := clientcmdapi.NewConfig()
@@ -37,26 +37,32 @@ func TestWriteFileKeepsModeAndLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	kept := filepath.Join(dir, "kept")
-	if err := os.WriteFile(kept, []byte("apiVersion: v1\nkind: Config\n"), 0o640); err != nil { // #nosec G306 -- the mode under test
+	if err := os.WriteFile(kept, []byte("apiVersion: v1\nkind: Config\n"), 0o644); err != nil { // #nosec G306 -- the mode under test
+		t.Fatal(err)
+	}
+	if err := os.Chmod(kept, 0o744); err != nil { // #nosec G302 -- the mode under test
 		t.Fatal(err)
 	}
 	if err := writeFile(kept, cfg); err != nil {
 		t.Fatal(err)
 	}
-	for path, want := range map[string]os.FileMode{fresh: 0o600, kept: 0o640} {
+	for path, want := range map[string]os.FileMode{fresh: 0o600, kept: 0o700} {
 		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
 			t.Errorf("%s: mode %v (%v); want %v", filepath.Base(path), fi.Mode().Perm(), err, want)
 		}
 	}
-	if err := os.WriteFile(kept+".lock", nil, 0o600); err != nil {
+	unlock, err := lock(kept)
+	if err != nil {
 		t.Fatal(err)
 	}
-	before, _ := os.ReadFile(kept)
-	cfg.CurrentContext = "y"
-	if err := writeFile(kept, cfg); err == nil || !strings.Contains(err.Error(), "kept.lock") {
-		t.Errorf("writing a locked file: %v; want an error naming the lock", err)
+	if _, err := lock(kept); err == nil || !strings.Contains(err.Error(), "kept.lock") {
+		t.Errorf("locking a locked file: %v; want an error naming the lock", err)
 	}
-	if after, _ := os.ReadFile(kept); !bytes.Equal(after, before) {
-		t.Errorf("a locked file was written")
+	unlock()
+	again, err := lock(kept)
+	if err != nil {
+		t.Errorf("locking after the release: %v", err)
+	} else {
+		again()
 	}
 }

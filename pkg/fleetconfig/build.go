@@ -22,10 +22,13 @@ limitations under the License.
 package fleetconfig
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -65,8 +68,8 @@ func Build(hub *clientcmdapi.Config, hubContext, prefix string, clusters []strin
 		return nil, fmt.Errorf("context %q names user %q, which the kubeconfig does not have", hubContext, ctx.AuthInfo)
 	}
 	base, err := url.Parse(hubCluster.Server)
-	if err != nil || base.Scheme == "" || base.Host == "" || base.RawQuery != "" || base.Fragment != "" || base.Opaque != "" {
-		return nil, fmt.Errorf("the hub's server %q (cluster %q) is not a URL with a scheme and host and without query or fragment", hubCluster.Server, ctx.Cluster)
+	if err != nil || base.Scheme == "" || base.Host == "" || base.RawQuery != "" || base.Fragment != "" || base.Opaque != "" || base.User != nil {
+		return nil, fmt.Errorf("the hub's server (cluster %q) is not a URL with a scheme and host and without user, query or fragment", ctx.Cluster)
 	}
 	userName := UserPrefix + hubContext
 	out := clientcmdapi.NewConfig()
@@ -109,6 +112,9 @@ func WithoutCredential(cfg *clientcmdapi.Config) error {
 		ctx.AuthInfo = names[ctx.AuthInfo]
 	}
 	for name, c := range cfg.Clusters {
+		if c.InsecureSkipTLSVerify {
+			return fmt.Errorf("the hub's cluster entry skips TLS verification, which --no-credential will not copy into a kubeconfig for others: verify the hub")
+		}
 		if u, err := url.Parse(c.ProxyURL); err == nil && u.User != nil {
 			return fmt.Errorf("the hub's proxy-url carries a user name or password, which --no-credential will not copy: reach the hub without it")
 		}
@@ -130,14 +136,24 @@ func WithoutCredential(cfg *clientcmdapi.Config) error {
 
 // replaceable tells whether into's context and cluster entries of name
 // may be replaced by gen's: absent, or written by an earlier Merge of the
-// same hub user (another hub's context of the same name is not ours to
-// repoint).
+// same hub user for the same hub. Another hub context's context of the
+// same name is not ours to repoint, nor a cluster entry of another server,
+// or one a context of another user still uses: that context would send
+// its credential to this hub.
 func replaceable(into, gen *clientcmdapi.Config, name string) bool {
-	if c, ok := into.Contexts[name]; ok && c.AuthInfo != gen.Contexts[name].AuthInfo {
+	user := gen.Contexts[name].AuthInfo
+	if c, ok := into.Contexts[name]; ok && c.AuthInfo != user {
 		return false
 	}
-	if c, ok := into.Clusters[name]; ok && !strings.Contains(c.Server, "/apis/clusters.headlamp.dev/v1alpha1/clusters/") {
-		return false
+	if c, ok := into.Clusters[name]; ok {
+		if c.Server != gen.Clusters[name].Server {
+			return false
+		}
+		for _, ctx := range into.Contexts {
+			if ctx.Cluster == name && ctx.AuthInfo != user {
+				return false
+			}
+		}
 	}
 	return true
 }
@@ -162,14 +178,11 @@ func Merge(into, gen *clientcmdapi.Config) error {
 		}
 	}
 	for name, u := range gen.AuthInfos {
-		// The same user, but for tokens an auth provider refreshed since:
-		// the newer copy is the hub's.
-		origin := u.LocationOfOrigin
-		if have, ok := into.AuthInfos[name]; ok {
-			origin = have.LocationOfOrigin
+		// The same user, tokens an auth provider refreshed aside: the copy
+		// already there keeps its tokens, which may be the newer.
+		if _, ok := into.AuthInfos[name]; !ok {
+			into.AuthInfos[name] = u.DeepCopy()
 		}
-		into.AuthInfos[name] = u.DeepCopy()
-		into.AuthInfos[name].LocationOfOrigin = origin
 	}
 	for name, c := range gen.Clusters {
 		entry := c.DeepCopy()
@@ -191,12 +204,15 @@ func Merge(into, gen *clientcmdapi.Config) error {
 // Prune removes from into the contexts, and their cluster entries, that an
 // earlier Merge of the same hub user and context prefix wrote and that
 // gen no longer has: those of Clusters that left the hub, or that the
-// selector no longer chooses. It returns their names. The current context
-// is kept, and nothing else of into is touched.
-func Prune(into, gen *clientcmdapi.Config, prefix string) []string {
+// selector no longer chooses. It returns their names. into's current
+// context and the contexts named in keep (the person's current context,
+// which another kubeconfig file may set) stay, as does a cluster entry
+// another context still uses; nothing else of into is touched.
+func Prune(into, gen *clientcmdapi.Config, prefix string, keep ...string) []string {
 	var gone []string
 	for name, ctx := range into.Contexts {
-		if _, keep := gen.Contexts[name]; keep || name == into.CurrentContext || !strings.HasPrefix(name, prefix) || gen.AuthInfos[ctx.AuthInfo] == nil {
+		if _, stays := gen.Contexts[name]; stays || name == into.CurrentContext || slices.Contains(keep, name) ||
+			!strings.HasPrefix(name, prefix) || gen.AuthInfos[ctx.AuthInfo] == nil {
 			continue
 		}
 		// Written with this prefix: its server is the proxy of the name
@@ -206,28 +222,62 @@ func Prune(into, gen *clientcmdapi.Config, prefix string) []string {
 			continue
 		}
 		delete(into.Contexts, name)
-		if ctx.Cluster == name {
+		gone = append(gone, name)
+	}
+	for _, name := range gone {
+		used := false
+		for _, ctx := range into.Contexts {
+			used = used || ctx.Cluster == name
+		}
+		if !used {
 			delete(into.Clusters, name)
 		}
-		gone = append(gone, name)
 	}
 	return gone
 }
 
 // sameUser compares two user entries, wherever they were read from, and
 // whatever tokens their auth provider has refreshed and written back since
-// (each copy of an auth provider persists its own).
+// (each copy of an auth provider persists its own), as long as their ID
+// tokens name the same subject of the same issuer.
 func sameUser(a, b *clientcmdapi.AuthInfo) bool {
 	a, b = a.DeepCopy(), b.DeepCopy()
 	a.LocationOfOrigin, b.LocationOfOrigin = "", ""
-	for _, u := range []*clientcmdapi.AuthInfo{a, b} {
+	var subjects [2]string
+	for i, u := range []*clientcmdapi.AuthInfo{a, b} {
 		if u.AuthProvider != nil {
+			subjects[i] = idTokenSubject(u.AuthProvider.Config["id-token"])
 			for _, key := range []string{"id-token", "refresh-token", "access-token", "expiry"} {
 				delete(u.AuthProvider.Config, key)
 			}
 		}
 	}
-	return reflect.DeepEqual(a, b)
+	return subjects[0] == subjects[1] && reflect.DeepEqual(a, b)
+}
+
+// idTokenSubject returns the issuer and subject an ID token names, read
+// without verification (only to compare two copies of one user), or the
+// token itself when it cannot be read.
+func idTokenSubject(token string) string {
+	if token == "" {
+		return ""
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return token
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return token
+	}
+	var claims struct {
+		Iss string `json:"iss"`
+		Sub string `json:"sub"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.Sub == "" {
+		return token
+	}
+	return claims.Iss + " " + claims.Sub
 }
 
 // HubContext returns the hub context behind context name of cfg: name

@@ -18,6 +18,7 @@ package fleetconfig
 
 import (
 	"bytes"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -345,6 +346,10 @@ func TestMergeKeepsWhatIsNotItsOwn(t *testing.T) {
 		t.Errorf("after merging again: %+v; want namespace shop kept", got)
 	}
 
+	idToken := func(sub string) string {
+		return "e30." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"https://issuer","sub":"`+sub+`"}`)) + ".sig"
+	}
+	into.AuthInfos["oidc"].AuthProvider.Config["id-token"] = idToken("ada")
 	fromOIDC, err := Build(into, "oidc", "o-", []string{"prod"})
 	if err != nil {
 		t.Fatal(err)
@@ -352,8 +357,10 @@ func TestMergeKeepsWhatIsNotItsOwn(t *testing.T) {
 	if err := Merge(into, fromOIDC); err != nil {
 		t.Fatal(err)
 	}
-	into.AuthInfos[UserPrefix+"oidc"].AuthProvider.Config["id-token"] = "refreshed-by-kubectl"
-	into.AuthInfos["oidc"].AuthProvider.Config["refresh-token"] = "rotated"
+	// The copy refreshed its own tokens since: the same user, kept as is.
+	copied := into.AuthInfos[UserPrefix+"oidc"].AuthProvider.Config
+	copied["id-token"], copied["refresh-token"] = idToken("ada")+"x", "rotated-by-the-copy"
+	into.AuthInfos["oidc"].AuthProvider.Config["refresh-token"] = "rotated-by-the-hub-user"
 	again, err := Build(into, "oidc", "o-", []string{"prod"})
 	if err != nil {
 		t.Fatal(err)
@@ -361,8 +368,45 @@ func TestMergeKeepsWhatIsNotItsOwn(t *testing.T) {
 	if err := Merge(into, again); err != nil {
 		t.Errorf("merging after an auth provider refreshed its tokens: %v", err)
 	}
-	if got := into.AuthInfos[UserPrefix+"oidc"].AuthProvider.Config["refresh-token"]; got != "rotated" {
-		t.Errorf("the copied auth provider's refresh token is %q; want the hub user's newer one", got)
+	if got := into.AuthInfos[UserPrefix+"oidc"].AuthProvider.Config["refresh-token"]; got != "rotated-by-the-copy" {
+		t.Errorf("the copied auth provider's refresh token is %q; want its own kept", got)
+	}
+	// Another subject of the same issuer is another user.
+	into.AuthInfos["oidc"].AuthProvider.Config["id-token"] = idToken("bob")
+	other, err := Build(into, "oidc", "o-", []string{"prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Merge(into, other); err == nil {
+		t.Error("a copy of another OIDC subject was taken for the same user")
+	}
+}
+
+// TestMergeRepointsNoOtherHubsContext: a context of hub A that was renamed
+// still uses cluster entry prod; merging hub B's prod must not point that
+// cluster entry at B, which would send A's credential to B.
+func TestMergeRepointsNoOtherHubsContext(t *testing.T) {
+	into := loadHub(t)
+	fromA, err := Build(into, "exec", "", []string{"prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Merge(into, fromA); err != nil {
+		t.Fatal(err)
+	}
+	into.Contexts["a-prod"] = into.Contexts["prod"]
+	delete(into.Contexts, "prod")
+	into.Clusters["hub-b"] = &clientcmdapi.Cluster{Server: "https://hub-b.example.com"}
+	into.Contexts["b"] = &clientcmdapi.Context{Cluster: "hub-b", AuthInfo: "cert"}
+	fromB, err := Build(into, "b", "", []string{"prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Merge(into, fromB); err == nil {
+		t.Error("hub B's prod replaced the cluster entry hub A's renamed context uses")
+	}
+	if got := into.Clusters["prod"].Server; !strings.HasPrefix(got, "https://hub.example.com:6443/") {
+		t.Errorf("cluster prod now points at %s", got)
 	}
 }
 

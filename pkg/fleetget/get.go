@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -77,15 +78,15 @@ type Options struct {
 	Timeout time.Duration
 	// PageSize is the limit of each list request; 0 reads at once.
 	PageSize int64
-	// MaxBytes bounds each answer of a cluster (a page, a discovery
-	// document); 0 means DefaultMaxBytes.
+	// MaxBytes bounds what each cluster sends (its discovery and every
+	// page, together); 0 means DefaultMaxBytes.
 	MaxBytes int64
 	// Warn, when set, is given the warnings each cluster sends.
 	Warn func(cluster, message string)
 }
 
-// DefaultMaxBytes bounds an answer when Options.MaxBytes is 0: a page of
-// 500 large objects fits many times over.
+// DefaultMaxBytes bounds what a cluster sends when Options.MaxBytes is 0:
+// a large cluster's pods as a Table fit many times over.
 const DefaultMaxBytes = 256 << 20
 
 func (o Options) maxBytes() int64 {
@@ -186,7 +187,9 @@ func getOne(ctx context.Context, hub *rest.Config, client *http.Client, cluster 
 	// answer's size; and follow no redirect, which would carry the hub
 	// credential elsewhere.
 	bound := *client
-	bound.Transport = contextTransport{ctx: ctx, rt: client.Transport, limit: opts.maxBytes()}
+	budget := &atomic.Int64{}
+	budget.Store(opts.maxBytes())
+	bound.Transport = contextTransport{ctx: ctx, rt: client.Transport, budget: budget, limit: opts.maxBytes()}
 	bound.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	client = &bound
 	dc, err := discovery.NewDiscoveryClientForConfigAndClient(cfg, client)
@@ -219,6 +222,7 @@ func getOne(ctx context.Context, hub *rest.Config, client *http.Client, cluster 
 		accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 	}
 	cont := ""
+	seen := map[string]bool{}
 	for {
 		r := rc.Get().AbsPath(path...).SetHeader("Accept", accept)
 		if req.LabelSelector != "" {
@@ -247,7 +251,6 @@ func getOne(ctx context.Context, hub *rest.Config, client *http.Client, cluster 
 			res.Err = err
 			return res
 		}
-		prev := cont
 		if cont, err = res.add(data, req.Table); err != nil {
 			res.Err = fmt.Errorf("reading %s: %w", mapping.Resource.Resource, err)
 			return res
@@ -255,10 +258,11 @@ func getOne(ctx context.Context, hub *rest.Config, client *http.Client, cluster 
 		if cont == "" {
 			return res
 		}
-		if cont == prev {
-			res.Err = fmt.Errorf("reading %s: the cluster answered the same continue token twice", mapping.Resource.Resource)
+		if seen[cont] {
+			res.Err = fmt.Errorf("reading %s: the cluster answered a continue token it gave before", mapping.Resource.Resource)
 			return res
 		}
+		seen[cont] = true
 	}
 }
 
@@ -318,11 +322,13 @@ func resolve(ctx context.Context, dc discovery.CachedDiscoveryInterface, arg str
 }
 
 // contextTransport sends each request with ctx, whatever context it came
-// with, and fails a body read past limit bytes.
+// with, and fails the reads of a cluster's answers once, together, they
+// pass its budget of bytes.
 type contextTransport struct {
-	ctx   context.Context
-	rt    http.RoundTripper
-	limit int64
+	ctx    context.Context
+	rt     http.RoundTripper
+	budget *atomic.Int64
+	limit  int64
 }
 
 func (t contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -331,31 +337,39 @@ func (t contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		rt = http.DefaultTransport
 	}
 	resp, err := rt.RoundTrip(req.WithContext(t.ctx))
-	if err == nil && t.limit > 0 {
-		resp.Body = &limitedBody{ReadCloser: resp.Body, left: t.limit, limit: t.limit}
+	if err == nil && t.budget != nil {
+		resp.Body = &limitedBody{ReadCloser: resp.Body, budget: t.budget, limit: t.limit}
 	}
 	return resp, err
 }
 
-// limitedBody fails a read past its limit, rather than ending the body
-// short: a truncated page must not look whole.
+// limitedBody fails a read once the budget it shares is spent, rather
+// than ending the body short: a truncated page must not look whole.
 type limitedBody struct {
 	io.ReadCloser
-	left, limit int64
+	budget *atomic.Int64
+	limit  int64
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		var one [1]byte
-		if n, _ := b.ReadCloser.Read(one[:]); n > 0 {
-			return 0, fmt.Errorf("the answer is larger than %d MiB", b.limit>>20)
-		}
-		return b.ReadCloser.Read(p)
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
+	if b.budget.Load() < 0 {
+		return 0, b.tooLarge()
 	}
 	n, err := b.ReadCloser.Read(p)
-	b.left -= int64(n)
+	if b.budget.Add(-int64(n)) < 0 {
+		return 0, b.tooLarge()
+	}
 	return n, err
+}
+
+func (b *limitedBody) tooLarge() error {
+	return fmt.Errorf("the cluster's answers are larger than %s in all", humanBytes(b.limit))
+}
+
+// humanBytes writes n bytes as MiB when it is at least one.
+func humanBytes(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -252,8 +252,8 @@ func TestGetBoundsWhatAMemberSends(t *testing.T) {
 			warned = append(warned, cluster+": "+msg)
 		}})
 	wantErr := map[string]string{
-		"huge":        "larger than",
-		"looping":     "same continue token",
+		"huge":        "larger than 1024 bytes",
+		"looping":     "continue token it gave before",
 		"redirecting": "302",
 		"Not_A_Name":  "not a valid name",
 	}
@@ -273,5 +273,21 @@ func TestGetBoundsWhatAMemberSends(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"warning: configmaps are old", "warning: configmaps are old"}, warned); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+}
+
+// TestTableColumnsCannotForgeTheLead: a member's Cluster column is renamed,
+// and control and bidi characters leave its column names.
+func TestTableColumnsCannotForgeTheLead(t *testing.T) {
+	results := []Result{{Cluster: "m", Table: &metav1.Table{
+		ColumnDefinitions: []metav1.TableColumnDefinition{{Name: "Name"}, {Name: "cluster"}, {Name: "\x1b[2JEvil\u202e"}},
+		Rows:              []metav1.TableRow{{Cells: []any{"a", "other", "x"}}},
+	}}}
+	var names []string
+	for _, c := range Table(results, false).ColumnDefinitions {
+		names = append(names, c.Name)
+	}
+	if diff := cmp.Diff([]string{"Cluster", "Name", "cluster (member)", "[2JEvil"}, names); diff != "" {
+		t.Errorf("columns (-want +got):\n%s", diff)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"unicode"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -46,6 +47,7 @@ func Table(results []Result, withNamespace bool) *metav1.Table {
 		if r.Table == nil {
 			continue
 		}
+		clean(r.Table.ColumnDefinitions)
 		for i, c := range placeCells(columns, r.Table.ColumnDefinitions) {
 			if c < 0 {
 				columns = append(columns, r.Table.ColumnDefinitions[i])
@@ -74,6 +76,20 @@ func Table(results []Result, withNamespace bool) *metav1.Table {
 	}
 	out.ColumnDefinitions = append(slices.Clip(lead), columns...)
 	return out
+}
+
+// clean makes a member's column names printable (the printer writes them
+// as they are) and renames one that would pass for a lead column: a
+// member's own Cluster column (Cluster API's resources have one) becomes
+// "Cluster (member)".
+func clean(columns []metav1.TableColumnDefinition) {
+	for i := range columns {
+		name := Printable(columns[i].Name)
+		if strings.EqualFold(name, "Cluster") || strings.EqualFold(name, "Namespace") {
+			name += " (member)"
+		}
+		columns[i].Name = name
+	}
 }
 
 // placeCells maps each column of have to its place among want, by name;
@@ -136,4 +152,16 @@ func List(results []Result) *unstructured.UnstructuredList {
 		}
 	}
 	return out
+}
+
+// Printable drops the control and format characters of s (bidirectional
+// overrides among them), so that text from the hub or a member cannot
+// forge rows, columns or terminal escapes.
+func Printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, s)
 }

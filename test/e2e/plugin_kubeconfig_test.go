@@ -180,6 +180,27 @@ func TestPluginList(t *testing.T) {
 				t.Errorf("%s: kubeconfig --reachable has a context %s: %v; REACHABLE is %s", tc.who, name, has, want)
 			}
 		}
+		// A context of every Cluster: the hub refuses the ones the person
+		// may not reach, whatever the kubeconfig says.
+		all, err := exec.CommandContext(t.Context(), plugin, "--kubeconfig", tc.kubeconfig, "kubeconfig").Output()
+		if err != nil {
+			t.Fatalf("%s: kubectl clusters kubeconfig: %v", tc.who, err)
+		}
+		path := filepath.Join(t.TempDir(), "all.kubeconfig")
+		if err := os.WriteFile(path, all, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range tc.want {
+			if want != "no" {
+				continue
+			}
+			// (get --raw: kubectl's discovery prints a refused discovery
+			// as "Forbidden: unknown", without the hub's message.)
+			_, stderr, err := env.Kubectl(t.Context(), path, "--context", name, "get", "--raw", "/api/v1/namespaces")
+			if wantMsg := `cannot get resource "clusters/proxy"`; err == nil || !strings.Contains(stderr, wantMsg) {
+				t.Errorf("%s: kubectl --context %s through the hub: %v %s; want the hub's refusal (%s)", tc.who, name, err, stderr, wantMsg)
+			}
+		}
 	}
 
 	// use: ada's kubeconfig switches to member-1 through the hub; kubectl
