@@ -79,8 +79,18 @@ type Server struct {
 	GenericAPIServer *genericapiserver.GenericAPIServer
 }
 
-// Complete fills in the fields of cfg that are not set.
+// Complete fills in the fields of cfg that are not set. The handler chain
+// gains proxyRoute, innermost, when a proxy is configured.
 func (cfg *Config) Complete() CompletedConfig {
+	if p := cfg.ExtraConfig.Proxy; p != nil {
+		chain := cfg.GenericConfig.BuildHandlerChainFunc
+		if chain == nil {
+			chain = genericapiserver.DefaultBuildHandlerChain
+		}
+		cfg.GenericConfig.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
+			return chain(proxyRoute(apiHandler, p), c)
+		}
+	}
 	return CompletedConfig{&completedConfig{
 		GenericConfig: cfg.GenericConfig.Complete(),
 		ExtraConfig:   &cfg.ExtraConfig,

@@ -67,6 +67,8 @@ func TestProxyKubectl(t *testing.T) {
 		wantMember string // memberData afterwards; empty: not checked
 	}{
 		{"get ns", []string{"get", "ns", "-o", "name"}, "namespace/" + ns, ""},
+		// dryRun reaches the member, which creates nothing.
+		{"create --dry-run=server", []string{"create", "configmap", "e2e-cm", "-n", ns, "--from-literal=a=1", "--dry-run=server"}, "configmap/e2e-cm created (server dry run)", "<none>"},
 		{"create", []string{"create", "configmap", "e2e-cm", "-n", ns, "--from-literal=a=1"}, "configmap/e2e-cm created", `{"a":"1"}`},
 		{"get", []string{"get", "configmap", "e2e-cm", "-n", ns, "-o", "jsonpath={.data.a}"}, "1", ""},
 		{"patch", []string{"patch", "configmap", "e2e-cm", "-n", ns, "--type=merge", "-p", `{"data":{"a":"2"}}`}, "configmap/e2e-cm patched", `{"a":"2"}`},

@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -41,6 +42,9 @@ var (
 
 // proxyMethods are the HTTP methods forwarded to members.
 var proxyMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
+// ProxyMethods returns the HTTP methods forwarded to members.
+func ProxyMethods() []string { return slices.Clone(proxyMethods) }
 
 // NewProxyREST returns the storage of the proxy subresource.
 func NewProxyREST(p *proxy.Proxy) *ProxyREST {
