@@ -45,7 +45,8 @@ var proxyGroupVersion = schema.GroupVersion{Group: clusters.GroupName, Version: 
 // authorization (with its cache), audit, priority and fairness, timeouts
 // for what is not long-running, and panic recovery have all run, and it
 // calls the same proxy handler the Connect path does, with the same path
-// and the same errors.
+// and the same errors. It runs no admission: the server configures none
+// (ConnectResource would run Connect admission, were any added).
 func proxyRoute(next http.Handler, p *proxy.Proxy) http.Handler {
 	methods := sets.New(clusterstorage.ProxyMethods()...)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -58,6 +59,13 @@ func proxyRoute(next http.Handler, p *proxy.Proxy) http.Handler {
 		errs := &responder{w: w, req: req}
 		if !methods.Has(req.Method) {
 			errs.Error(apierrors.NewMethodNotSupported(clusters.Resource("clusters/proxy"), req.Method))
+			return
+		}
+		// Only a request authorized with its method's verb: a path such as
+		// .../watch/clusters/NAME/proxy/... is authorized as watch whatever
+		// its method, and go-restful has no route for it (404).
+		if info.Verb != methodVerbs[req.Method] {
+			next.ServeHTTP(w, req)
 			return
 		}
 		memberPath := memberPathOf(info)
@@ -73,6 +81,13 @@ func proxyRoute(next http.Handler, p *proxy.Proxy) http.Handler {
 				h.ServeHTTP(w, req)
 			})(w, req)
 	})
+}
+
+// methodVerbs is the verb the request info gives each method the proxy
+// forwards (OPTIONS as get: see requestInfoResolver).
+var methodVerbs = map[string]string{
+	http.MethodGet: "get", http.MethodHead: "get", http.MethodOptions: "get",
+	http.MethodPost: "create", http.MethodPut: "update", http.MethodPatch: "patch", http.MethodDelete: "delete",
 }
 
 // responder writes the proxy's errors as the generic API server writes a
@@ -97,7 +112,7 @@ func (r *responder) Error(err error) {
 // leading slash, and the request's trailing slash.
 func memberPathOf(info *genericapirequest.RequestInfo) string {
 	p := strings.Join(info.Parts[3:], "/")
-	if p != "" {
+	if p != "" && !strings.HasPrefix(p, "/") {
 		p = "/" + p
 	}
 	if strings.HasSuffix(info.Path, "/") && !strings.HasSuffix(p, "/") {

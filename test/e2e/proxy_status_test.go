@@ -121,6 +121,35 @@ func TestProxyPathTricks(t *testing.T) {
 	}
 }
 
+// TestProxyVerbFromPathPrefix: a .../watch/clusters/NAME/proxy/... path is
+// authorized as watch whatever its method; a user who may watch (as read
+// roles allow) must not write to the member through it: every method is
+// answered 404 and nothing reaches the member.
+func TestProxyVerbFromPathPrefix(t *testing.T) {
+	rec := startRecorder(t)
+	writeSource(t, dynamicSource, map[string]sourceEntry{recorderCluster: rec.entry()})
+	waitClusters(t, map[string]string{recorderCluster: rec.srv.URL})
+	kc := mustUser(t, "e2e-watch-verb")
+	bindClusterRole(t, "e2e-watch-verb", "e2e-watch-verb", proxyRule([]string{"get", "list", "watch"}, recorderCluster))
+	path := "/apis/clusters.headlamp.dev/v1alpha1/watch/clusters/" + recorderCluster + "/proxy/api/v1/namespaces/x/configmaps/y"
+	for _, r := range routesFor(t, kc) {
+		for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodGet} {
+			t.Run(r.name+"/"+method, func(t *testing.T) {
+				rec.mu.Lock()
+				before := len(rec.seen)
+				rec.mu.Unlock()
+				resp, _ := r.do(t, method, path, nil)
+				rec.mu.Lock()
+				got := len(rec.seen) - before
+				rec.mu.Unlock()
+				if resp.code != http.StatusNotFound || got > 0 {
+					t.Errorf("%s %s: %d %s, %d requests reached the member; want 404 and none", method, path, resp.code, resp.body, got)
+				}
+			})
+		}
+	}
+}
+
 // TestProxyOversizedHeader checks that a request with a header larger than
 // the server accepts is refused before it reaches the member.
 func TestProxyOversizedHeader(t *testing.T) {
