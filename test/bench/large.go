@@ -167,8 +167,9 @@ func (b *bench) reportLarge(res largeEncoding) {
 	r.add("2", label("direct"), line(res.Direct))
 	r.add("2", label("through the hub"), line(res.Hub))
 	r.add("2", label("clusters-apiserver port"), line(res.Server))
-	r.check("2", label("throughput through the hub / direct"), fmt.Sprintf("%.1f%%", 100*res.HubRatio), "≥ 97%", res.HubRatio >= 0.97)
-	r.check("2", label("throughput clusters-apiserver port / direct"), fmt.Sprintf("%.1f%%", 100*res.ServerRatio), "≥ 97%", res.ServerRatio >= 0.97)
+	// The targets of issue 15, for both encodings.
+	r.check("2", label("throughput through the hub / direct"), fmt.Sprintf("%.1f%%", 100*res.HubRatio), "≥ 80%", res.HubRatio >= 0.80)
+	r.check("2", label("throughput clusters-apiserver port / direct"), fmt.Sprintf("%.1f%%", 100*res.ServerRatio), "≥ 95%", res.ServerRatio >= 0.95)
 	growth := max(res.Hub.RSSGrowthKB, res.Server.RSSGrowthKB)
 	r.check("2", label("clusters-apiserver peak RSS growth"),
 		fmt.Sprintf("%s (peak %s)", fmtMiB(growth), fmtMiB(max(res.Hub.RSSPeakKB, res.Server.RSSPeakKB))), "< 10 MB", growth*1024 < 10e6)

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
@@ -228,10 +229,19 @@ func (b *bench) reportScale(f scaleFigures, setup string) {
 	r.check("5", label("start → /readyz"), fmt.Sprintf("%.2f s; the first list after it answered at %.2f s and held %d; all listed after %.2f s",
 		f.ReadySeconds, f.AuthSeconds, f.ListedAtReady, f.CompleteSeconds),
 		"< 10 s", f.ReadySeconds < 10)
+	// The targets of issue 15 for a kubeconfig file; ClusterProfiles keep
+	// the earlier RSS and change targets.
+	kubeconfig := strings.HasPrefix(f.Source, "a kubeconfig")
+	rssTarget, rssMet := "< 300 MB", f.HWMKB*1024 < 300e6
+	changeTarget, changeLimit := "< 1 s", 1000.0
+	if kubeconfig {
+		rssTarget, rssMet = "< 200 MiB", f.HWMKB < 200*1024
+		changeTarget, changeLimit = "< 100 ms", 100
+	}
 	r.check("5", label("RSS"), fmt.Sprintf("%s at ready, %s after %.0f s, peak %s", fmtMiB(f.RSSReadyKB), fmtMiB(f.RSSEndKB), f.EndSeconds, fmtMiB(f.HWMKB)),
-		"< 300 MB", f.HWMKB*1024 < 300e6)
+		rssTarget, rssMet)
 	r.check("5", label("list clusters, server-side (JSON, gzip)"), fmt.Sprintf("p50 %s, max %s (%s)", fmtMs(f.ListJSON.P50Ms), fmtMs(f.ListJSON.MaxMs), fmtMB(float64(f.ListBytes))),
-		"< 100 ms", f.ListJSON.P50Ms < 100)
+		"< 30 ms", f.ListJSON.P50Ms < 30)
 	r.add("5", label("list clusters, server-side (Table, as kubectl asks)"), fmt.Sprintf("p50 %s, max %s", fmtMs(f.ListTable.P50Ms), fmtMs(f.ListTable.MaxMs)))
 	r.add("5", label("kubectl get clusters through the hub"), fmt.Sprintf("p50 %s, max %s", fmtMs(f.Kubectl.P50Ms), fmtMs(f.Kubectl.MaxMs)))
 	change := fmt.Sprintf("p50 %s, max %s", fmtMs(f.Change.P50Ms), fmtMs(f.Change.MaxMs))
@@ -240,6 +250,6 @@ func (b *bench) reportScale(f scaleFigures, setup string) {
 		change += fmt.Sprintf("; through the hub p50 %s, max %s", fmtMs(f.ChangeHub.P50Ms), fmtMs(f.ChangeHub.MaxMs))
 		worst = max(worst, f.ChangeHub.MaxMs)
 	}
-	r.check("5", label("one change → watcher"), change, "< 1 s", worst < 1000)
+	r.check("5", label("one change → watcher"), change, changeTarget, worst < changeLimit)
 	r.add("5", label("at the end"), fmt.Sprintf("%d goroutines, %d TCP connections to member-1", f.Goroutines, f.MemberConns))
 }
