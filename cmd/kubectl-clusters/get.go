@@ -27,7 +27,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
@@ -85,15 +84,8 @@ the annotation ` + fleetget.ClusterAnnotation + ` naming its cluster.`,
 			if err != nil {
 				return fmt.Errorf("listing the hub's clusters: %w", err)
 			}
-			kube, err := kubernetes.NewForConfig(h.cfg)
-			if err != nil {
-				return err
-			}
-			names := make([]string, 0, len(list.Items))
-			for i := range list.Items {
-				names = append(names, list.Items[i].Name)
-			}
-			reach, err := reachability(cmd.Context(), kube, names)
+			names := namesOf(list)
+			reach, err := h.reach(cmd.Context(), names)
 			if err != nil {
 				return err
 			}

@@ -78,15 +78,8 @@ each one's proxy: yes (requests, and exec, attach and port-forward), get
 				_, err = cmd.OutOrStdout().Write(data)
 				return err
 			}
-			kube, err := kubernetes.NewForConfig(h.cfg)
-			if err != nil {
-				return err
-			}
-			names := make([]string, 0, len(list.Items))
-			for i := range list.Items {
-				names = append(names, list.Items[i].Name)
-			}
-			reach, err := reachability(cmd.Context(), kube, names)
+			names := namesOf(list)
+			reach, err := h.reach(cmd.Context(), names)
 			if err != nil {
 				return err
 			}

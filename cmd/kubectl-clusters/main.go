@@ -20,6 +20,7 @@ limitations under the License.
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -40,6 +41,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/component-base/cli"
 
+	clustersv1alpha1 "github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/fleetconfig"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/generated/clientset/versioned"
 )
@@ -91,16 +93,9 @@ on clusters/proxy and each member's RBAC for you decide what you may do.`,
 			if err != nil {
 				return fmt.Errorf("listing the hub's clusters: %w", err)
 			}
-			names := make([]string, 0, len(list.Items))
-			for i := range list.Items {
-				names = append(names, list.Items[i].Name)
-			}
+			names := namesOf(list)
 			if reachable {
-				kube, err := kubernetes.NewForConfig(h.cfg)
-				if err != nil {
-					return err
-				}
-				reach, err := reachability(cmd.Context(), kube, names)
+				reach, err := h.reach(cmd.Context(), names)
 				if err != nil {
 					return err
 				}
@@ -219,6 +214,25 @@ func hub(flags *genericclioptions.ConfigFlags) (*hubAccess, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// reach asks the hub what the person may do through each of names'
+// proxies (see reachability).
+func (h *hubAccess) reach(ctx context.Context, names []string) (map[string]string, error) {
+	kube, err := kubernetes.NewForConfig(h.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return reachability(ctx, kube, names)
+}
+
+// namesOf returns the names of list's Clusters, in its order.
+func namesOf(list *clustersv1alpha1.ClusterList) []string {
+	names := make([]string, 0, len(list.Items))
+	for i := range list.Items {
+		names = append(names, list.Items[i].Name)
+	}
+	return names
 }
 
 // newUseCommand is kubectl clusters use.
