@@ -183,9 +183,9 @@ func getOne(ctx context.Context, hub *rest.Config, client *http.Client, cluster 
 		cfg.WarningHandler = nil
 	}
 	// Discovery takes no context: bind every request of this cluster to
-	// ctx through the transport, which stays the shared one; bound each
-	// answer's size; and follow no redirect, which would carry the hub
-	// credential elsewhere.
+	// ctx through the transport, which stays the shared one; bound what
+	// the cluster sends, all its answers together; and follow no
+	// redirect, which would carry the hub credential elsewhere.
 	bound := *client
 	budget := &atomic.Int64{}
 	budget.Store(opts.maxBytes())
