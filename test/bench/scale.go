@@ -17,12 +17,14 @@ limitations under the License.
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
@@ -65,6 +67,13 @@ type scaleFigures struct {
 	Kubectl         durations `json:"kubectlGetClusters"`
 	Change          durations `json:"changeToWatcher"`
 	ChangeHub       durations `json:"changeToWatcherThroughHub,omitempty"`
+	// Fanout is, for one change, the time until each of fanoutWatchers
+	// watches of every Cluster saw it.
+	Fanout    durations `json:"changeToWatchers"`
+	FanoutErr string    `json:"changeToWatchersError,omitempty"`
+	// ConcurrentLists are concurrentListers lists of every Cluster, all at
+	// once, each from a client of its own.
+	ConcurrentLists durations `json:"concurrentLists"`
 }
 
 // scaleRun is what differs between the sources of scenario 5.
@@ -159,7 +168,100 @@ func (b *bench) measureScale(ctx context.Context, run scaleRun, f *scaleFigures)
 	f.EndSeconds = time.Since(srv.started).Seconds()
 	f.MemberConns, _ = harness.EstablishedTo(pid, b.memberPort)
 	f.Goroutines, _ = b.goroutines(ctx)
+
+	// Issue 15's two loads, after the memory figures above, which they
+	// would swell.
+	// A fan-out that does not complete is a figure, not the end of the
+	// scenario.
+	if f.Fanout, err = b.timeFanout(ctx, run); err != nil {
+		f.FanoutErr = err.Error()
+		b.logf("  %s: %v", run.name, err)
+	}
+	concurrent, err := load{concurrency: concurrentListers, requests: concurrentListers}.run(ctx, list)
+	if err != nil {
+		return fmt.Errorf("%d clients listing at once: %w", concurrentListers, err)
+	}
+	f.ConcurrentLists = durations{N: concurrent.Requests, P50Ms: concurrent.P50Ms, P99Ms: concurrent.P99Ms, MaxMs: concurrent.MaxMs}
 	return nil
+}
+
+// fanoutWatchers and concurrentListers are the sizes of issue 15's two
+// loads: watches that one change must reach, and clients listing at once.
+const (
+	fanoutWatchers    = 1000
+	concurrentListers = 100
+)
+
+// timeFanout opens fanoutWatchers watches of every Cluster on the server's
+// port (over a few HTTP/2 connections, as many informers share one), makes
+// one change, and times until each watch sees it.
+func (b *bench) timeFanout(ctx context.Context, run scaleRun) (durations, error) {
+	client := httpClient(b.clients.server)
+	defer client.CloseIdleConnections()
+	body, err := getBody(ctx, client, b.clients.viaServer(clustersPath+"?limit=1"), nil)
+	if err != nil {
+		return durations{}, err
+	}
+	var l struct {
+		Metadata struct{ ResourceVersion string } `json:"metadata"`
+	}
+	if err := json.Unmarshal(body, &l); err != nil {
+		return durations{}, err
+	}
+	ep := b.clients.viaServer(clustersPath + "?watch=1&allowWatchBookmarks=false&resourceVersion=" + l.Metadata.ResourceVersion)
+	streams := make([]*watchStream, 0, fanoutWatchers)
+	defer func() {
+		for _, w := range streams {
+			w.close()
+		}
+	}()
+	for range fanoutWatchers {
+		// Room for other clusters' health changes while the watches
+		// before it are read.
+		w, err := openWatch(ctx, client, ep, 256)
+		if err != nil {
+			return durations{}, fmt.Errorf("opening watch %d of %d: %w", len(streams)+1, fanoutWatchers, err)
+		}
+		streams = append(streams, w)
+	}
+	// Each watch is read as it goes (other Clusters' events keep coming),
+	// from before the change until the changed Cluster's event.
+	var match atomic.Pointer[func(watchEvent) bool]
+	never := func(watchEvent) bool { return false }
+	match.Store(&never)
+	type seen struct {
+		at  time.Time
+		err error
+	}
+	results := make(chan seen, len(streams))
+	for _, w := range streams {
+		go func() {
+			ev, err := w.waitFor(60*time.Second, func(ev watchEvent) bool { return (*match.Load())(ev) })
+			results <- seen{ev.at, err}
+		}()
+	}
+	start := time.Now()
+	changed, err := run.change(ctx, changeRuns)
+	if err != nil {
+		return durations{}, err
+	}
+	// These watches see every Cluster: only the changed one's event counts.
+	only := func(ev watchEvent) bool { return ev.Object.Metadata.Name == run.watch && changed(ev) }
+	match.Store(&only)
+	took := make([]time.Duration, 0, len(streams))
+	var firstErr error
+	for range streams {
+		r := <-results
+		if r.err != nil {
+			firstErr = cmp.Or(firstErr, r.err)
+			continue
+		}
+		took = append(took, r.at.Sub(start))
+	}
+	if firstErr != nil {
+		return durations{}, fmt.Errorf("%s: %d of %d watches did not see the change: %w", run.name, len(streams)-len(took), len(streams), firstErr)
+	}
+	return summarizeDurations(took), nil
 }
 
 // timeChanges makes changeRuns changes and times each until a watch on the
@@ -251,5 +353,13 @@ func (b *bench) reportScale(f scaleFigures, setup string) {
 		worst = max(worst, f.ChangeHub.MaxMs)
 	}
 	r.check("5", label("one change → watcher"), change, changeTarget, worst < changeLimit)
+	fanout := fmt.Sprintf("p50 %s, p99 %s, max %s", fmtMs(f.Fanout.P50Ms), fmtMs(f.Fanout.P99Ms), fmtMs(f.Fanout.MaxMs))
+	if f.FanoutErr != "" {
+		fanout = strings.ReplaceAll(f.FanoutErr, "|", "/")
+	}
+	r.check("5", label(fmt.Sprintf("one change → %d watchers of every Cluster, the last to see it", fanoutWatchers)),
+		fanout, "< 100 ms", f.FanoutErr == "" && f.Fanout.N > 0 && f.Fanout.MaxMs < 100)
+	r.check("5", label(fmt.Sprintf("%d clients listing every Cluster at once", concurrentListers)),
+		fmt.Sprintf("p50 %s, p99 %s", fmtMs(f.ConcurrentLists.P50Ms), fmtMs(f.ConcurrentLists.P99Ms)), "p99 < 500 ms", f.ConcurrentLists.N > 0 && f.ConcurrentLists.P99Ms < 500)
 	r.add("5", label("at the end"), fmt.Sprintf("%d goroutines, %d TCP connections to member-1", f.Goroutines, f.MemberConns))
 }
