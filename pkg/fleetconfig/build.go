@@ -67,9 +67,9 @@ func Build(hub *clientcmdapi.Config, hubContext, prefix string, clusters []strin
 	if !ok {
 		return nil, fmt.Errorf("context %q names user %q, which the kubeconfig does not have", hubContext, ctx.AuthInfo)
 	}
-	base, err := url.Parse(hubCluster.Server)
-	if err != nil || base.Scheme == "" || base.Host == "" || base.RawQuery != "" || base.Fragment != "" || base.Opaque != "" || base.User != nil {
-		return nil, fmt.Errorf("the hub's server (cluster %q) is not a URL with a scheme and host and without user, query or fragment", ctx.Cluster)
+	base, err := ParseHub(hubCluster.Server)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %q: %w", ctx.Cluster, err)
 	}
 	userName := UserPrefix + hubContext
 	out := clientcmdapi.NewConfig()
@@ -77,18 +77,37 @@ func Build(hub *clientcmdapi.Config, hubContext, prefix string, clusters []strin
 	u.LocationOfOrigin = ""
 	out.AuthInfos[userName] = u
 	for _, name := range clusters {
-		// A Cluster's name is an object name; anything else could move the
-		// path out of the proxy (client-go cleans "..").
-		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-			return nil, fmt.Errorf("the hub lists a Cluster named %q, which is not a valid name: %s", name, strings.Join(errs, "; "))
+		server, err := ProxyURL(base, name)
+		if err != nil {
+			return nil, err
 		}
 		entry := hubCluster.DeepCopy()
-		entry.Server = base.JoinPath(ProxyPath(name)).String()
+		entry.Server = server
 		entry.LocationOfOrigin = ""
 		out.Clusters[prefix+name] = entry
 		out.Contexts[prefix+name] = &clientcmdapi.Context{Cluster: prefix + name, AuthInfo: userName}
 	}
 	return out, nil
+}
+
+// ParseHub parses a hub's server URL: a scheme and a host, and no user,
+// query or fragment, which a proxy URL below it could not keep.
+func ParseHub(server string) (*url.URL, error) {
+	base, err := url.Parse(server)
+	if err != nil || base.Scheme == "" || base.Host == "" || base.RawQuery != "" || base.Fragment != "" || base.Opaque != "" || base.User != nil {
+		return nil, fmt.Errorf("the hub's server is not a URL with a scheme and host and without user, query or fragment")
+	}
+	return base, nil
+}
+
+// ProxyURL returns the URL of cluster's proxy on hub. A Cluster's name is
+// an object name; anything else could move the path out of the proxy
+// (client-go cleans ".."), so it is refused.
+func ProxyURL(hub *url.URL, cluster string) (string, error) {
+	if errs := validation.IsDNS1123Subdomain(cluster); len(errs) > 0 {
+		return "", fmt.Errorf("the hub lists a Cluster named %q, which is not a valid name: %s", cluster, strings.Join(errs, "; "))
+	}
+	return hub.JoinPath(ProxyPath(cluster)).String(), nil
 }
 
 // NoCredentialSuffix ends the name of the user entry WithoutCredential

@@ -27,7 +27,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,7 +36,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -157,16 +155,17 @@ func Get(ctx context.Context, hub *rest.Config, client *http.Client, clusters []
 // write into the exec configuration it shares with hub, from every
 // goroutine at once.)
 func clusterConfig(hub *rest.Config, cluster string) (*rest.Config, error) {
-	if errs := validation.IsDNS1123Subdomain(cluster); len(errs) > 0 {
-		return nil, fmt.Errorf("the hub lists a Cluster named %q, which is not a valid name: %s", cluster, strings.Join(errs, "; "))
+	base, err := fleetconfig.ParseHub(hub.Host)
+	if err != nil {
+		return nil, err
 	}
-	base, err := url.Parse(hub.Host)
-	if err != nil || base.Scheme == "" || base.Host == "" {
-		return nil, fmt.Errorf("the hub's server %q is not a URL with a scheme and host", hub.Host)
+	server, err := fleetconfig.ProxyURL(base, cluster)
+	if err != nil {
+		return nil, err
 	}
 	cfg := *hub
 	cfg.ExecProvider, cfg.AuthProvider = nil, nil
-	cfg.Host = base.JoinPath(fleetconfig.ProxyPath(cluster)).String()
+	cfg.Host = server
 	cfg.APIPath = ""
 	return &cfg, nil
 }

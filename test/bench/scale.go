@@ -291,7 +291,12 @@ func (b *bench) waitQuiet(ctx context.Context, client *http.Client, ep endpoint,
 	start := time.Now()
 	for time.Since(start) < limit {
 		if _, err := w.waitFor(quiet, func(watchEvent) bool { return true }); err != nil {
-			return time.Since(start), nil //nolint:nilerr // no event within quiet: settled
+			select {
+			case <-w.done:
+				return 0, err // the watch ended: no answer
+			default:
+				return time.Since(start), nil // no event within quiet: settled
+			}
 		}
 	}
 	return 0, fmt.Errorf("the Clusters kept changing for %s", limit)
