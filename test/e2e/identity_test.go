@@ -75,6 +75,7 @@ func impersonateOnly(t *testing.T, member kubernetes.Interface) string {
 	if _, err := member.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
+	waitGranted(t, member, "", "system:serviceaccount:"+identityNS+":impersonator", role.Rules...)
 	tr, err := member.CoreV1().ServiceAccounts(identityNS).CreateToken(ctx, "impersonator", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +145,7 @@ func TestProxyIdentityOnMember(t *testing.T) {
 	if _, err := member.RbacV1().RoleBindings(identityNS).Create(t.Context(), rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
+	waitGranted(t, member, identityNS, walker, rbacv1.PolicyRule{Resources: []string{"configmaps"}, Verbs: []string{"list"}})
 
 	admin := hubTLS(t, env.HubKubeconfig)
 	walkerRoute := route{name: "hub", base: env.HubURL, tls: anonymousTLS(admin)}

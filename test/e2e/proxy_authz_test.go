@@ -83,11 +83,17 @@ func hubServiceAccount(t *testing.T, ns, name, role string) (token, username str
 	t.Cleanup(func() {
 		_ = kube.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding.Name, metav1.DeleteOptions{})
 	})
+	shipped, err := kube.RbacV1().ClusterRoles().Get(ctx, role, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	username = "system:serviceaccount:" + ns + ":" + name
+	waitGranted(t, kube, "", username, shipped.Rules...)
 	tr, err := kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tr.Status.Token, "system:serviceaccount:" + ns + ":" + name
+	return tr.Status.Token, username
 }
 
 // anonymousTLS is cfg without a client certificate.

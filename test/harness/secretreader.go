@@ -26,6 +26,7 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -161,7 +162,7 @@ func grantSecretReader(ctx context.Context, hub kubernetes.Interface) error {
 	if _, err := hub.RbacV1().RoleBindings(ProfileNamespace).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating RoleBinding %s/%s on the hub: %w", ProfileNamespace, binding.Name, err)
 	}
-	return nil
+	return waitAllowed(ctx, hub, secretReaderUser, authorizationv1.ResourceAttributes{Namespace: ProfileNamespace, Verb: "get", Resource: "secrets"})
 }
 
 // memberToken returns a token of a cluster-admin ServiceAccount on
@@ -182,6 +183,9 @@ func (e *Env) memberToken(ctx context.Context, i int) (string, error) {
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: sa.Namespace, Name: sa.Name}}}
 	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
 		return "", fmt.Errorf("binding cluster-admin on %s: %w", m.Name, err)
+	}
+	if err := waitAllowed(ctx, kube, "system:serviceaccount:"+sa.Namespace+":"+sa.Name, authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "users"}); err != nil {
+		return "", fmt.Errorf("%s: %w", m.Name, err)
 	}
 	ttl := int64(serverTokenTTL / time.Second)
 	tr, err := kube.CoreV1().ServiceAccounts(sa.Namespace).CreateToken(ctx, sa.Name,
