@@ -17,12 +17,14 @@ limitations under the License.
 package kubeconfig
 
 import (
-	"crypto/sha256"
 	"errors"
+	"hash/maphash"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"k8s.io/klog/v2"
@@ -36,7 +38,7 @@ type file struct {
 	// sum is the checksum of the contents last parsed. Every sync reads the
 	// file and compares contents, since an edit can keep a file's size and
 	// modification time.
-	sum [sha256.Size]byte
+	sum fileSum
 	// good holds the last valid member of each context.
 	good map[string]inventory.Member
 	// last is the last version parsed, whose unchanged contexts the next
@@ -48,19 +50,26 @@ type file struct {
 	unreadable bool
 }
 
-// read returns the file's contents and whether they, or a file that they
-// reference (a CA, client certificate or key), differ from the
-// version last parsed.
+// read tells whether the file's contents, or a file that they reference
+// (a CA, client certificate or key), differ from the version last parsed,
+// and if so returns the contents. An unchanged file is only hashed, as it
+// streams through a small buffer: polling a file of tens of megabytes
+// every second allocates nothing.
 func (f *file) read() ([]byte, bool, error) {
+	sum, err := sumFile(f.path)
+	if err != nil {
+		return nil, false, err
+	}
+	if sum == f.sum && !f.last.refsChanged() {
+		return nil, false, nil
+	}
 	data, err := os.ReadFile(f.path)
 	if err != nil {
 		return nil, false, err
 	}
-	if sum := sha256.Sum256(data); sum != f.sum {
-		f.sum = sum
-		return data, true, nil
-	}
-	return data, f.last.refsChanged(), nil
+	// The contents read now, which may be newer than those just hashed.
+	f.sum = sumOf(data)
+	return data, true, nil
 }
 
 // fail logs a problem with the whole file, once until it changes.
@@ -78,6 +87,40 @@ func (f *file) recovered() {
 		klog.InfoS("Kubeconfig file is usable again", "file", f.path)
 		f.failure = ""
 	}
+}
+
+// fileSum identifies a file's contents by their length and a hash with a
+// seed of this process (as itemKey does), fast enough to compare a file
+// of tens of megabytes at every poll.
+type fileSum struct {
+	len int
+	sum uint64
+}
+
+func sumOf(data []byte) fileSum {
+	return fileSum{len(data), maphash.Bytes(itemSeed, data)}
+}
+
+// sumBuffers are the buffers sumFile streams files through.
+var sumBuffers = sync.Pool{New: func() any { return new([64 << 10]byte) }}
+
+// sumFile returns sumOf the contents of the file at path, without holding
+// them in memory.
+func sumFile(path string) (fileSum, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return fileSum{}, err
+	}
+	defer in.Close()
+	var h maphash.Hash
+	h.SetSeed(itemSeed)
+	buf := sumBuffers.Get().(*[64 << 10]byte)
+	defer sumBuffers.Put(buf)
+	n, err := io.CopyBuffer(&h, struct{ io.Reader }{in}, buf[:]) // not os.File.WriteTo, which would bring its own buffer
+	if err != nil {
+		return fileSum{}, err
+	}
+	return fileSum{int(n), h.Sum64()}, nil
 }
 
 // expand returns the kubeconfig files of a --kubeconfig-source path: the

@@ -36,7 +36,10 @@ import (
 type parsed struct {
 	// cfg is the file as loaded, to tell which contexts a new version
 	// changes.
-	cfg         *clientcmdapi.Config
+	cfg *clientcmdapi.Config
+	// items are the list items of the file as cut by split, by their text,
+	// for the next version to reuse; nil if it was decoded whole.
+	items       map[itemKey]item
 	priority    int
 	impersonate bool
 	// members by context name.
@@ -136,6 +139,40 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 	if len(data) == 0 {
 		return nil, fmt.Errorf("the file is empty")
 	}
+	var cfg *clientcmdapi.Config
+	var items map[itemKey]item
+	if b, ok := split(data); ok {
+		var reuse map[itemKey]item
+		if prev != nil {
+			reuse = prev.items
+		}
+		cfg, items, _ = loadBlocks(path, b, reuse) // on error, decoded whole below
+	}
+	if cfg == nil {
+		var err error
+		if cfg, err = loadWhole(path, data); err != nil {
+			return nil, err
+		}
+	}
+
+	out := &parsed{cfg: cfg, items: items, priority: priority, impersonate: impersonate, members: map[string]inventory.Member{}, bad: map[string]error{}, refs: refSums{}}
+	for name, kctx := range cfg.Contexts {
+		if prev.unchanged(name, cfg, priority, impersonate, out.refs) {
+			out.members[name] = prev.members[name]
+			continue
+		}
+		m, err := member(path, name, kctx, cfg, priority, impersonate, out.refs)
+		if err != nil {
+			out.bad[name] = err
+		}
+		out.members[name] = m
+	}
+	return out, nil
+}
+
+// loadWhole decodes a whole kubeconfig file and resolves its paths against
+// the directory of path.
+func loadWhole(path string, data []byte) (*clientcmdapi.Config, error) {
 	cfg, err := clientcmd.Load(data)
 	if err != nil {
 		return nil, fmt.Errorf("not a valid kubeconfig: %s", redact(err))
@@ -152,20 +189,7 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 	if err := clientcmd.ResolveLocalPaths(cfg); err != nil {
 		return nil, fmt.Errorf("resolving relative paths: %w", err)
 	}
-
-	out := &parsed{cfg: cfg, priority: priority, impersonate: impersonate, members: map[string]inventory.Member{}, bad: map[string]error{}, refs: refSums{}}
-	for name, kctx := range cfg.Contexts {
-		if prev.unchanged(name, cfg, priority, impersonate, out.refs) {
-			out.members[name] = prev.members[name]
-			continue
-		}
-		m, err := member(path, name, kctx, cfg, priority, impersonate, out.refs)
-		if err != nil {
-			out.bad[name] = err
-		}
-		out.members[name] = m
-	}
-	return out, nil
+	return cfg, nil
 }
 
 // unchanged reports whether context name of cfg can reuse p's valid member.

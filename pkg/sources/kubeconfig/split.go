@@ -1,0 +1,302 @@
+/*
+Copyright The Headlamp Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package kubeconfig
+
+import (
+	"bytes"
+	"fmt"
+	"hash/maphash"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// A kubeconfig of 10,000 contexts is tens of megabytes of YAML. Decoding
+// all of it (YAML to a generic tree, to JSON, to the v1 and then the
+// internal types) takes seconds and hundreds of megabytes of garbage, for
+// what is usually a one-line edit. So a file in the block style that
+// kubectl, clientcmd and most tools write is cut, without decoding, into
+// the items of its clusters, users and contexts lists and the rest; an
+// item whose text is the same as in the last version reuses what that
+// text decoded to, and only new items and the small rest are decoded, by
+// the same decoder as the whole file would be. Anything the cutting does
+// not recognise with certainty (flow style, anchors and aliases, several
+// documents, a list item it cannot tell apart) is decoded whole, as
+// before: the fast path never changes what a file means.
+
+// lists are the top-level keys whose items are cut apart, in the order of
+// their index in blocks.items.
+var lists = [...]string{"clusters", "users", "contexts"}
+
+// blocks is a kubeconfig cut into its parts: rest is the file without the
+// three lists, and items the text of each of their items.
+type blocks struct {
+	rest  []byte
+	items [len(lists)][][]byte
+}
+
+// split cuts data into blocks, or returns false if data is not in the
+// plain block style it recognises.
+func split(data []byte) (blocks, bool) {
+	var b blocks
+	if bytes.IndexByte(data, '\r') >= 0 || bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) || hasAnchorOrAlias(data) {
+		return b, false
+	}
+	rest := make([]byte, 0, 256)
+	seen := map[string]bool{}
+	list, indent := -1, -1 // the list being cut and the indentation of its items
+	open := false          // whether the last top-level key has its value on the lines after it
+	// Items are slices of data: an item's lines are contiguous.
+	all := data
+	for off := 0; off < len(all); {
+		end := len(all)
+		if i := bytes.IndexByte(all[off:], '\n'); i >= 0 {
+			end = off + i + 1
+		}
+		line := all[off:end]
+		start := off
+		off = end
+		text := bytes.TrimRight(line, "\n")
+		trimmed := bytes.TrimLeft(text, " ")
+		n := len(text) - len(trimmed)
+		blank := len(trimmed) == 0 || trimmed[0] == '#'
+		if n == 0 && !blank && (!open || !startsItem(trimmed)) {
+			// A top-level key.
+			key, value, ok := topLevelKey(text)
+			if !ok || seen[key] {
+				return b, false
+			}
+			seen[key] = true
+			list, indent, open = -1, -1, !value
+			if value {
+				rest = append(rest, line...)
+				continue
+			}
+			for i, l := range lists {
+				if key == l {
+					list = i
+				}
+			}
+			if list < 0 {
+				rest = append(rest, line...)
+			}
+			continue
+		}
+		if list < 0 {
+			if len(seen) == 0 && !blank {
+				return b, false // the document does not start at the first column
+			}
+			rest = append(rest, line...)
+			continue
+		}
+		items := b.items[list]
+		last := len(items) - 1
+		if blank {
+			if last >= 0 {
+				items[last] = all[start-len(items[last]) : end]
+			}
+			continue
+		}
+		if indent < 0 {
+			indent = n
+		}
+		switch {
+		case n == indent && startsItem(trimmed):
+			b.items[list] = append(items, line)
+		case n > indent && last >= 0:
+			items[last] = all[start-len(items[last]) : end]
+		default:
+			return b, false
+		}
+	}
+	b.rest = rest
+	return b, true
+}
+
+// startsItem tells whether a line, its indentation removed, opens a list
+// item.
+func startsItem(trimmed []byte) bool {
+	return bytes.Equal(trimmed, []byte("-")) || bytes.HasPrefix(trimmed, []byte("- "))
+}
+
+// topLevelKey parses a line that starts at the first column as a plain
+// key, and tells whether a value follows it on the line. A comment after
+// the colon is no value.
+func topLevelKey(line []byte) (key string, value, ok bool) {
+	i := 0
+	for i < len(line) && (line[i] >= 'a' && line[i] <= 'z' || line[i] >= 'A' && line[i] <= 'Z' || line[i] >= '0' && line[i] <= '9' || line[i] == '-' || line[i] == '_') {
+		i++
+	}
+	if i == 0 || i == len(line) || line[i] != ':' {
+		return "", false, false
+	}
+	after := line[i+1:]
+	if len(after) > 0 && after[0] != ' ' {
+		return "", false, false
+	}
+	after = bytes.TrimLeft(after, " ")
+	return string(line[:i]), len(after) > 0 && after[0] != '#', true
+}
+
+// hasAnchorOrAlias tells whether data may hold a YAML anchor or alias (an
+// '&' or '*' that starts a token), which can tie one item to another. It
+// errs towards yes: an URL's query or a quoted string can trigger it, and
+// then the file is only decoded whole.
+func hasAnchorOrAlias(data []byte) bool {
+	for _, c := range []byte{'&', '*'} {
+		for off := 0; ; {
+			i := bytes.IndexByte(data[off:], c)
+			if i < 0 {
+				break
+			}
+			i += off
+			if i == 0 {
+				return true
+			}
+			switch data[i-1] {
+			case ' ', '\n', '-', ':', '[', '{', ',', '\t', '?':
+				return true
+			}
+			off = i + 1
+		}
+	}
+	return false
+}
+
+// item is what the text of one list item decoded to: one named cluster,
+// user or context, paths resolved.
+type item struct {
+	name string
+	obj  any // *clientcmdapi.Cluster, *clientcmdapi.AuthInfo or *clientcmdapi.Context
+}
+
+// itemKey names an item's text in its list by its length and a 64-bit
+// hash with a seed of this process, which nobody can aim a collision at,
+// and which is many times faster than a cryptographic checksum over tens
+// of megabytes.
+type itemKey struct {
+	list, len int
+	sum       uint64
+}
+
+var itemSeed = maphash.MakeSeed()
+
+func keyOf(list int, text []byte) itemKey {
+	return itemKey{list, len(text), maphash.Bytes(itemSeed, text)}
+}
+
+// loadBlocks decodes a file cut into b, reusing from prev the items whose
+// text has not changed, and returns the configuration with its paths
+// resolved against path's directory and the items it was built from. An
+// error means the cut file is to be decoded whole instead.
+func loadBlocks(path string, b blocks, prev map[itemKey]item) (*clientcmdapi.Config, map[itemKey]item, error) {
+	cfg, err := clientcmd.Load(b.rest)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range cfg.Clusters {
+		c.LocationOfOrigin = path
+	}
+	for _, a := range cfg.AuthInfos {
+		a.LocationOfOrigin = path
+	}
+	for _, c := range cfg.Contexts {
+		c.LocationOfOrigin = path
+	}
+	// fresh holds what was decoded now, so that only it has its paths
+	// resolved: what is reused was resolved when it was decoded.
+	fresh := clientcmdapi.NewConfig()
+	fresh.Clusters, fresh.AuthInfos, fresh.Contexts = cfg.Clusters, cfg.AuthInfos, cfg.Contexts
+	cfg.Clusters, cfg.AuthInfos, cfg.Contexts = map[string]*clientcmdapi.Cluster{}, map[string]*clientcmdapi.AuthInfo{}, map[string]*clientcmdapi.Context{}
+	for name, c := range fresh.Clusters {
+		cfg.Clusters[name] = c
+	}
+	for name, a := range fresh.AuthInfos {
+		cfg.AuthInfos[name] = a
+	}
+	for name, c := range fresh.Contexts {
+		cfg.Contexts[name] = c
+	}
+
+	items := make(map[itemKey]item, len(b.items[0])+len(b.items[1])+len(b.items[2]))
+	for list, texts := range b.items {
+		for _, text := range texts {
+			k := keyOf(list, text)
+			it, ok := prev[k]
+			if !ok {
+				if it, err = decodeItem(path, list, text, fresh); err != nil {
+					return nil, nil, err
+				}
+			}
+			if _, dup := items[k]; dup {
+				return nil, nil, fmt.Errorf("the same %s item twice", lists[list])
+			}
+			items[k] = it
+			var dup bool
+			switch o := it.obj.(type) {
+			case *clientcmdapi.Cluster:
+				_, dup = cfg.Clusters[it.name]
+				cfg.Clusters[it.name] = o
+			case *clientcmdapi.AuthInfo:
+				_, dup = cfg.AuthInfos[it.name]
+				cfg.AuthInfos[it.name] = o
+			case *clientcmdapi.Context:
+				_, dup = cfg.Contexts[it.name]
+				cfg.Contexts[it.name] = o
+			}
+			if dup {
+				// Decoding the file whole reports it as it should.
+				return nil, nil, fmt.Errorf("%s %q twice", lists[list], it.name)
+			}
+		}
+	}
+	if err := clientcmd.ResolveLocalPaths(fresh); err != nil {
+		return nil, nil, err
+	}
+	return cfg, items, nil
+}
+
+// decodeItem decodes the text of one item of list with the decoder of
+// whole files, and adds it to fresh.
+func decodeItem(path string, list int, text []byte, fresh *clientcmdapi.Config) (item, error) {
+	doc := make([]byte, 0, len(lists[list])+2+len(text))
+	doc = append(append(append(doc, lists[list]...), ":\n"...), text...)
+	one, err := clientcmd.Load(doc)
+	if err != nil {
+		return item{}, err
+	}
+	var out []item
+	for name, c := range one.Clusters {
+		c.LocationOfOrigin = path
+		out = append(out, item{name, c})
+		fresh.Clusters[name] = c
+	}
+	for name, a := range one.AuthInfos {
+		a.LocationOfOrigin = path
+		out = append(out, item{name, a})
+		fresh.AuthInfos[name] = a
+	}
+	for name, c := range one.Contexts {
+		c.LocationOfOrigin = path
+		out = append(out, item{name, c})
+		fresh.Contexts[name] = c
+	}
+	if len(out) != 1 {
+		return item{}, fmt.Errorf("a %s item decoded to %d entries", lists[list], len(out))
+	}
+	return out[0], nil
+}

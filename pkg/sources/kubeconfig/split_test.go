@@ -1,0 +1,374 @@
+/*
+Copyright The Headlamp Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package kubeconfig
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// kubectlStyle is a file as kubectl config writes it: lists at the first
+// column, keys sorted, preferences as {}.
+const kubectlStyle = `apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority: ca.crt
+    server: https://one.example:6443
+  name: one
+- cluster:
+    insecure-skip-tls-verify: true
+    server: https://two.example
+    extensions:
+    - name: client.authentication.k8s.io/exec
+      extension:
+        audience: two
+  name: two
+contexts:
+- context:
+    cluster: one
+    namespace: default
+    user: one
+  name: one
+- context:
+    cluster: two
+    user: two
+  name: two
+current-context: one
+kind: Config
+preferences: {}
+users:
+- name: one
+  user:
+    client-certificate: certs/one.crt
+    client-key: certs/one.key
+- name: two
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: ./get-token
+      args:
+      - --cluster
+      - "two"
+      interactiveMode: Never
+`
+
+// TestSplitDecodesAsWhole checks that every file the cutting accepts
+// decodes to exactly what decoding it whole gives, paths resolved, and
+// that the files it must not cut are refused.
+func TestSplitDecodesAsWhole(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "config")
+	tests := []struct {
+		name string
+		data string
+		cut  bool
+	}{
+		{"kubectl style", kubectlStyle, true},
+		{"indented lists, comments and blank lines", `# fleet
+apiVersion: v1
+kind: Config
+clusters:
+  # the first
+  - name: one
+    cluster:
+      server: "https://one.example"
+
+  - name: two # trailing
+    cluster:
+      server: 'https://two.example'
+      certificate-authority-data: Q0E=
+users:
+  - name: one
+    user:
+      token: |
+        abc
+      # in the block scalar? no: a comment
+  - name: two
+    user: {token: flow-in-an-item}
+contexts:
+  - {name: one, context: {cluster: one, user: one}}
+  - name: two
+    context:
+      cluster: two
+      user: two
+current-context: two
+`, true},
+		{"lists null and empty", "apiVersion: v1\nkind: Config\nclusters: []\nusers:\ncontexts: null\n", true},
+		{"an item spread over a multi-line plain scalar", "clusters:\n- name: one\n  cluster:\n    server: https://one.example\n      /path\ncontexts:\n- name: one\n  context:\n    cluster: one\n", true},
+		{"a top-level list other than the three", "apiVersion: v1\nkind: Config\nextensions:\n- name: x\n  extension: {a: b}\nclusters:\n- name: one\n  cluster: {server: https://one.example}\n", true},
+		{"JSON", `{"apiVersion": "v1", "kind": "Config", "clusters": [{"name": "one", "cluster": {"server": "https://one.example"}}]}`, false},
+		{"anchors and aliases", "clusters:\n- name: one\n  cluster: &c\n    server: https://one.example\n- name: two\n  cluster: *c\n", false},
+		{"a merge key", "clusters:\n- name: one\n  cluster: &c {server: https://one.example}\n- name: two\n  cluster:\n    <<: *c\n", false},
+		{"two documents", "apiVersion: v1\nkind: Config\n---\nclusters: []\n", false},
+		{"a directive", "%YAML 1.2\n---\napiVersion: v1\n", false},
+		{"CRLF", "apiVersion: v1\r\nkind: Config\r\n", false},
+		{"a key twice", "clusters:\n- name: one\n  cluster: {server: https://a}\nclusters:\n- name: two\n  cluster: {server: https://b}\n", false},
+		{"a quoted key", "\"clusters\":\n- name: one\n  cluster: {server: https://a}\n", false},
+		{"an item less indented than the first", "clusters:\n  - name: one\n    cluster: {server: https://a}\n - name: two\n   cluster: {server: https://b}\n", false},
+		{"a key at the items' indentation", "clusters:\n  - name: one\n  cluster: {server: https://a}\n", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, ok := split([]byte(tc.data))
+			if ok != tc.cut {
+				t.Fatalf("split: ok = %v, want %v", ok, tc.cut)
+			}
+			whole, wholeErr := loadWhole(path, []byte(tc.data))
+			if !ok {
+				return
+			}
+			cut, _, err := loadBlocks(path, b, nil)
+			if wholeErr != nil {
+				if err == nil {
+					t.Fatalf("decoded whole: %v; cut: no error", wholeErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("cut: %v; decoded whole: no error", err)
+			}
+			if diff := cmp.Diff(whole, cut); diff != "" {
+				t.Errorf("cut differs from whole (-whole +cut):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSplitRefusesDuplicates checks that a name twice in one list, which
+// decoding whole refuses, is not accepted by the cut path either.
+func TestSplitRefusesDuplicates(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "config")
+	for _, data := range []string{
+		"clusters:\n- name: one\n  cluster: {server: https://a}\n- name: one\n  cluster: {server: https://b}\n",
+		"clusters:\n- name: one\n  cluster: {server: https://a}\n- name: one\n  cluster: {server: https://a}\n",
+		"users:\n- name: u\n  user: {token: a}\n- name: u\n  user: {token: b}\n",
+	} {
+		if _, err := loadWhole(path, []byte(data)); err == nil {
+			t.Fatalf("decoding whole accepts %q", data)
+		}
+		b, ok := split([]byte(data))
+		if !ok {
+			t.Fatalf("split refuses %q", data)
+		}
+		if _, _, err := loadBlocks(path, b, nil); err == nil {
+			t.Errorf("the cut path accepts %q", data)
+		}
+		if _, err := parse(path, []byte(data), 0, true); err == nil {
+			t.Errorf("parse accepts %q", data)
+		}
+	}
+}
+
+// TestParseReusesUnchangedItems edits one context of a large file and
+// checks that only its items are decoded again and only its member is
+// rebuilt, and that the result equals a parse from scratch.
+func TestParseReusesUnchangedItems(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "config")
+	const n = 200
+	file := func(server string) []byte {
+		cfg := clientcmdapi.NewConfig()
+		for i := range n {
+			name := fmt.Sprintf("c%03d", i)
+			s := "https://127.0.0.1:6443"
+			if i == 42 {
+				s = server
+			}
+			cfg.Clusters[name] = &clientcmdapi.Cluster{Server: s, CertificateAuthorityData: []byte("CA")}
+			cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: "token-" + name}
+			cfg.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
+		}
+		data, err := clientcmd.Write(*cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	first, err := parse(path, file("https://localhost:6443"), 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.items) != 3*n {
+		t.Fatalf("the first parse was not cut: %d items", len(first.items))
+	}
+	data := file("https://other:6443")
+	second, err := parseReusing(path, data, 0, true, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range second.members {
+		same := m.Cluster == first.members[name].Cluster
+		if same != (name != "c042") {
+			t.Errorf("context %s: member reused = %v", name, same)
+		}
+		if second.cfg.Clusters[name] == first.cfg.Clusters[name] != (name != "c042") {
+			t.Errorf("cluster %s: decoded object reused = %v", name, name == "c042")
+		}
+	}
+	if got := second.members["c042"].Cluster.Spec.Server; got != "https://other:6443" {
+		t.Errorf("c042 serves %q", got)
+	}
+	scratch, err := parse(path, data, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := loadWhole(path, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(whole, second.cfg); diff != "" {
+		t.Errorf("the reusing parse differs from decoding whole (-whole +reusing):\n%s", diff)
+	}
+	if diff := cmp.Diff(scratch.cfg, second.cfg); diff != "" {
+		t.Errorf("the reusing parse differs from a fresh one:\n%s", diff)
+	}
+	if !strings.Contains(string(data), "- cluster:") {
+		t.Fatalf("clientcmd.Write no longer writes lists at the first column:\n%.200s", data)
+	}
+}
+
+// TestSplitMutations cuts every variant of two files with one line
+// removed, indented or outdented, and checks that whenever the cut path
+// accepts a variant, decoding it whole accepts it too and gives the same.
+func TestSplitMutations(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "config")
+	indented := strings.NewReplacer("\n- ", "\n  - ", "\n  ", "\n    ").Replace(kubectlStyle)
+	var cut int
+	for _, base := range []string{kubectlStyle, indented} {
+		lines := strings.SplitAfter(base, "\n")
+		for i := range lines {
+			for _, edit := range []func(string) string{
+				func(string) string { return "" },
+				func(l string) string { return " " + l },
+				func(l string) string { return "  " + l },
+				func(l string) string { return strings.TrimPrefix(l, " ") },
+				func(l string) string { return strings.TrimPrefix(l, "  ") },
+				func(l string) string { return l + l },
+				func(l string) string { return "# " + l },
+			} {
+				variant := strings.Join(lines[:i], "") + edit(lines[i]) + strings.Join(lines[i+1:], "")
+				b, ok := split([]byte(variant))
+				if !ok {
+					continue
+				}
+				got, _, err := loadBlocks(path, b, nil)
+				if err != nil {
+					continue // decoded whole instead
+				}
+				cut++
+				want, err := loadWhole(path, []byte(variant))
+				if err != nil {
+					t.Errorf("the cut path accepts what decoding whole refuses (%v):\n%s", err, variant)
+					continue
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("cut differs from whole (-whole +cut):\n%s\nfor:\n%s", diff, variant)
+				}
+			}
+		}
+	}
+	if cut == 0 {
+		t.Fatal("no variant was cut")
+	}
+	t.Logf("%d variants cut and compared", cut)
+}
+
+// benchFile is a kubeconfig of n contexts, each with its own cluster and
+// user, certificate data inline, as make bench's scenario 5 writes it;
+// context changed points at server.
+func benchFile(n, changed int, server string) []byte {
+	var b strings.Builder
+	ca := strings.Repeat("Q0FDQUNB", 190)   // about a CA certificate, base64
+	cert := strings.Repeat("Q0VSVENF", 180) // a client certificate
+	key := strings.Repeat("S0VZS0VZ", 300)  // a client key
+	b.WriteString("apiVersion: v1\nkind: Config\ncurrent-context: bench-00000\nclusters:\n")
+	for i := range n {
+		s := "https://127.0.0.1:6443"
+		if i == changed {
+			s = server
+		}
+		fmt.Fprintf(&b, "- name: bench-%05d\n  cluster:\n    server: %s\n    certificate-authority-data: %s\n", i, s, ca)
+	}
+	b.WriteString("users:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "- name: bench-%05d\n  user:\n    client-certificate-data: %s\n    client-key-data: %s\n", i, cert, key)
+	}
+	b.WriteString("contexts:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "- name: bench-%05d\n  context:\n    cluster: bench-%05d\n    user: bench-%05d\n", i, i, i)
+	}
+	return []byte(b.String())
+}
+
+// BenchmarkParseChange measures parsing a 10,000-context file after one
+// of its contexts changed.
+func BenchmarkParseChange(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "config")
+	prev, err := parse(path, benchFile(10000, -1, ""), 0, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	files := [][]byte{benchFile(10000, 42, "https://localhost:6443"), benchFile(10000, 42, "https://127.0.0.2:6443")}
+	b.SetBytes(int64(len(files[0])))
+	b.ResetTimer()
+	for i := range b.N {
+		if prev, err = parseReusing(path, files[i%2], 0, true, prev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseCold measures parsing a 10,000-context file from scratch.
+func BenchmarkParseCold(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "config")
+	data := benchFile(10000, -1, "")
+	b.SetBytes(int64(len(data)))
+	for range b.N {
+		if _, err := parse(path, data, 0, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestSumFile checks that hashing a file as it streams gives what hashing
+// its contents in memory gives, so that polling tells a change.
+func TestSumFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, size := range []int{0, 1, 127, 128, 4096, 64<<10 - 1, 64 << 10, 64<<10 + 1, 1 << 20} {
+		data := []byte(strings.Repeat("abcdefghijklmnopqrstuvwxyz0123456789", size/36+1)[:size])
+		p := write(t, dir, fmt.Sprint(size), string(data))
+		got, err := sumFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := sumOf(data); got != want {
+			t.Errorf("%d bytes: sumFile %v, sumOf %v", size, got, want)
+		}
+	}
+	if _, err := sumFile(filepath.Join(dir, "missing")); err == nil {
+		t.Error("no error for a missing file")
+	}
+}
