@@ -80,15 +80,23 @@ type Server struct {
 }
 
 // Complete fills in the fields of cfg that are not set. The handler chain
-// gains proxyRoute, innermost, when a proxy is configured.
+// gains, innermost, proxyRoute when a proxy is configured, and listCache
+// when the Clusters are served from the inventory (not from the hub).
 func (cfg *Config) Complete() CompletedConfig {
-	if p := cfg.ExtraConfig.Proxy; p != nil {
+	extra := cfg.ExtraConfig
+	if extra.Proxy != nil || (extra.Inventory != nil && extra.Shared == nil) {
 		chain := cfg.GenericConfig.BuildHandlerChainFunc
 		if chain == nil {
 			chain = genericapiserver.DefaultBuildHandlerChain
 		}
 		cfg.GenericConfig.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
-			return chain(proxyRoute(apiHandler, p), c)
+			if extra.Inventory != nil && extra.Shared == nil {
+				apiHandler = newListCache(apiHandler, extra.Inventory.ResourceVersion)
+			}
+			if extra.Proxy != nil {
+				apiHandler = proxyRoute(apiHandler, extra.Proxy)
+			}
+			return chain(apiHandler, c)
 		}
 	}
 	return CompletedConfig{&completedConfig{

@@ -362,6 +362,12 @@ func (inv *Inventory) accessChanged() {
 	}
 }
 
+// ResourceVersion returns the resourceVersion of the inventory now: List
+// called after it returns objects at least as new.
+func (inv *Inventory) ResourceVersion() string {
+	return inv.log.current()
+}
+
 // Len returns the number of published members.
 func (inv *Inventory) Len() int {
 	inv.mu.RLock()

@@ -1,0 +1,291 @@
+/*
+Copyright The Headlamp Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package apiserver
+
+import (
+	"bytes"
+	"compress/gzip"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
+	"k8s.io/apiserver/pkg/endpoints/metrics"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/features"
+)
+
+// A list of 10,000 Clusters is megabytes of JSON that take the encoder
+// about 100 ms of CPU, and as much again to compress; a fleet's dashboards
+// and controllers list the same Clusters over and over between two
+// changes. listCache keeps the response to a list, as the generic handler
+// wrote it, for as long as the inventory has not changed, and serves it
+// again to the same request (the same query and Accept header): the same
+// bytes, compressed once. Concurrent identical lists wait for the one
+// that encodes. Nothing about who asks enters a list's response, and
+// authorization ran before (this handler is innermost in the chain), so
+// one response serves every caller allowed to list.
+
+const (
+	// listCacheMaxEntries and listCacheMaxBytes bound what is kept: a few
+	// representations (JSON, Table, YAML, protobuf, with or without
+	// selectors) of the current state.
+	listCacheMaxEntries = 16
+	listCacheMaxBytes   = 128 << 20
+	// listCacheIdle is how long an entry no request asked for is kept.
+	listCacheIdle = 30 * time.Second
+	// listCacheTableTTL bounds the age of a Table, whose AGE column is
+	// computed when it is encoded.
+	listCacheTableTTL = time.Second
+	// gzipThreshold is the size above which the generic handler
+	// compresses a response the client accepts compressed.
+	gzipThreshold = 128 << 10
+)
+
+// listCache serves lists of Clusters from recorded responses; see above.
+type listCache struct {
+	next http.Handler
+	// rv is the inventory's resourceVersion now.
+	rv  func() string
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[listKey]*listEntry
+	size    int
+	purge   *time.Timer
+}
+
+// listKey is what a list's response depends on.
+type listKey struct {
+	rv, query, accept string
+}
+
+// listEntry is one recorded response, or one being recorded.
+type listEntry struct {
+	// done is closed once the response is recorded; the fields below are
+	// then read-only, but for used.
+	done chan struct{}
+	// servable is true for a 200 with no header but Content-Type: one that
+	// can be written again as it is.
+	servable    bool
+	contentType string
+	body        []byte
+	expires     time.Time // zero: until the inventory changes
+	used        time.Time // guarded by listCache.mu
+
+	gzipOnce sync.Once
+	gzipped  []byte
+}
+
+func newListCache(next http.Handler, rv func() string) *listCache {
+	return &listCache{next: next, rv: rv, now: time.Now, entries: map[listKey]*listEntry{}}
+}
+
+// cacheable tells whether req lists Clusters.
+func cacheable(req *http.Request, info *genericapirequest.RequestInfo) bool {
+	return req.Method == http.MethodGet && info.IsResourceRequest && info.Verb == "list" &&
+		info.APIGroup == proxyGroupVersion.Group && info.APIVersion == proxyGroupVersion.Version &&
+		info.Resource == "clusters" && info.Subresource == "" && info.Namespace == "" && info.Name == ""
+}
+
+func (c *listCache) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	info, ok := genericapirequest.RequestInfoFrom(req.Context())
+	if !ok || !cacheable(req, info) {
+		c.next.ServeHTTP(w, req)
+		return
+	}
+	key := listKey{rv: c.rv(), query: req.URL.RawQuery, accept: strings.Join(req.Header.Values("Accept"), ", ")}
+	now := c.now()
+	c.mu.Lock()
+	c.dropStaleLocked(key.rv, now)
+	e, found := c.entries[key]
+	if !found {
+		e = &listEntry{done: make(chan struct{})}
+		c.entries[key] = e
+	}
+	e.used = now
+	c.mu.Unlock()
+
+	if !found {
+		// This request encodes (go-restful's route records its metrics);
+		// the same requests meanwhile wait for it.
+		rec := c.record(e, key, req)
+		if !e.servable {
+			rec.replay(w, req)
+			return
+		}
+		e.write(w, req)
+		return
+	}
+	select {
+	case <-e.done:
+	case <-req.Context().Done():
+		return // the client went away, or the request timed out
+	}
+	if !e.servable {
+		c.next.ServeHTTP(w, req)
+		return
+	}
+	// The request metrics go-restful's route records, which a response
+	// served from here does not reach.
+	metrics.InstrumentHandlerFunc(info.Verb, info.APIGroup, info.APIVersion, info.Resource, info.Subresource, "cluster", metrics.APIServerComponent, false, "",
+		func(w http.ResponseWriter, req *http.Request) { e.write(w, req) })(w, req)
+}
+
+// record runs the generic handler for req, uncompressed, into e, and
+// keeps e if it can serve the same request again.
+func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *recorder {
+	rec := &recorder{header: http.Header{}}
+	defer func() {
+		keep := e.servable && c.rv() == key.rv // else newer than its key
+		c.mu.Lock()
+		if keep && c.size+len(e.body) <= listCacheMaxBytes && len(c.entries) <= listCacheMaxEntries {
+			c.size += len(e.body)
+			c.schedulePurgeLocked()
+		} else if c.entries[key] == e {
+			delete(c.entries, key)
+		}
+		c.mu.Unlock()
+		close(e.done) // also when next panics: the waiters then run it themselves
+	}()
+	plain := req.Clone(req.Context())
+	plain.Header.Del("Accept-Encoding")
+	c.next.ServeHTTP(rec, plain)
+
+	e.servable = rec.status == http.StatusOK && len(rec.header) == 1 && rec.header.Get("Content-Type") != ""
+	if e.servable {
+		e.contentType = rec.header.Get("Content-Type")
+		e.body = rec.body.Bytes()
+		if cap(e.body) > len(e.body)+len(e.body)/4 {
+			e.body = bytes.Clone(e.body) // not the buffer's room to grow, for as long as it is kept
+		}
+		if strings.Contains(e.contentType, "as=Table") {
+			e.expires = c.now().Add(listCacheTableTTL)
+		}
+	}
+	return rec
+}
+
+// dropStaleLocked drops the entries of another resourceVersion, expired,
+// or unused for listCacheIdle; c.mu is held.
+func (c *listCache) dropStaleLocked(rv string, now time.Time) {
+	for k, e := range c.entries {
+		select {
+		case <-e.done:
+		default:
+			continue // being recorded
+		}
+		if k.rv != rv || (!e.expires.IsZero() && now.After(e.expires)) || now.Sub(e.used) > listCacheIdle {
+			delete(c.entries, k)
+			c.size -= len(e.body)
+		}
+	}
+}
+
+// schedulePurgeLocked makes sure the entries are looked at again once they
+// may have gone idle, so an unused list does not stay in memory; c.mu is
+// held.
+func (c *listCache) schedulePurgeLocked() {
+	if c.purge != nil {
+		return
+	}
+	c.purge = time.AfterFunc(listCacheIdle+time.Second, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.purge = nil
+		c.dropStaleLocked(c.rv(), c.now())
+		if len(c.entries) > 0 {
+			c.schedulePurgeLocked()
+		}
+	})
+}
+
+// write writes e as the generic handler would have for req: compressed
+// if req accepts gzip and the body is large enough.
+func (e *listEntry) write(w http.ResponseWriter, req *http.Request) {
+	w.Header().Set("Content-Type", e.contentType)
+	if wantsGzip(req, e.body) {
+		e.gzipOnce.Do(func() { e.gzipped = compress(e.body) })
+		writeGzipped(w, http.StatusOK, e.gzipped)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(e.body)
+}
+
+// wantsGzip tells whether the generic handler would compress body for req.
+func wantsGzip(req *http.Request, body []byte) bool {
+	return len(body) > gzipThreshold && responsewriters.ContentEncodingSupported(req, features.APIResponseCompression) == "gzip"
+}
+
+// compress compresses body at the generic handler's level.
+func compress(body []byte) []byte {
+	var buf bytes.Buffer
+	gw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	_, _ = gw.Write(body)
+	_ = gw.Close()
+	return buf.Bytes()
+}
+
+// writeGzipped writes a compressed body with the headers the generic
+// handler gives it.
+func writeGzipped(w http.ResponseWriter, status int, gzipped []byte) {
+	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Add("Vary", "Accept-Encoding")
+	w.WriteHeader(status)
+	_, _ = w.Write(gzipped)
+}
+
+// recorder is the http.ResponseWriter a list is recorded with.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(p)
+}
+
+// replay writes what was recorded for req to w, for a response that is
+// not kept: an error, or one with headers of its own (a warning).
+func (r *recorder) replay(w http.ResponseWriter, req *http.Request) {
+	for k, vs := range r.header {
+		w.Header()[k] = vs
+	}
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	if body := r.body.Bytes(); r.header.Get("Content-Encoding") == "" && wantsGzip(req, body) {
+		writeGzipped(w, r.status, compress(body))
+		return
+	}
+	w.WriteHeader(r.status)
+	_, _ = w.Write(r.body.Bytes())
+}

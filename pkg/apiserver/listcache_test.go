@@ -1,0 +1,307 @@
+/*
+Copyright The Headlamp Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package apiserver
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/sets"
+	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+)
+
+// fakeList is a generic handler stand-in that answers every request with
+// a body naming the resourceVersion and the Accept header, and counts its
+// calls.
+type fakeList struct {
+	calls   atomic.Int32
+	rv      atomic.Value // string
+	status  int
+	header  http.Header
+	release chan struct{} // if set, each call waits for it
+	sawGzip atomic.Bool
+}
+
+func (f *fakeList) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	f.calls.Add(1)
+	if f.release != nil {
+		<-f.release
+	}
+	if req.Header.Get("Accept-Encoding") != "" {
+		f.sawGzip.Store(true)
+	}
+	for k, vs := range f.header {
+		w.Header()[k] = vs
+	}
+	ct := "application/json"
+	if strings.Contains(req.Header.Get("Accept"), "as=Table") {
+		ct = "application/json;as=Table;v=v1;g=meta.k8s.io"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(f.status)
+	// Large enough to be compressed.
+	_, _ = io.WriteString(w, strings.Repeat(`{"rv":"`+f.rv.Load().(string)+`","accept":"`+req.Header.Get("Accept")+`"}`, 10000))
+}
+
+func listRequest(t *testing.T, path string, header http.Header) *http.Request {
+	t.Helper()
+	resolver := &genericapirequest.RequestInfoFactory{APIPrefixes: sets.NewString("api", "apis"), GrouplessAPIPrefixes: sets.NewString("api")}
+	req := httptest.NewRequest(http.MethodGet, path, http.NoBody)
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	info, err := resolver.NewRequestInfo(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req.WithContext(genericapirequest.WithRequestInfo(req.Context(), info))
+}
+
+const clustersURL = "/apis/clusters.headlamp.dev/v1alpha1/clusters"
+
+// body returns the response's body, decompressed if it is.
+func body(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	if rec.Header().Get("Content-Encoding") != "gzip" {
+		return rec.Body.String()
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(rec.Body.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func TestListCache(t *testing.T) {
+	t.Parallel()
+	f := &fakeList{status: http.StatusOK}
+	f.rv.Store("1")
+	now := time.Unix(1000, 0)
+	c := newListCache(f, func() string { return f.rv.Load().(string) })
+	c.now = func() time.Time { return now }
+	get := func(path string, header http.Header) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, listRequest(t, path, header))
+		return rec
+	}
+
+	first := get(clustersURL, nil)
+	again := get(clustersURL, nil)
+	if n := f.calls.Load(); n != 1 {
+		t.Fatalf("the same list twice called the handler %d times, want 1", n)
+	}
+	if first.Code != http.StatusOK || again.Code != http.StatusOK || again.Body.String() != first.Body.String() || again.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("the cached response differs: %d %q vs %d %q", first.Code, first.Header(), again.Code, again.Header())
+	}
+	if f.sawGzip.Load() {
+		t.Fatal("the handler was asked to compress")
+	}
+
+	zipped := get(clustersURL, http.Header{"Accept-Encoding": {"gzip"}})
+	if zipped.Header().Get("Content-Encoding") != "gzip" || zipped.Header().Get("Vary") != "Accept-Encoding" || body(t, zipped) != first.Body.String() {
+		t.Fatalf("a gzip request got %q", zipped.Header())
+	}
+	if n := f.calls.Load(); n != 1 {
+		t.Fatalf("a compressed copy called the handler again (%d calls)", n)
+	}
+
+	// Another query or Accept header is another response.
+	get(clustersURL+"?labelSelector=a%3Db", nil)
+	yaml := get(clustersURL, http.Header{"Accept": {"application/yaml"}})
+	if n := f.calls.Load(); n != 3 || !strings.Contains(yaml.Body.String(), "application/yaml") {
+		t.Fatalf("other requests: %d calls, want 3", n)
+	}
+
+	// A change of the inventory is a new response.
+	f.rv.Store("2")
+	if rec := get(clustersURL, nil); f.calls.Load() != 4 || !strings.Contains(rec.Body.String(), `"rv":"2"`) {
+		t.Fatalf("after a change: %d calls, body %.40q", f.calls.Load(), rec.Body.String())
+	}
+	c.mu.Lock()
+	for k := range c.entries {
+		if k.rv != "2" {
+			t.Errorf("an entry of resourceVersion %s is kept after the change", k.rv)
+		}
+	}
+	c.mu.Unlock()
+
+	// A Table is re-encoded after listCacheTableTTL: its AGE column moves.
+	table := http.Header{"Accept": {"application/json;as=Table;v=v1;g=meta.k8s.io"}}
+	get(clustersURL, table)
+	get(clustersURL, table)
+	if n := f.calls.Load(); n != 5 {
+		t.Fatalf("two Tables: %d calls, want 5", n)
+	}
+	now = now.Add(listCacheTableTTL + time.Millisecond)
+	get(clustersURL, table)
+	if n := f.calls.Load(); n != 6 {
+		t.Fatalf("a Table after its TTL: %d calls, want 6", n)
+	}
+
+	// An idle entry is dropped.
+	now = now.Add(listCacheIdle + time.Second)
+	get(clustersURL, nil)
+	if n := f.calls.Load(); n != 7 {
+		t.Fatalf("after listCacheIdle: %d calls, want 7", n)
+	}
+}
+
+// TestListCacheOnlyLists checks that what is not a list of Clusters goes
+// to the handler every time.
+func TestListCacheOnlyLists(t *testing.T) {
+	t.Parallel()
+	f := &fakeList{status: http.StatusOK}
+	f.rv.Store("1")
+	c := newListCache(f, func() string { return "1" })
+	for _, path := range []string{
+		clustersURL + "/one",
+		clustersURL + "?watch=true",
+		"/apis/clusters.headlamp.dev/v1alpha1/watch/clusters",
+		clustersURL + "/one/proxy/api/v1/namespaces",
+		"/api/v1/namespaces",
+		"/apis/clusters.headlamp.dev/v1alpha2/clusters",
+	} {
+		for range 2 {
+			c.ServeHTTP(httptest.NewRecorder(), listRequest(t, path, nil))
+		}
+	}
+	head := listRequest(t, clustersURL, nil)
+	head.Method = http.MethodHead
+	c.ServeHTTP(httptest.NewRecorder(), head)
+	c.ServeHTTP(httptest.NewRecorder(), head)
+	if n := f.calls.Load(); n != 14 {
+		t.Fatalf("%d calls, want every one of 14", n)
+	}
+}
+
+// TestListCacheKeepsOnlyPlainSuccess checks that an error, or a response
+// with a header of its own (a warning), is written as the handler wrote
+// it, compressed as the client asked, and never served again.
+func TestListCacheKeepsOnlyPlainSuccess(t *testing.T) {
+	t.Parallel()
+	for _, f := range []*fakeList{
+		{status: http.StatusInternalServerError},
+		{status: http.StatusOK, header: http.Header{"Warning": {`299 - "deprecated"`}}},
+	} {
+		f.rv.Store("1")
+		c := newListCache(f, func() string { return "1" })
+		for range 2 {
+			rec := httptest.NewRecorder()
+			c.ServeHTTP(rec, listRequest(t, clustersURL, http.Header{"Accept-Encoding": {"gzip"}}))
+			if rec.Code != f.status || rec.Header().Get("Warning") != f.header.Get("Warning") || rec.Header().Get("Content-Encoding") != "gzip" || !strings.Contains(body(t, rec), `"rv":"1"`) {
+				t.Fatalf("got %d %q", rec.Code, rec.Header())
+			}
+		}
+		if n := f.calls.Load(); n != 2 {
+			t.Errorf("status %d: %d calls, want 2", f.status, n)
+		}
+	}
+}
+
+// TestListCacheCoalesces checks that identical lists arriving together
+// are encoded once, and that a waiter whose client goes away returns.
+func TestListCacheCoalesces(t *testing.T) {
+	t.Parallel()
+	f := &fakeList{status: http.StatusOK, release: make(chan struct{})}
+	f.rv.Store("1")
+	c := newListCache(f, func() string { return "1" })
+	var wg sync.WaitGroup
+	bodies := make([]string, 20)
+	for i := range bodies {
+		wg.Go(func() {
+			rec := httptest.NewRecorder()
+			c.ServeHTTP(rec, listRequest(t, clustersURL, nil))
+			bodies[i] = rec.Body.String()
+		})
+	}
+	for f.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	req := listRequest(t, clustersURL, nil)
+	gone, cancel := context.WithCancel(req.Context())
+	left := make(chan struct{})
+	go func() {
+		defer close(left)
+		c.ServeHTTP(httptest.NewRecorder(), req.WithContext(gone))
+	}()
+	time.Sleep(50 * time.Millisecond) // let the others queue
+	cancel()
+	<-left
+	close(f.release)
+	wg.Wait()
+	if n := f.calls.Load(); n != 1 {
+		t.Fatalf("%d calls for 21 identical lists at once, want 1", n)
+	}
+	for _, b := range bodies {
+		if b != bodies[0] || b == "" {
+			t.Fatal("the waiters got different bodies")
+		}
+	}
+}
+
+// TestListCacheLeaderPanics checks that when the handler panics for the
+// request that encodes, the panic goes on up (to the chain's recovery)
+// and the waiting requests run the handler themselves.
+func TestListCacheLeaderPanics(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	release := make(chan struct{})
+	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if calls.Add(1) == 1 {
+			<-release
+			panic("boom")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, "{}")
+	})
+	c := newListCache(next, func() string { return "1" })
+	panicked := make(chan any)
+	go func() {
+		defer func() { panicked <- recover() }()
+		c.ServeHTTP(httptest.NewRecorder(), listRequest(t, clustersURL, nil))
+	}()
+	for calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	waiter := make(chan *httptest.ResponseRecorder)
+	go func() {
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, listRequest(t, clustersURL, nil))
+		waiter <- rec
+	}()
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	if p := <-panicked; p != "boom" {
+		t.Fatalf("the panic was %v", p)
+	}
+	if rec := <-waiter; rec.Code != http.StatusOK || rec.Body.String() != "{}" {
+		t.Fatalf("the waiter got %d %q", rec.Code, rec.Body.String())
+	}
+}
