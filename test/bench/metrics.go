@@ -99,15 +99,20 @@ func (b *bench) profile(ctx context.Context, name string, d time.Duration) <-cha
 	return done
 }
 
-// snapshot saves clusters-apiserver's /debug/pprof/KIND (heap, goroutine,
-// ...) into -profile-dir/name.pprof, when -profile-dir is set.
+// snapshot saves clusters-apiserver's /debug/pprof/KIND (heap, after a
+// collection, goroutine, ...) into -profile-dir/name.pprof, when
+// -profile-dir is set.
 func (b *bench) snapshot(ctx context.Context, name, kind string) {
 	if b.opts.profileDir == "" {
 		return
 	}
 	client := httpClient(b.clients.server)
 	defer client.CloseIdleConnections()
-	body, err := getBody(ctx, client, b.clients.viaServer("/debug/pprof/"+kind), nil)
+	path := "/debug/pprof/" + kind
+	if kind == "heap" {
+		path += "?gc=1" // what is live, not what the last collection left
+	}
+	body, err := getBody(ctx, client, b.clients.viaServer(path), nil)
 	if err == nil {
 		err = os.MkdirAll(b.opts.profileDir, 0o755)
 	}

@@ -78,12 +78,13 @@ func (b *bench) scaleKubeconfig(ctx context.Context, target string) (scaleFigure
 	key := base64.StdEncoding.EncodeToString(user.ClientKeyData)
 	path := filepath.Join(b.work, "scale-"+target+".kubeconfig")
 	// write writes the file, with context changed's server spelled with
-	// host instead of 127.0.0.1, by rename as config tools do.
-	write := func(changed int, host string) error {
+	// host instead of 127.0.0.1, by rename as config tools do, and returns
+	// when it renamed it into place.
+	write := func(changed int, host string) (time.Time, error) {
 		tmp := path + ".tmp"
 		out, err := os.Create(tmp)
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
 		w := bufio.NewWriterSize(out, 1<<20)
 		fmt.Fprintf(w, "apiVersion: v1\nkind: Config\ncurrent-context: bench-00000\nclusters:\n")
@@ -104,15 +105,16 @@ func (b *bench) scaleKubeconfig(ctx context.Context, target string) (scaleFigure
 		}
 		if err := w.Flush(); err != nil {
 			out.Close()
-			return err
+			return time.Time{}, err
 		}
 		if err := out.Close(); err != nil {
-			return err
+			return time.Time{}, err
 		}
-		return os.Rename(tmp, path)
+		renamed := time.Now()
+		return renamed, os.Rename(tmp, path)
 	}
 	start := time.Now()
-	if err := write(-1, ""); err != nil {
+	if _, err := write(-1, ""); err != nil {
 		return f, err
 	}
 	f.SetupSeconds = time.Since(start).Seconds()
@@ -126,13 +128,14 @@ func (b *bench) scaleKubeconfig(ctx context.Context, target string) (scaleFigure
 		name:  "kubeconfig-" + target,
 		args:  []string{"--kubeconfig-source=" + path},
 		watch: fmt.Sprintf("bench-%05d", watched),
-		change: func(_ context.Context, i int) (func(watchEvent) bool, error) {
+		change: func(_ context.Context, i int) (func(watchEvent) bool, time.Time, error) {
 			host := hosts[i%len(hosts)]
 			want := strings.Replace(server, "127.0.0.1", host, 1)
-			if err := write(watched, host); err != nil {
-				return nil, err
+			renamed, err := write(watched, host)
+			if err != nil {
+				return nil, renamed, err
 			}
-			return func(ev watchEvent) bool { return ev.Type == "MODIFIED" && ev.Object.Spec.Server == want }, nil
+			return func(ev watchEvent) bool { return ev.Type == "MODIFIED" && ev.Object.Spec.Server == want }, renamed, nil
 		},
 	}
 	if err := b.measureScale(ctx, run, &f); err != nil {

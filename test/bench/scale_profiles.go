@@ -88,11 +88,12 @@ func (b *bench) scaleProfiles(ctx context.Context) (scaleFigures, error) {
 		args:     []string{"--clusterprofile-source", "--clusterprofile-provider-file=" + providers, "--clusterprofile-namespaces=" + fleetNamespace},
 		watch:    "cp." + fleetNamespace + "." + profileName(watched),
 		hubWatch: true,
-		change: func(ctx context.Context, i int) (func(watchEvent) bool, error) {
+		change: func(ctx context.Context, i int) (func(watchEvent) bool, time.Time, error) {
 			value := strconv.Itoa(i)
 			patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, changeLabel, value)
+			start := time.Now()
 			_, err := client.ApisV1alpha1().ClusterProfiles(fleetNamespace).Patch(ctx, profileName(watched), types.MergePatchType, []byte(patch), metav1.PatchOptions{})
-			return func(ev watchEvent) bool { return ev.Object.Metadata.Labels[changeLabel] == value }, err
+			return func(ev watchEvent) bool { return ev.Object.Metadata.Labels[changeLabel] == value }, start, err
 		},
 	}
 	if err := b.measureScale(ctx, run, &f); err != nil {
