@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	auditinternal "k8s.io/apiserver/pkg/apis/audit"
+	"k8s.io/apiserver/pkg/audit"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 	"k8s.io/apiserver/pkg/endpoints/metrics"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
@@ -70,15 +72,18 @@ type listCache struct {
 	purge   *time.Timer
 }
 
-// listKey is what a list's response depends on.
+// listKey is what a list's response depends on: the inventory, the path,
+// query and Accept header, and whether the generic handler pretty-prints
+// JSON for the client's User-Agent (see negotiation's isPrettyPrint).
 type listKey struct {
-	rv, query, accept string
+	rv, path, query, accept string
+	pretty                  bool
 }
 
 // listEntry is one recorded response, or one being recorded.
 type listEntry struct {
 	// done is closed once the response is recorded; the fields below are
-	// then read-only, but for used.
+	// then read-only, but for those guarded by listCache.mu.
 	done chan struct{}
 	// servable is true for a 200 with no header but Content-Type: one that
 	// can be written again as it is.
@@ -87,6 +92,7 @@ type listEntry struct {
 	body        []byte
 	expires     time.Time // zero: until the inventory changes
 	used        time.Time // guarded by listCache.mu
+	counted     int       // bytes counted in listCache.size; guarded by listCache.mu
 
 	gzipOnce sync.Once
 	gzipped  []byte
@@ -96,11 +102,37 @@ func newListCache(next http.Handler, rv func() string) *listCache {
 	return &listCache{next: next, rv: rv, now: time.Now, entries: map[listKey]*listEntry{}}
 }
 
-// cacheable tells whether req lists Clusters.
+// cacheable tells whether req lists Clusters, and is not audited with its
+// response: the generic handler logs the response object into the audit
+// event, which a response served from here would lack.
 func cacheable(req *http.Request, info *genericapirequest.RequestInfo) bool {
-	return req.Method == http.MethodGet && info.IsResourceRequest && info.Verb == "list" &&
-		info.APIGroup == proxyGroupVersion.Group && info.APIVersion == proxyGroupVersion.Version &&
-		info.Resource == "clusters" && info.Subresource == "" && info.Namespace == "" && info.Name == ""
+	if req.Method != http.MethodGet || !info.IsResourceRequest || info.Verb != "list" ||
+		info.APIGroup != proxyGroupVersion.Group || info.APIVersion != proxyGroupVersion.Version ||
+		info.Resource != "clusters" || info.Subresource != "" || info.Namespace != "" || info.Name != "" {
+		return false
+	}
+	ac := audit.AuditContextFrom(req.Context())
+	return ac == nil || !ac.Enabled() || !ac.GetEventLevel().GreaterOrEqual(auditinternal.LevelRequestResponse)
+}
+
+// prettyPrinted tells whether the generic handler indents JSON for the
+// User-Agent of req when the query does not say (negotiation's
+// isPrettyPrint; the query is in the key anyway).
+func prettyPrinted(req *http.Request) bool {
+	ua := req.UserAgent()
+	return strings.HasPrefix(ua, "curl") || strings.HasPrefix(ua, "Wget") || strings.HasPrefix(ua, "Mozilla/5.0")
+}
+
+// isTable tells whether req asks for a Table (as kubectl does), which the
+// generic handler writes as plain JSON or YAML: only the Accept header
+// tells.
+func isTable(req *http.Request) bool {
+	for _, a := range req.Header.Values("Accept") {
+		if strings.Contains(a, "as=Table") {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *listCache) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -109,13 +141,19 @@ func (c *listCache) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		c.next.ServeHTTP(w, req)
 		return
 	}
-	key := listKey{rv: c.rv(), query: req.URL.RawQuery, accept: strings.Join(req.Header.Values("Accept"), ", ")}
+	key := listKey{path: req.URL.EscapedPath(), query: req.URL.RawQuery, accept: strings.Join(req.Header.Values("Accept"), ", "), pretty: prettyPrinted(req)}
 	now := c.now()
 	c.mu.Lock()
+	// Read under c.mu, so that a request that read it before a change
+	// cannot drop what was recorded after.
+	key.rv = c.rv()
 	c.dropStaleLocked(key.rv, now)
 	e, found := c.entries[key]
 	if !found {
 		e = &listEntry{done: make(chan struct{})}
+		if isTable(req) {
+			e.expires = now.Add(listCacheTableTTL)
+		}
 		c.entries[key] = e
 	}
 	e.used = now
@@ -129,7 +167,7 @@ func (c *listCache) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			rec.replay(w, req)
 			return
 		}
-		e.write(w, req)
+		c.write(e, key, w, req)
 		return
 	}
 	select {
@@ -141,10 +179,11 @@ func (c *listCache) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		c.next.ServeHTTP(w, req)
 		return
 	}
-	// The request metrics go-restful's route records, which a response
-	// served from here does not reach.
-	metrics.InstrumentHandlerFunc(info.Verb, info.APIGroup, info.APIVersion, info.Resource, info.Subresource, "cluster", metrics.APIServerComponent, false, "",
-		func(w http.ResponseWriter, req *http.Request) { e.write(w, req) })(w, req)
+	// The request metrics go-restful's route records (with the verb it
+	// gives a list, which the response size histogram needs), which a
+	// response served from here does not reach.
+	metrics.InstrumentHandlerFunc(metrics.MethodList, info.APIGroup, info.APIVersion, info.Resource, info.Subresource, "cluster", metrics.APIServerComponent, false, "",
+		func(w http.ResponseWriter, req *http.Request) { c.write(e, key, w, req) })(w, req)
 }
 
 // record runs the generic handler for req, uncompressed, into e, and
@@ -152,10 +191,14 @@ func (c *listCache) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *recorder {
 	rec := &recorder{header: http.Header{}}
 	defer func() {
-		keep := e.servable && c.rv() == key.rv // else newer than its key
 		c.mu.Lock()
-		if keep && c.size+len(e.body) <= listCacheMaxBytes && len(c.entries) <= listCacheMaxEntries {
-			c.size += len(e.body)
+		keep := e.servable && c.rv() == key.rv // else newer than its key
+		if keep {
+			c.makeRoomLocked(e, len(e.body))
+		}
+		if keep && c.size+len(e.body) <= listCacheMaxBytes {
+			e.counted = len(e.body)
+			c.size += e.counted
 			c.schedulePurgeLocked()
 		} else if c.entries[key] == e {
 			delete(c.entries, key)
@@ -174,37 +217,65 @@ func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *record
 		if cap(e.body) > len(e.body)+len(e.body)/4 {
 			e.body = bytes.Clone(e.body) // not the buffer's room to grow, for as long as it is kept
 		}
-		if strings.Contains(e.contentType, "as=Table") {
-			e.expires = c.now().Add(listCacheTableTTL)
-		}
 	}
 	return rec
+}
+
+// makeRoomLocked drops the least recently used recorded entries other than
+// keep until one more entry of size bytes fits; c.mu is held.
+func (c *listCache) makeRoomLocked(keep *listEntry, size int) {
+	for {
+		recorded := 0
+		var oldestKey listKey
+		var oldest *listEntry
+		for k, e := range c.entries {
+			if e == keep || !isDone(e) {
+				continue
+			}
+			recorded++
+			if oldest == nil || e.used.Before(oldest.used) {
+				oldestKey, oldest = k, e
+			}
+		}
+		if oldest == nil || (recorded < listCacheMaxEntries && c.size+size <= listCacheMaxBytes) {
+			return
+		}
+		delete(c.entries, oldestKey)
+		c.size -= oldest.counted
+	}
+}
+
+func isDone(e *listEntry) bool {
+	select {
+	case <-e.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // dropStaleLocked drops the entries of another resourceVersion, expired,
 // or unused for listCacheIdle; c.mu is held.
 func (c *listCache) dropStaleLocked(rv string, now time.Time) {
 	for k, e := range c.entries {
-		select {
-		case <-e.done:
-		default:
+		if !isDone(e) {
 			continue // being recorded
 		}
 		if k.rv != rv || (!e.expires.IsZero() && now.After(e.expires)) || now.Sub(e.used) > listCacheIdle {
 			delete(c.entries, k)
-			c.size -= len(e.body)
+			c.size -= e.counted
 		}
 	}
 }
 
-// schedulePurgeLocked makes sure the entries are looked at again once they
-// may have gone idle, so an unused list does not stay in memory; c.mu is
-// held.
+// schedulePurgeLocked makes sure the entries are looked at again every
+// half listCacheIdle while there are any, so an unused list does not stay
+// in memory much longer than listCacheIdle; c.mu is held.
 func (c *listCache) schedulePurgeLocked() {
 	if c.purge != nil {
 		return
 	}
-	c.purge = time.AfterFunc(listCacheIdle+time.Second, func() {
+	c.purge = time.AfterFunc(listCacheIdle/2, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.purge = nil
@@ -215,12 +286,21 @@ func (c *listCache) schedulePurgeLocked() {
 	})
 }
 
-// write writes e as the generic handler would have for req: compressed
-// if req accepts gzip and the body is large enough.
-func (e *listEntry) write(w http.ResponseWriter, req *http.Request) {
+// write writes e, recorded for key, as the generic handler would have for
+// req: compressed if req accepts gzip and the body is large enough. The
+// compressed copy is made once, and counted while e is kept.
+func (c *listCache) write(e *listEntry, key listKey, w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Content-Type", e.contentType)
 	if wantsGzip(req, e.body) {
-		e.gzipOnce.Do(func() { e.gzipped = compress(e.body) })
+		e.gzipOnce.Do(func() {
+			e.gzipped = compress(e.body)
+			c.mu.Lock()
+			if c.entries[key] == e {
+				e.counted += len(e.gzipped)
+				c.size += len(e.gzipped)
+			}
+			c.mu.Unlock()
+		})
 		writeGzipped(w, http.StatusOK, e.gzipped)
 		return
 	}
@@ -274,7 +354,9 @@ func (r *recorder) Write(p []byte) (int, error) {
 }
 
 // replay writes what was recorded for req to w, for a response that is
-// not kept: an error, or one with headers of its own (a warning).
+// not kept: an error, or one with headers of its own. (Warnings are not
+// among them: the warning filter adds them to the outer writer, where the
+// request that records gets them; a list of Clusters has none.)
 func (r *recorder) replay(w http.ResponseWriter, req *http.Request) {
 	for k, vs := range r.header {
 		w.Header()[k] = vs

@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +31,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/sets"
+	auditinternal "k8s.io/apiserver/pkg/apis/audit"
+	"k8s.io/apiserver/pkg/audit"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 )
 
@@ -56,11 +59,8 @@ func (f *fakeList) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	for k, vs := range f.header {
 		w.Header()[k] = vs
 	}
-	ct := "application/json"
-	if strings.Contains(req.Header.Get("Accept"), "as=Table") {
-		ct = "application/json;as=Table;v=v1;g=meta.k8s.io"
-	}
-	w.Header().Set("Content-Type", ct)
+	// As the generic handler writes a Table too.
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(f.status)
 	// Large enough to be compressed.
 	_, _ = io.WriteString(w, strings.Repeat(`{"rv":"`+f.rv.Load().(string)+`","accept":"`+req.Header.Get("Accept")+`"}`, 10000))
@@ -170,6 +170,71 @@ func TestListCache(t *testing.T) {
 	get(clustersURL, nil)
 	if n := f.calls.Load(); n != 7 {
 		t.Fatalf("after listCacheIdle: %d calls, want 7", n)
+	}
+
+	// A User-Agent the generic handler pretty-prints for is another
+	// response.
+	get(clustersURL, http.Header{"User-Agent": {"curl/8.0"}})
+	get(clustersURL, http.Header{"User-Agent": {"kubectl/v1.37.0"}})
+	if n := f.calls.Load(); n != 8 {
+		t.Fatalf("curl and kubectl: %d calls, want 8", n)
+	}
+}
+
+// TestListCacheEvicts checks that distinct lists beyond
+// listCacheMaxEntries evict the least recently used, so junk queries
+// cannot keep the lists people use out.
+func TestListCacheEvicts(t *testing.T) {
+	t.Parallel()
+	f := &fakeList{status: http.StatusOK}
+	f.rv.Store("1")
+	now := time.Unix(1000, 0)
+	c := newListCache(f, func() string { return "1" })
+	c.now = func() time.Time { return now }
+	get := func(query string) {
+		now = now.Add(time.Millisecond)
+		c.ServeHTTP(httptest.NewRecorder(), listRequest(t, clustersURL+query, nil))
+	}
+	get("")
+	for i := range listCacheMaxEntries + 4 {
+		get(fmt.Sprintf("?junk=%d", i))
+		get("") // the list in use stays the most recently used
+	}
+	if n := f.calls.Load(); n != listCacheMaxEntries+5 {
+		t.Fatalf("%d calls, want %d: the list in use was evicted", n, listCacheMaxEntries+5)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) > listCacheMaxEntries {
+		t.Errorf("%d entries kept, at most %d", len(c.entries), listCacheMaxEntries)
+	}
+	size := 0
+	for _, e := range c.entries {
+		size += e.counted
+	}
+	if size != c.size {
+		t.Errorf("size %d, the entries count %d", c.size, size)
+	}
+}
+
+// TestListCacheNotForAuditedResponses checks that a list audited at the
+// RequestResponse level, whose event carries the response object the
+// generic handler logs, always goes to the handler.
+func TestListCacheNotForAuditedResponses(t *testing.T) {
+	t.Parallel()
+	f := &fakeList{status: http.StatusOK}
+	f.rv.Store("1")
+	c := newListCache(f, func() string { return "1" })
+	for range 2 {
+		req := listRequest(t, clustersURL, nil)
+		ctx := audit.WithAuditContext(req.Context())
+		if err := audit.AuditContextFrom(ctx).Init(audit.RequestAuditConfig{Level: auditinternal.LevelRequestResponse}, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.ServeHTTP(httptest.NewRecorder(), req.WithContext(ctx))
+	}
+	if n := f.calls.Load(); n != 2 {
+		t.Fatalf("%d calls, want 2", n)
 	}
 }
 
