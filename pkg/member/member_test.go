@@ -202,6 +202,40 @@ func TestProbesHoldNoConnection(t *testing.T) {
 	}
 }
 
+// TestProbesUseHTTP1 checks that health checks speak HTTP/1.1 to a member
+// that offers HTTP/2, while the proxy's requests use HTTP/2: a closed
+// HTTP/2 client connection stays in memory for the read-idle timeout,
+// which checks of thousands of members would multiply.
+func TestProbesUseHTTP1(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	trs := NewTransports(Options{Timeouts: DefaultTimeouts()})
+	tr, err := trs.Get("a", inventory.Access{Config: &rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}, Hash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.Close)
+	for _, tc := range []struct {
+		name  string
+		rt    http.RoundTripper
+		major int
+	}{{"health check", tr.ProbeRoundTripper, 1}, {"proxy", tr.RoundTripper, 2}} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL, http.NoBody)
+		resp, err := tc.rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.ProtoMajor != tc.major {
+			t.Errorf("%s: %s, want HTTP/%d", tc.name, resp.Proto, tc.major)
+		}
+	}
+}
+
 func TestFollowDropsTransportsOfRemovedClusters(t *testing.T) {
 	t.Parallel()
 	inv := inventory.New()
