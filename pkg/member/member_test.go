@@ -234,6 +234,18 @@ func TestProbesUseHTTP1(t *testing.T) {
 			t.Errorf("%s: %s, want HTTP/%d", tc.name, resp.Proto, tc.major)
 		}
 	}
+
+	// A member that needs no TLS settings of its own (here plain HTTP;
+	// as well an https server the system trusts, with a token) has no TLS
+	// configuration to start from.
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	t.Cleanup(plain.Close)
+	tmp, err := trs.Temporary("b", inventory.Access{Config: &rest.Config{Host: plain.URL, BearerToken: "t"}, Hash: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmp.Close()
+	get(t, tmp.ProbeRoundTripper, plain.URL)
 }
 
 func TestFollowDropsTransportsOfRemovedClusters(t *testing.T) {
