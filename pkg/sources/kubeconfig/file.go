@@ -35,9 +35,9 @@ import (
 // file is what the source remembers of one kubeconfig file.
 type file struct {
 	path string
-	// sum is the checksum of the contents last parsed. Every sync reads the
-	// file and compares contents, since an edit can keep a file's size and
-	// modification time.
+	// sum is the checksum of the contents last parsed. Every sync hashes
+	// the file's contents and compares, since an edit can keep a file's
+	// size and modification time.
 	sum fileSum
 	// good holds the last valid member of each context.
 	good map[string]inventory.Member
@@ -54,7 +54,7 @@ type file struct {
 // (a CA, client certificate or key), differ from the version last parsed,
 // and if so returns the contents. An unchanged file is only hashed, as it
 // streams through a small buffer: polling a file of tens of megabytes
-// every second allocates nothing.
+// every second holds no copy of it.
 func (f *file) read() ([]byte, bool, error) {
 	sum, err := sumFile(f.path)
 	if err != nil {

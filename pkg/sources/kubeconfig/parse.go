@@ -249,7 +249,7 @@ func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Con
 		m.Cluster.Spec.InsecureSkipTLSVerify = c.InsecureSkipTLSVerify
 	}
 
-	restConfig, err := clientcmd.NewNonInteractiveClientConfig(*cfg, name, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
+	restConfig, err := clientcmd.NewNonInteractiveClientConfig(*ownEntries(cfg, name, kctx), name, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
 	if err == nil && restConfig.Host == "" {
 		err = fmt.Errorf("cluster %q has no server", kctx.Cluster)
 	}
@@ -263,6 +263,28 @@ func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Con
 	m.Access.Via = fmt.Sprintf("user %q of context %q in %s", kctx.AuthInfo, name, path)
 	m.Access.Hash = inventory.AccessHash(kctx, cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo], impersonate, sums)
 	return m, nil
+}
+
+// ownEntries returns a configuration of context name of cfg alone, for
+// clientcmd to build its client from: clientcmd writes into the user
+// entry it is given (an exec plugin's install hint and cluster
+// extension), and the entries of cfg are shared with the next version of
+// the file, which reuses what did not change, and with other contexts.
+// The user entry and what clientcmd writes into are copies; the bytes of
+// certificates and keys are not copied.
+func ownEntries(cfg *clientcmdapi.Config, name string, kctx *clientcmdapi.Context) *clientcmdapi.Config {
+	own := clientcmdapi.NewConfig()
+	own.Contexts[name] = kctx
+	if c, ok := cfg.Clusters[kctx.Cluster]; ok {
+		own.Clusters[kctx.Cluster] = c
+	}
+	if a, ok := cfg.AuthInfos[kctx.AuthInfo]; ok && a != nil {
+		user := *a
+		user.Exec = a.Exec.DeepCopy()
+		user.AuthProvider = a.AuthProvider.DeepCopy()
+		own.AuthInfos[kctx.AuthInfo] = &user
+	}
+	return own
 }
 
 // quoted matches what YAML and JSON decoding errors quote from their

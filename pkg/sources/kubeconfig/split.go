@@ -82,23 +82,27 @@ func split(data []byte) (blocks, bool) {
 			}
 			seen[key] = true
 			list, indent, open = -1, -1, !value
-			if value {
-				rest = append(rest, line...)
-				continue
+			if !closesOnLine(text) {
+				return b, false
 			}
-			for i, l := range lists {
-				if key == l {
-					list = i
+			// Into the rest, a list's own line too (it decodes there as an
+			// empty list), so that every byte outside the items is decoded.
+			rest = append(rest, line...)
+			if !value {
+				for i, l := range lists {
+					if key == l {
+						list = i
+					}
 				}
-			}
-			if list < 0 {
-				rest = append(rest, line...)
 			}
 			continue
 		}
 		if list < 0 {
 			if len(seen) == 0 && !blank {
 				return b, false // the document does not start at the first column
+			}
+			if !closesOnLine(text) {
+				return b, false
 			}
 			rest = append(rest, line...)
 			continue
@@ -108,6 +112,8 @@ func split(data []byte) (blocks, bool) {
 		if blank {
 			if last >= 0 {
 				items[last] = all[start-len(items[last]) : end]
+			} else {
+				rest = append(rest, line...) // a comment before the first item
 			}
 			continue
 		}
@@ -125,6 +131,57 @@ func split(data []byte) (blocks, bool) {
 	}
 	b.rest = rest
 	return b, true
+}
+
+// closesOnLine tells whether every quoted scalar and flow collection that
+// a line of the rest opens is closed on the line. A YAML decoder reads a
+// quoted scalar across lines whatever their indentation, so one left open
+// could hold what the cutting took for a list and its items; the file is
+// then decoded whole. It errs towards no.
+func closesOnLine(line []byte) bool {
+	depth := 0
+	start := true // at the start of a token: where a quote or bracket opens one
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == ' ' || c == '\t':
+			start = true
+			continue
+		case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
+			return depth == 0 // a comment to the end of the line
+		case (c == '"' || c == '\'') && start:
+			if i = closingQuote(line, i); i < 0 {
+				return false
+			}
+		case (c == '[' || c == '{') && (start || depth > 0):
+			depth++
+			continue
+		case (c == ']' || c == '}') && depth > 0:
+			depth--
+		case c == ',' || c == ':' || c == '-' || c == '?':
+			start = true
+			continue
+		}
+		start = false
+	}
+	return depth == 0
+}
+
+// closingQuote returns the index of the quote that closes the one at
+// line[open], or -1 if the line does not close it.
+func closingQuote(line []byte, open int) int {
+	q := line[open]
+	for i := open + 1; i < len(line); i++ {
+		switch {
+		case q == '"' && line[i] == '\\':
+			i++ // an escaped character
+		case line[i] == q && q == '\'' && i+1 < len(line) && line[i+1] == '\'':
+			i++ // '' is a quote within single quotes
+		case line[i] == q:
+			return i
+		}
+	}
+	return -1
 }
 
 // startsItem tells whether a line, its indentation removed, opens a list

@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -126,6 +127,29 @@ current-context: two
 		{"a quoted key", "\"clusters\":\n- name: one\n  cluster: {server: https://a}\n", false},
 		{"an item less indented than the first", "clusters:\n  - name: one\n    cluster: {server: https://a}\n - name: two\n   cluster: {server: https://b}\n", false},
 		{"a key at the items' indentation", "clusters:\n  - name: one\n  cluster: {server: https://a}\n", false},
+		// A quoted scalar goes on across lines whatever their indentation:
+		// here it holds what looks like a users list, which must not give
+		// the context a token that decoding the whole file does not see.
+		{"a quoted scalar hiding a list", `apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster: {server: https://prod.example}
+contexts:
+- name: prod
+  context: {cluster: prod, user: admin}
+current-context: "prod
+users:
+- name: admin
+  user: {token: T}
+preferences: {}"
+`, false},
+		{"a single-quoted scalar hiding a list", "current-context: 'a\nclusters:\n- name: x\n  cluster: {server: https://x}\nb'\n", false},
+		{"a flow mapping across a list", "preferences: {colors: true,\nclusters:\n- name: a\n  cluster: {server: https://a}\nx: y}\n", false},
+		{"a quoted scalar closed on its line", "current-context: \"a # not a comment\" # a comment \"\nclusters:\n- name: a\n  cluster: {server: https://a}\n", true},
+		{"escaped quotes", "current-context: \"a\\\"b\"\nkind: 'it''s'\nclusters:\n- name: a\n  cluster: {server: https://a}\n", true},
+		{"invalid UTF-8 in the comment of a list's line", "clusters: # caf\xe9\n- name: a\n  cluster: {server: https://a}\n", true},
+		{"a control character in a comment before the first item", "clusters:\n# \x01\n- name: a\n  cluster: {server: https://a}\n", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,6 +175,62 @@ current-context: two
 				t.Errorf("cut differs from whole (-whole +cut):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestParseLeavesSharedEntriesAlone checks that building the members of
+// two contexts that share an exec-plugin user writes nothing into the
+// decoded user entry, which the next version of the file reuses and other
+// contexts read: clientcmd writes the install hint and the cluster's exec
+// extension into the user entry it is given.
+func TestParseLeavesSharedEntriesAlone(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "config")
+	data := []byte(`apiVersion: v1
+kind: Config
+clusters:
+- name: a
+  cluster:
+    server: https://a.example
+    extensions:
+    - name: client.authentication.k8s.io/exec
+      extension: {audience: a}
+- name: b
+  cluster:
+    server: https://b.example
+    extensions:
+    - name: client.authentication.k8s.io/exec
+      extension: {audience: b}
+users:
+- name: u
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: /bin/true
+      provideClusterInfo: true
+      interactiveMode: Never
+contexts:
+- name: a
+  context: {cluster: a, user: u}
+- name: b
+  context: {cluster: b, user: u}
+`)
+	p, err := parse(path, data, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := p.cfg.AuthInfos["u"].Exec
+	if exec.Config != nil || exec.InstallHint != "" {
+		t.Errorf("the decoded user entry was written to: config %v, install hint %q", exec.Config, exec.InstallHint)
+	}
+	for name, m := range p.members {
+		got := m.Access.Config.ExecProvider
+		if got == nil || got == exec {
+			t.Fatalf("context %s: exec provider %p, the decoded entry's %p", name, got, exec)
+		}
+		if u, ok := got.Config.(*runtime.Unknown); !ok || !strings.Contains(string(u.Raw), `"audience":"`+name+`"`) {
+			t.Errorf("context %s: the exec plugin gets cluster config %v", name, got.Config)
+		}
 	}
 }
 
