@@ -177,6 +177,16 @@ func loadWhole(path string, data []byte) (*clientcmdapi.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a valid kubeconfig: %s", redact(err))
 	}
+	setOrigin(cfg, path)
+	if err := clientcmd.ResolveLocalPaths(cfg); err != nil {
+		return nil, fmt.Errorf("resolving relative paths: %w", err)
+	}
+	return cfg, nil
+}
+
+// setOrigin records path as where every entry of cfg comes from, which
+// clientcmd.ResolveLocalPaths resolves relative paths against.
+func setOrigin(cfg *clientcmdapi.Config, path string) {
 	for _, c := range cfg.Clusters {
 		c.LocationOfOrigin = path
 	}
@@ -186,10 +196,6 @@ func loadWhole(path string, data []byte) (*clientcmdapi.Config, error) {
 	for _, c := range cfg.Contexts {
 		c.LocationOfOrigin = path
 	}
-	if err := clientcmd.ResolveLocalPaths(cfg); err != nil {
-		return nil, fmt.Errorf("resolving relative paths: %w", err)
-	}
-	return cfg, nil
 }
 
 // unchanged reports whether context name of cfg can reuse p's valid member.

@@ -265,15 +265,7 @@ func loadBlocks(path string, b blocks, prev map[itemKey]item) (*clientcmdapi.Con
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, c := range cfg.Clusters {
-		c.LocationOfOrigin = path
-	}
-	for _, a := range cfg.AuthInfos {
-		a.LocationOfOrigin = path
-	}
-	for _, c := range cfg.Contexts {
-		c.LocationOfOrigin = path
-	}
+	setOrigin(cfg, path)
 	// fresh holds what was decoded now, so that only it has its paths
 	// resolved: what is reused was resolved when it was decoded.
 	fresh := clientcmdapi.NewConfig()
@@ -336,19 +328,17 @@ func decodeItem(path string, list int, text []byte, fresh *clientcmdapi.Config) 
 	if err != nil {
 		return item{}, err
 	}
+	setOrigin(one, path)
 	var out []item
 	for name, c := range one.Clusters {
-		c.LocationOfOrigin = path
 		out = append(out, item{name, c})
 		fresh.Clusters[name] = c
 	}
 	for name, a := range one.AuthInfos {
-		a.LocationOfOrigin = path
 		out = append(out, item{name, a})
 		fresh.AuthInfos[name] = a
 	}
 	for name, c := range one.Contexts {
-		c.LocationOfOrigin = path
 		out = append(out, item{name, c})
 		fresh.Contexts[name] = c
 	}
