@@ -22,9 +22,7 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -76,40 +74,13 @@ func bindRole(t *testing.T, kube kubernetes.Interface, name, user string, rules 
 	waitGranted(t, kube, "", user, rules...)
 }
 
-// waitGranted waits until the RBAC of kube's cluster, which takes roles
-// and bindings from informers, grants user the first verb of every rule
-// (in namespace ns, when set), so that a test does not race the binding
-// it just made.
+// waitGranted waits until the RBAC of kube's cluster grants user the
+// first verb of every rule (in namespace ns, when set), so that a test
+// does not race the binding it just made.
 func waitGranted(t *testing.T, kube kubernetes.Interface, ns, user string, rules ...rbacv1.PolicyRule) {
 	t.Helper()
-	for _, rule := range rules {
-		spec := authorizationv1.SubjectAccessReviewSpec{User: user}
-		verb := "get"
-		if len(rule.Verbs) > 0 && rule.Verbs[0] != rbacv1.VerbAll {
-			verb = rule.Verbs[0]
-		}
-		if len(rule.NonResourceURLs) > 0 {
-			spec.NonResourceAttributes = &authorizationv1.NonResourceAttributes{Path: strings.TrimSuffix(rule.NonResourceURLs[0], "*"), Verb: verb}
-		} else {
-			attrs := &authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb}
-			if len(rule.APIGroups) > 0 && rule.APIGroups[0] != rbacv1.APIGroupAll {
-				attrs.Group = rule.APIGroups[0]
-			}
-			if len(rule.Resources) > 0 {
-				attrs.Resource, attrs.Subresource, _ = strings.Cut(rule.Resources[0], "/")
-			}
-			if len(rule.ResourceNames) > 0 {
-				attrs.Name = rule.ResourceNames[0]
-			}
-			spec.ResourceAttributes = attrs
-		}
-		harness.Eventually(t, 30*time.Second, "RBAC grants "+user+" "+rule.String(), func() (bool, string) {
-			got, err := kube.AuthorizationV1().SubjectAccessReviews().Create(t.Context(), &authorizationv1.SubjectAccessReview{Spec: spec}, metav1.CreateOptions{})
-			if err != nil {
-				return false, err.Error()
-			}
-			return got.Status.Allowed, got.Status.Reason
-		})
+	if err := harness.WaitGranted(t.Context(), kube, ns, user, rules...); err != nil {
+		t.Fatal(err)
 	}
 }
 

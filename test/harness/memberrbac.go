@@ -20,7 +20,6 @@ import (
 	"context"
 	"fmt"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,7 +52,7 @@ func (e *Env) bindHubAdmin(ctx context.Context) error {
 		if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("binding the hub admin on %s: %w", m.Name, err)
 		}
-		if err := waitAllowed(ctx, kube, "admin", authorizationv1.ResourceAttributes{Verb: "delete", Resource: "nodes"}); err != nil {
+		if err := WaitGranted(ctx, kube, "", "admin", rbacv1.PolicyRule{Verbs: []string{"delete"}, Resources: []string{"nodes"}}); err != nil {
 			return fmt.Errorf("%s: %w", m.Name, err)
 		}
 	}

@@ -26,7 +26,6 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -162,7 +161,7 @@ func grantSecretReader(ctx context.Context, hub kubernetes.Interface) error {
 	if _, err := hub.RbacV1().RoleBindings(ProfileNamespace).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating RoleBinding %s/%s on the hub: %w", ProfileNamespace, binding.Name, err)
 	}
-	return waitAllowed(ctx, hub, secretReaderUser, authorizationv1.ResourceAttributes{Namespace: ProfileNamespace, Verb: "get", Resource: "secrets"})
+	return WaitGranted(ctx, hub, ProfileNamespace, secretReaderUser, role.Rules...)
 }
 
 // memberToken returns a token of a cluster-admin ServiceAccount on
@@ -184,7 +183,7 @@ func (e *Env) memberToken(ctx context.Context, i int) (string, error) {
 	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
 		return "", fmt.Errorf("binding cluster-admin on %s: %w", m.Name, err)
 	}
-	if err := waitAllowed(ctx, kube, "system:serviceaccount:"+sa.Namespace+":"+sa.Name, authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "users"}); err != nil {
+	if err := WaitGranted(ctx, kube, "", "system:serviceaccount:"+sa.Namespace+":"+sa.Name, rbacv1.PolicyRule{Verbs: []string{"impersonate"}, Resources: []string{"users"}}); err != nil {
 		return "", fmt.Errorf("%s: %w", m.Name, err)
 	}
 	ttl := int64(serverTokenTTL / time.Second)
