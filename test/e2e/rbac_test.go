@@ -17,6 +17,7 @@ limitations under the License.
 package e2e
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -55,12 +56,21 @@ func TestHubRBACDecides(t *testing.T) {
 		{"resourceNames: the named cluster", onlyOne, []string{"get", "cluster", "member-1"}, true, []string{"get", "clusters.clusters.headlamp.dev/member-1"}},
 		{"resourceNames: another cluster", onlyOne, []string{"get", "cluster", "member-2"}, false, []string{"get", "clusters.clusters.headlamp.dev/member-2"}},
 		{"resourceNames: the whole list", onlyOne, []string{"get", "clusters"}, false, []string{"list", "clusters.clusters.headlamp.dev"}},
+		// A list of the named cluster alone is authorized as that name, and
+		// must not be answered with the whole list the viewer's kubectl
+		// left in the server's list cache.
+		{"resourceNames: a list selecting the named cluster", onlyOne, []string{"get", "clusters", "--field-selector", "metadata.name=member-1", "-o", "name"}, true, []string{"list", "clusters.clusters.headlamp.dev/member-1"}},
 	}
+	// In order: the viewer's list comes first, so the lists refused after
+	// it meet a server whose list cache holds the same kubectl request.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := kubectlAs(tc.kubeconfig, tc.args...)
 			if tc.allowed && err != nil {
 				t.Errorf("kubectl %s: %v", strings.Join(tc.args, " "), err)
+			}
+			if slices.Contains(tc.args, "--field-selector") && err == nil && strings.TrimSpace(out) != "cluster.clusters.headlamp.dev/member-1" {
+				t.Errorf("kubectl %s = %q, want member-1 alone", strings.Join(tc.args, " "), out)
 			}
 			if !tc.allowed && (err == nil || !strings.Contains(out, "Forbidden") && !strings.Contains(err.Error(), "forbidden")) {
 				t.Errorf("kubectl %s = %v, %q; want 403 Forbidden", strings.Join(tc.args, " "), err, out)
