@@ -39,6 +39,8 @@ type file struct {
 	// the file's contents and compares, since an edit can keep a file's
 	// size and modification time.
 	sum fileSum
+	// stat is what os.Stat told of the file when it was last read.
+	stat fileStat
 	// good holds the last valid member of each context.
 	good map[string]inventory.Member
 	// last is the last version parsed, whose unchanged contexts the next
@@ -52,24 +54,49 @@ type file struct {
 
 // read tells whether the file's contents, or a file that they reference
 // (a CA, client certificate or key), differ from the version last parsed,
-// and if so returns the contents. An unchanged file is only hashed, as it
-// streams through a small buffer: polling a file of tens of megabytes
-// every second holds no copy of it.
+// and if so returns the contents. A file whose size, modification time
+// and inode are those last read is only hashed, as it streams through a
+// small buffer (an edit can keep them all): polling a file of tens of
+// megabytes every second holds no copy of it. Another one is read at once,
+// without hashing it first.
 func (f *file) read() ([]byte, bool, error) {
-	sum, err := sumFile(f.path)
+	info, err := os.Stat(f.path)
 	if err != nil {
 		return nil, false, err
 	}
-	if sum == f.sum && !f.last.refsChanged() {
-		return nil, false, nil
+	id := statOf(info)
+	if id == f.stat {
+		sum, err := sumFile(f.path)
+		if err != nil {
+			return nil, false, err
+		}
+		if sum == f.sum && !f.last.refsChanged() {
+			return nil, false, nil
+		}
 	}
 	data, err := os.ReadFile(f.path)
 	if err != nil {
 		return nil, false, err
 	}
-	// The contents read now, which may be newer than those just hashed.
-	f.sum = sumOf(data)
-	return data, true, nil
+	// What was read may be newer than what was stated: the next poll then
+	// reads it again and finds the same contents.
+	f.stat = id
+	if sum := sumOf(data); sum != f.sum {
+		f.sum = sum
+		return data, true, nil
+	}
+	return data, f.last.refsChanged(), nil
+}
+
+// fileStat is what os.Stat tells of a file's version: its size,
+// modification time, device and inode.
+type fileStat struct {
+	size, mtime int64
+	id          [2]uint64
+}
+
+func statOf(info os.FileInfo) fileStat {
+	return fileStat{info.Size(), info.ModTime().UnixNano(), dirID(info)}
 }
 
 // fail logs a problem with the whole file, once until it changes.

@@ -61,13 +61,12 @@ func split(data []byte) (blocks, bool) {
 	list, indent := -1, -1 // the list being cut and the indentation of its items
 	open := false          // whether the last top-level key has its value on the lines after it
 	// Items are slices of data: an item's lines are contiguous.
-	all := data
-	for off := 0; off < len(all); {
-		end := len(all)
-		if i := bytes.IndexByte(all[off:], '\n'); i >= 0 {
+	for off := 0; off < len(data); {
+		end := len(data)
+		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
 			end = off + i + 1
 		}
-		line := all[off:end]
+		line := data[off:end]
 		start := off
 		off = end
 		text := bytes.TrimRight(line, "\n")
@@ -111,7 +110,7 @@ func split(data []byte) (blocks, bool) {
 		last := len(items) - 1
 		if blank {
 			if last >= 0 {
-				items[last] = all[start-len(items[last]) : end]
+				items[last] = data[start-len(items[last]) : end]
 			} else {
 				rest = append(rest, line...) // a comment before the first item
 			}
@@ -124,7 +123,7 @@ func split(data []byte) (blocks, bool) {
 		case n == indent && startsItem(trimmed):
 			b.items[list] = append(items, line)
 		case n > indent && last >= 0:
-			items[last] = all[start-len(items[last]) : end]
+			items[last] = data[start-len(items[last]) : end]
 		default:
 			return b, false
 		}
