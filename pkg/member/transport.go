@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -177,13 +178,32 @@ func (tr *Transport) fits(access inventory.Access) bool {
 	return tr.hash == access.Hash && tr.Impersonate == access.Impersonate
 }
 
-// Temporary builds a transport of cluster for access that is not cached;
-// the caller closes it when done.
+// Temporary builds a transport of cluster for access, for health checks
+// only, that is not cached: its ProbeRoundTripper is set, and none of the
+// proxy's pool, credentials for upgrades or upgrade dialer is built. The
+// caller closes it when done.
 func (t *Transports) Temporary(cluster string, access inventory.Access) (*Transport, error) {
 	if access.Config == nil {
 		return nil, fmt.Errorf("no access configuration")
 	}
-	return t.build(cluster, access)
+	p, err := t.prepare(cluster, access)
+	if err != nil {
+		return nil, err
+	}
+	probeBase := p.base(probeIdleConnTimeout, true)
+	probeRT, err := transport.HTTPWrappersForConfig(p.tc, probeBase)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Transport{
+		ProbeRoundTripper: probeRT,
+		Timeouts:          t.Timeouts,
+		Impersonate:       access.Impersonate,
+		probeBase:         probeBase,
+		ctx:               ctx,
+		cancel:            cancel,
+	}, nil
 }
 
 // Close ends the requests and streams that use the transport and closes
@@ -235,16 +255,29 @@ func (t *Transports) Prune(keep func(cluster string, tr *Transport) bool) {
 // watches and followed logs included, and closes its idle connections.
 func (tr *Transport) close() {
 	tr.cancel()
-	tr.base.CloseIdleConnections()
+	if tr.base != nil { // nil for a Temporary one
+		tr.base.CloseIdleConnections()
+	}
 	tr.probeBase.CloseIdleConnections()
 }
 
-// build makes the transports of cluster for access. With
-// access.Impersonate, an impersonation configured in the source (a
-// kubeconfig's "as") is ignored: the proxy sets the hub user's identity on
-// each request instead.
-func (t *Transports) build(cluster string, access inventory.Access) (*Transport, error) {
-	cfg, impersonate := access.Config, access.Impersonate
+// prepared is what every connection pool and dialer of one member is
+// built from.
+type prepared struct {
+	tc        *transport.Config
+	tlsConfig *tls.Config // nil when the member needs no TLS settings of its own
+	dialer    *net.Dialer
+	dial      utilnet.DialFunc
+	proxy     func(*http.Request) (*url.URL, error)
+	timeouts  Timeouts
+}
+
+// prepare reads access's configuration of cluster into what its pools are
+// built from. With access.Impersonate, an impersonation configured in the
+// source (a kubeconfig's "as") is ignored: the proxy sets the hub user's
+// identity on each request instead.
+func (t *Transports) prepare(cluster string, access inventory.Access) (*prepared, error) {
+	cfg := access.Config
 	var creds *execCredentials
 	if cfg.ExecProvider != nil {
 		if cfg.AuthProvider != nil {
@@ -273,7 +306,7 @@ func (t *Transports) build(cluster string, access inventory.Access) (*Transport,
 			return nil, err
 		}
 	}
-	if impersonate {
+	if access.Impersonate {
 		tc.Impersonate = transport.ImpersonationConfig{}
 	}
 	tlsConfig, err := transport.TLSConfigFor(tc)
@@ -294,33 +327,43 @@ func (t *Transports) build(cluster string, access inventory.Access) (*Transport,
 	if proxyFunc == nil {
 		proxyFunc = utilnet.NewProxierWithNoProxyCIDR(http.ProxyFromEnvironment)
 	}
+	return &prepared{tc: tc, tlsConfig: tlsConfig, dialer: dialer, dial: dial, proxy: proxyFunc, timeouts: t.Timeouts}, nil
+}
 
-	// Plain requests: HTTP/2 when the member offers it, so many concurrent
-	// requests share one connection.
-	newBase := func(idle time.Duration, http1 bool) *http.Transport {
-		own := tlsConfig.Clone() // nil when the member needs no TLS settings of its own
-		if http1 && (own == nil || len(own.NextProtos) == 0 || slices.Contains(own.NextProtos, "http/1.1")) {
-			if own == nil {
-				own = &tls.Config{} //nolint:gosec // the defaults, as a nil configuration has: system roots, TLS 1.2 at least
-			}
-			own.NextProtos = []string{"http/1.1"} // and so SetTransportDefaults leaves HTTP/2 out
+// base returns a connection pool whose idle connections close after idle:
+// over HTTP/1.1 when http1, else over HTTP/2 when the member offers it, so
+// many concurrent requests share one connection.
+func (p *prepared) base(idle time.Duration, http1 bool) *http.Transport {
+	own := p.tlsConfig.Clone()
+	if http1 && (own == nil || len(own.NextProtos) == 0 || slices.Contains(own.NextProtos, "http/1.1")) {
+		if own == nil {
+			own = &tls.Config{} //nolint:gosec // the defaults, as a nil configuration has: system roots, TLS 1.2 at least
 		}
-		return utilnet.SetTransportDefaults(&http.Transport{
-			Proxy:                 proxyFunc,
-			DialContext:           dial,
-			TLSClientConfig:       own,
-			TLSHandshakeTimeout:   t.Timeouts.TLSHandshake,
-			ResponseHeaderTimeout: t.Timeouts.ResponseHeader,
-			MaxIdleConnsPerHost:   64,
-			IdleConnTimeout:       idle,
-			// Pass the client's Accept-Encoding through as it is: without
-			// this the transport would ask for gzip itself and decompress
-			// every response for clients that did not want it compressed.
-			DisableCompression: true,
-		})
+		own.NextProtos = []string{"http/1.1"} // and so SetTransportDefaults leaves HTTP/2 out
 	}
-	base := newBase(IdleConnTimeout, false)
-	rt, err := transport.HTTPWrappersForConfig(tc, base)
+	return utilnet.SetTransportDefaults(&http.Transport{
+		Proxy:                 p.proxy,
+		DialContext:           p.dial,
+		TLSClientConfig:       own,
+		TLSHandshakeTimeout:   p.timeouts.TLSHandshake,
+		ResponseHeaderTimeout: p.timeouts.ResponseHeader,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       idle,
+		// Pass the client's Accept-Encoding through as it is: without
+		// this the transport would ask for gzip itself and decompress
+		// every response for clients that did not want it compressed.
+		DisableCompression: true,
+	})
+}
+
+// build makes the transports of cluster for access.
+func (t *Transports) build(cluster string, access inventory.Access) (*Transport, error) {
+	p, err := t.prepare(cluster, access)
+	if err != nil {
+		return nil, err
+	}
+	base := p.base(IdleConnTimeout, false)
+	rt, err := transport.HTTPWrappersForConfig(p.tc, base)
 	if err != nil {
 		return nil, err
 	}
@@ -333,8 +376,8 @@ func (t *Transports) build(cluster string, access inventory.Access) (*Transport,
 	// 1.26's net/http uses through ConfigureTransports) leaves its ping
 	// timer running; checks of 2,000 members kept about 100 MB of closed
 	// connections reachable that way (make bench scenario 5).
-	probeBase := newBase(probeIdleConnTimeout, true)
-	probeRT, err := transport.HTTPWrappersForConfig(tc, probeBase)
+	probeBase := p.base(probeIdleConnTimeout, true)
+	probeRT, err := transport.HTTPWrappersForConfig(p.tc, probeBase)
 	if err != nil {
 		return nil, err
 	}
@@ -346,15 +389,15 @@ func (t *Transports) build(cluster string, access inventory.Access) (*Transport,
 	// dialer that honours the same proxy, TLS configuration and dial
 	// timeout as plain requests (the recipe of kubectl's
 	// makeUpgradeTransport).
-	upgradeCreds, err := transport.HTTPWrappersForConfig(tc, proxy.MirrorRequest)
+	upgradeCreds, err := transport.HTTPWrappersForConfig(p.tc, proxy.MirrorRequest)
 	if err != nil {
 		return nil, err
 	}
-	upgradeDialer, err := spdy.NewRoundTripperWithConfig(spdy.RoundTripperConfig{TLS: tlsConfig.Clone(), Proxier: proxyFunc})
+	upgradeDialer, err := spdy.NewRoundTripperWithConfig(spdy.RoundTripperConfig{TLS: p.tlsConfig.Clone(), Proxier: p.proxy})
 	if err != nil {
 		return nil, err
 	}
-	upgradeDialer.Dialer = dialer
+	upgradeDialer.Dialer = p.dialer
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Transport{
 		RoundTripper:       rt,
@@ -362,7 +405,7 @@ func (t *Transports) build(cluster string, access inventory.Access) (*Transport,
 		UpgradeCredentials: upgradeCreds,
 		UpgradeDialer:      upgradeDialer,
 		Timeouts:           t.Timeouts,
-		Impersonate:        impersonate,
+		Impersonate:        access.Impersonate,
 		base:               base,
 		probeBase:          probeBase,
 		ctx:                ctx,
