@@ -41,8 +41,14 @@ type file struct {
 	sum fileSum
 	// stat is what os.Stat told of the file when it was last read.
 	stat fileStat
-	// good holds the last valid member of each context.
-	good map[string]inventory.Member
+	// lastGood is the last version parsed without error, kept through
+	// versions that fail as a whole, and kept holds the members served in
+	// place of contexts that are invalid now: between them, the last valid
+	// member of each context (see lastValid).
+	lastGood *parsed
+	kept     map[string]inventory.Member
+	// valid is how many contexts are served with a valid member.
+	valid int
 	// last is the last version parsed, whose unchanged contexts the next
 	// version reuses, with the checksums of the files it references.
 	last *parsed
@@ -50,6 +56,19 @@ type file struct {
 	failure string
 	// unreadable is true while the file cannot be read.
 	unreadable bool
+}
+
+// lastValid returns the last valid member of context name: the one served
+// in its place already, or the one of the last good version.
+func (f *file) lastValid(name string) (inventory.Member, bool) {
+	if m, ok := f.kept[name]; ok {
+		return m, true
+	}
+	if f.lastGood == nil || f.lastGood.bad[name] != nil {
+		return inventory.Member{}, false
+	}
+	m, ok := f.lastGood.members[name]
+	return m, ok && m.Access.Err == nil
 }
 
 // read tells whether the file's contents, or a file that they reference
@@ -104,7 +123,7 @@ func (f *file) fail(err error) {
 	if msg := inventory.Redact(err.Error()); msg != f.failure {
 		f.failure = msg
 		klog.ErrorS(nil, "Cannot use kubeconfig file; its clusters from the last good version stay served",
-			"file", f.path, "problem", msg, "servedContexts", len(f.good))
+			"file", f.path, "problem", msg, "servedContexts", f.valid)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -37,9 +38,9 @@ type parsed struct {
 	// cfg is the file as loaded, to tell which contexts a new version
 	// changes.
 	cfg *clientcmdapi.Config
-	// items are the list items of the file as cut by split, by their text,
-	// for the next version to reuse; nil if it was decoded whole.
-	items       map[itemKey]item
+	// items are the list items of the file as cut by split, for the next
+	// version to reuse; nil if it was decoded whole.
+	items       *itemLists
 	priority    int
 	impersonate bool
 	// members by context name.
@@ -140,13 +141,14 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 		return nil, fmt.Errorf("the file is empty")
 	}
 	var cfg *clientcmdapi.Config
-	var items map[itemKey]item
+	var items *itemLists
+	var changed changedNames
 	if b, ok := split(data); ok {
-		var reuse map[itemKey]item
+		var reuse *itemLists
 		if prev != nil {
 			reuse = prev.items
 		}
-		cfg, items, _ = loadBlocks(path, b, reuse) // on error, decoded whole below
+		cfg, items, changed, _ = loadBlocks(path, b, reuse) // on error, decoded whole below
 	}
 	if cfg == nil {
 		var err error
@@ -155,7 +157,12 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 		}
 	}
 
-	out := &parsed{cfg: cfg, items: items, priority: priority, impersonate: impersonate, members: map[string]inventory.Member{}, bad: map[string]error{}, refs: refSums{}}
+	out := &parsed{cfg: cfg, items: items, priority: priority, impersonate: impersonate, refs: refSums{}}
+	if prev != nil && prev.items != nil && items != nil && prev.priority == priority && prev.impersonate == impersonate && len(prev.refs) == 0 {
+		out.members, out.bad = prev.rebuilt(path, cfg, changed, out.refs)
+		return out, nil
+	}
+	out.members, out.bad = make(map[string]inventory.Member, len(cfg.Contexts)), map[string]error{}
 	for name, kctx := range cfg.Contexts {
 		if prev.unchanged(name, cfg, priority, impersonate, out.refs) {
 			out.members[name] = prev.members[name]
@@ -168,6 +175,49 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 		out.members[name] = m
 	}
 	return out, nil
+}
+
+// rebuilt returns the members of cfg, the next version of p's file, which
+// was cut and loaded reusing p's items, with changed naming what was not
+// reused. Only the contexts that changed, or whose cluster or user did,
+// or that failed, are built again; every other member is p's. It is for a
+// version whose contexts reference no files, so that nothing else can
+// change a member (p.refs is empty), and whose priority and identity mode
+// are p's: a 10,000-context file with one context edited costs no more
+// than that context and a copy of two maps.
+func (p *parsed) rebuilt(path string, cfg *clientcmdapi.Config, changed changedNames, refs refSums) (map[string]inventory.Member, map[string]error) {
+	members, bad := maps.Clone(p.members), maps.Clone(p.bad)
+	if bad == nil {
+		bad = map[string]error{}
+	}
+	again := map[string]bool{}
+	for name := range changed[2] {
+		again[name] = true
+	}
+	for name := range p.bad {
+		again[name] = true
+	}
+	if len(changed[0]) > 0 || len(changed[1]) > 0 {
+		for name, kctx := range cfg.Contexts {
+			if changed[0][kctx.Cluster] || changed[1][kctx.AuthInfo] {
+				again[name] = true
+			}
+		}
+	}
+	for name := range again {
+		delete(members, name)
+		delete(bad, name)
+		kctx, ok := cfg.Contexts[name]
+		if !ok {
+			continue // removed
+		}
+		m, err := member(path, name, kctx, cfg, p.priority, p.impersonate, refs)
+		if err != nil {
+			bad[name] = err
+		}
+		members[name] = m
+	}
+	return members, bad
 }
 
 // loadWhole decodes a whole kubeconfig file and resolves its paths against
@@ -207,9 +257,7 @@ func (p *parsed) unchanged(name string, cfg *clientcmdapi.Config, priority int, 
 		return false
 	}
 	was, now := p.cfg.Contexts[name], cfg.Contexts[name]
-	if !reflect.DeepEqual(was, now) ||
-		!reflect.DeepEqual(p.cfg.Clusters[was.Cluster], cfg.Clusters[now.Cluster]) ||
-		!reflect.DeepEqual(p.cfg.AuthInfos[was.AuthInfo], cfg.AuthInfos[now.AuthInfo]) {
+	if !same(was, now) || !same(p.cfg.Clusters[was.Cluster], cfg.Clusters[now.Cluster]) || !same(p.cfg.AuthInfos[was.AuthInfo], cfg.AuthInfos[now.AuthInfo]) {
 		return false
 	}
 	for _, path := range refPaths(cfg, now) {
@@ -218,6 +266,12 @@ func (p *parsed) unchanged(name string, cfg *clientcmdapi.Config, priority int, 
 		}
 	}
 	return true
+}
+
+// same tells whether two entries are equal: at once when they are one
+// entry reused from the last version of the file, as nearly all are.
+func same[T any](a, b *T) bool {
+	return a == b || reflect.DeepEqual(a, b)
 }
 
 // member builds the member for context name. On error the member is still

@@ -178,7 +178,7 @@ func (s *Source) Sync() {
 	for path := range s.files {
 		if !seen[path] {
 			// Gone from its directory: a deliberate removal.
-			if f := s.files[path]; f.last != nil || len(f.good) > 0 {
+			if f := s.files[path]; f.last != nil || f.lastGood != nil {
 				klog.InfoS("Kubeconfig file removed from its directory; removing its clusters", "file", path)
 			}
 			s.inv.Replace(owner(path), nil)
@@ -216,26 +216,27 @@ func (s *Source) syncFile(f *file, priority int, impersonate bool) {
 	}
 	f.recovered()
 
+	// Not a map of every valid member, copied at each version: a
+	// 10,000-context file would pay for 10,000 entries to keep a few.
 	members := make([]inventory.Member, 0, len(result.members))
+	kept := map[string]inventory.Member{}
+	valid := 0
 	for name, m := range result.members {
 		if err := result.bad[name]; err != nil {
-			if good, ok := f.good[name]; ok {
+			if good, ok := f.lastValid(name); ok {
 				klog.ErrorS(nil, "Kubeconfig context is invalid; keeping its last good version", "file", f.path, "context", name, "problem", inventory.Redact(err.Error()))
 				m = good
+				kept[name] = good
 			} else {
 				klog.ErrorS(nil, "Kubeconfig context is invalid; listing it as not ready", "file", f.path, "context", name, "problem", inventory.Redact(err.Error()))
 			}
 		}
+		if m.Access.Err == nil {
+			valid++
+		}
 		members = append(members, m)
 	}
-	good := map[string]inventory.Member{}
-	for _, m := range members {
-		if m.Access.Err == nil {
-			good[m.Cluster.Spec.Source.Kubeconfig.Context] = m
-		}
-	}
-	f.good = good
-	f.last = result
+	f.kept, f.lastGood, f.last, f.valid = kept, result, result, valid
 	s.inv.Replace(owner(f.path), members)
 	klog.V(2).InfoS("Loaded kubeconfig file", "file", f.path, "contexts", len(members), "invalid", len(result.bad))
 }

@@ -255,21 +255,63 @@ func keyOf(list int, text []byte) itemKey {
 	return itemKey{list, len(text), maphash.Bytes(itemSeed, text)}
 }
 
+// keyedItem is an item with the key of the text it was decoded from.
+type keyedItem struct {
+	key itemKey
+	item
+}
+
+// itemLists are the items of each list of a file, in file order.
+type itemLists [len(lists)][]keyedItem
+
+// changedNames names, for each list, the entries that a version of a file
+// decoded afresh or no longer has: every other entry is the previous
+// version's, shared. The names of entries the rest of the file defines are
+// among them.
+type changedNames [len(lists)]map[string]bool
+
+func (c *changedNames) add(list int, name string) {
+	if c[list] == nil {
+		c[list] = map[string]bool{}
+	}
+	c[list][name] = true
+}
+
 // loadBlocks decodes a file cut into b, reusing from prev the items whose
 // text has not changed, and returns the configuration with its paths
-// resolved against path's directory and the items it was built from. An
-// error means the cut file is to be decoded whole instead.
-func loadBlocks(path string, b blocks, prev map[itemKey]item) (*clientcmdapi.Config, map[itemKey]item, error) {
+// resolved against path's directory, the items it was built from, and the
+// names of the entries that are not prev's. An error means the cut file is
+// to be decoded whole instead.
+//
+// An item is first looked for at its place in prev, shifted by the last
+// insertion or removal seen, and only then by its key: a file of 10,000
+// contexts changes in place, and looking each of its 30,000 items up in a
+// map that does not fit a CPU cache was a third of the time a change took.
+func loadBlocks(path string, b blocks, prev *itemLists) (*clientcmdapi.Config, *itemLists, changedNames, error) {
+	var changed changedNames
 	cfg, err := clientcmd.Load(b.rest)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, changed, err
 	}
 	setOrigin(cfg, path)
 	// fresh holds what was decoded now, so that only it has its paths
 	// resolved: what is reused was resolved when it was decoded.
 	fresh := clientcmdapi.NewConfig()
 	fresh.Clusters, fresh.AuthInfos, fresh.Contexts = cfg.Clusters, cfg.AuthInfos, cfg.Contexts
-	cfg.Clusters, cfg.AuthInfos, cfg.Contexts = map[string]*clientcmdapi.Cluster{}, map[string]*clientcmdapi.AuthInfo{}, map[string]*clientcmdapi.Context{}
+	for name := range fresh.Clusters {
+		changed.add(0, name)
+	}
+	for name := range fresh.AuthInfos {
+		changed.add(1, name)
+	}
+	for name := range fresh.Contexts {
+		changed.add(2, name)
+	}
+	// Sized for every item: growing maps of 10,000 entries item by item
+	// was a tenth of the time a change took.
+	cfg.Clusters = make(map[string]*clientcmdapi.Cluster, len(b.items[0])+len(fresh.Clusters))
+	cfg.AuthInfos = make(map[string]*clientcmdapi.AuthInfo, len(b.items[1])+len(fresh.AuthInfos))
+	cfg.Contexts = make(map[string]*clientcmdapi.Context, len(b.items[2])+len(fresh.Contexts))
 	for name, c := range fresh.Clusters {
 		cfg.Clusters[name] = c
 	}
@@ -280,20 +322,43 @@ func loadBlocks(path string, b blocks, prev map[itemKey]item) (*clientcmdapi.Con
 		cfg.Contexts[name] = c
 	}
 
-	items := make(map[itemKey]item, len(b.items[0])+len(b.items[1])+len(b.items[2]))
+	out := &itemLists{}
 	for list, texts := range b.items {
-		for _, text := range texts {
+		var was []keyedItem
+		if prev != nil {
+			was = prev[list]
+		}
+		used := make([]bool, len(was))
+		var at map[itemKey]int // was's indexes by key, made at the first item out of place
+		shift := 0
+		out[list] = make([]keyedItem, 0, len(texts))
+		for i, text := range texts {
 			k := keyOf(list, text)
-			it, ok := prev[k]
-			if !ok {
-				if it, err = decodeItem(path, list, text, fresh); err != nil {
-					return nil, nil, err
+			j := -1
+			if p := i + shift; p >= 0 && p < len(was) && !used[p] && was[p].key == k {
+				j = p
+			} else if len(was) > 0 {
+				if at == nil {
+					at = make(map[itemKey]int, len(was))
+					for x, w := range was {
+						at[w.key] = x
+					}
+				}
+				if x, ok := at[k]; ok && !used[x] {
+					j, shift = x, x-i
 				}
 			}
-			if _, dup := items[k]; dup {
-				return nil, nil, fmt.Errorf("the same %s item twice", lists[list])
+			var it item
+			if j >= 0 {
+				used[j] = true
+				it = was[j].item
+			} else {
+				if it, err = decodeItem(path, list, text, fresh); err != nil {
+					return nil, nil, changed, err
+				}
+				changed.add(list, it.name)
 			}
-			items[k] = it
+			out[list] = append(out[list], keyedItem{k, it})
 			var dup bool
 			switch o := it.obj.(type) {
 			case *clientcmdapi.Cluster:
@@ -307,15 +372,22 @@ func loadBlocks(path string, b blocks, prev map[itemKey]item) (*clientcmdapi.Con
 				cfg.Contexts[it.name] = o
 			}
 			if dup {
-				// Decoding the file whole reports it as it should.
-				return nil, nil, fmt.Errorf("%s %q twice", lists[list], it.name)
+				// Decoding the file whole reports it as it should. The
+				// same text twice is caught here too: it names the same
+				// entry twice.
+				return nil, nil, changed, fmt.Errorf("%s %q twice", lists[list], it.name)
+			}
+		}
+		for x, w := range was {
+			if !used[x] {
+				changed.add(list, w.name)
 			}
 		}
 	}
 	if err := clientcmd.ResolveLocalPaths(fresh); err != nil {
-		return nil, nil, err
+		return nil, nil, changed, err
 	}
-	return cfg, items, nil
+	return cfg, out, changed, nil
 }
 
 // decodeItem decodes the text of one item of list with the decoder of

@@ -18,14 +18,18 @@ package kubeconfig
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
 // kubectlStyle is a file as kubectl config writes it: lists at the first
@@ -161,7 +165,7 @@ preferences: {}"
 			if !ok {
 				return
 			}
-			cut, _, err := loadBlocks(path, b, nil)
+			cut, _, _, err := loadBlocks(path, b, nil)
 			if wholeErr != nil {
 				if err == nil {
 					t.Fatalf("decoded whole: %v; cut: no error", wholeErr)
@@ -251,11 +255,25 @@ func TestSplitRefusesDuplicates(t *testing.T) {
 		if !ok {
 			t.Fatalf("split refuses %q", data)
 		}
-		if _, _, err := loadBlocks(path, b, nil); err == nil {
+		if _, _, _, err := loadBlocks(path, b, nil); err == nil {
 			t.Errorf("the cut path accepts %q", data)
 		}
 		if _, err := parse(path, []byte(data), 0, true); err == nil {
 			t.Errorf("parse accepts %q", data)
+		}
+		// And when the previous version had the entry once, and its
+		// item is reused for one of the two.
+		first := strings.Index(data, "- name:")
+		once := data[:first+1+strings.Index(data[first+1:], "- name:")]
+		prev, err := parse(path, []byte(once), 0, true)
+		if err != nil {
+			t.Fatalf("%q: %v", once, err)
+		}
+		if prev.items == nil || len(prev.cfg.Clusters)+len(prev.cfg.AuthInfos) != 1 {
+			t.Fatalf("%q was not cut to one entry", once)
+		}
+		if _, err := parseReusing(path, []byte(data), 0, true, prev); err == nil {
+			t.Errorf("parse after %q accepts %q", once, data)
 		}
 	}
 }
@@ -289,8 +307,8 @@ func TestParseReusesUnchangedItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(first.items) != 3*n {
-		t.Fatalf("the first parse was not cut: %d items", len(first.items))
+	if first.items == nil || len(first.items[0])+len(first.items[1])+len(first.items[2]) != 3*n {
+		t.Fatalf("the first parse was not cut: %v", first.items)
 	}
 	data := file("https://other:6443")
 	second, err := parseReusing(path, data, 0, true, first)
@@ -353,7 +371,7 @@ func TestSplitMutations(t *testing.T) {
 				if !ok {
 					continue
 				}
-				got, _, err := loadBlocks(path, b, nil)
+				got, _, _, err := loadBlocks(path, b, nil)
 				if err != nil {
 					continue // decoded whole instead
 				}
@@ -450,5 +468,129 @@ func TestSumFile(t *testing.T) {
 	}
 	if _, err := sumFile(filepath.Join(dir, "missing")); err == nil {
 		t.Error("no error for a missing file")
+	}
+}
+
+// BenchmarkSyncChange measures what a change of one context of a
+// 10,000-context file costs from the read of the file to the inventory's
+// new version: read, parse, members, and the inventory's replacement.
+func BenchmarkSyncChange(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "config")
+	files := [][]byte{benchFile(10000, 42, "https://localhost:6443"), benchFile(10000, 42, "https://127.0.0.2:6443")}
+	if err := os.WriteFile(path, files[1], 0o600); err != nil {
+		b.Fatal(err)
+	}
+	inv := inventory.New()
+	src := New(inv, []string{path}, time.Hour, nil)
+	src.Sync()
+	b.SetBytes(int64(len(files[0])))
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		if err := os.WriteFile(path, files[i%2], 0o600); err != nil {
+			b.Fatal(err)
+		}
+		rv := inv.ResourceVersion()
+		b.StartTimer()
+		src.Sync()
+		if inv.ResourceVersion() == rv {
+			b.Fatal("no change published")
+		}
+	}
+}
+
+// TestParseReusingMatchesFresh parses a sequence of versions of a file,
+// each from the one before, and checks that every version gives the same
+// members and failures as parsing it from scratch: entries edited, added,
+// removed, renamed, moved, shared by two contexts, referenced before they
+// exist, and contexts that fail and then work again.
+func TestParseReusingMatchesFresh(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "config")
+	type entry struct{ name, a, b string } // cluster: server; user: token; context: cluster, user
+	file := func(clusters, users, contexts []entry) []byte {
+		var b strings.Builder
+		b.WriteString("apiVersion: v1\nkind: Config\nclusters:\n")
+		for _, c := range clusters {
+			fmt.Fprintf(&b, "- name: %s\n  cluster:\n    server: %s\n", c.name, c.a)
+		}
+		b.WriteString("users:\n")
+		for _, u := range users {
+			fmt.Fprintf(&b, "- name: %s\n  user:\n    token: %s\n", u.name, u.a)
+		}
+		b.WriteString("contexts:\n")
+		for _, c := range contexts {
+			fmt.Fprintf(&b, "- name: %s\n  context:\n    cluster: %s\n    user: %s\n", c.name, c.a, c.b)
+		}
+		return []byte(b.String())
+	}
+	cl := []entry{{"c1", "https://one", ""}, {"c2", "https://two", ""}, {"c3", "https://three", ""}}
+	us := []entry{{"u1", "t1", ""}, {"u2", "t2", ""}, {"u3", "t3", ""}}
+	cx := []entry{{"x1", "c1", "u1"}, {"x2", "c2", "u2"}, {"x3", "c3", "u3"}, {"x4", "c2", "u1"}, {"x5", "c9", "u9"}}
+	with := func(es []entry, i int, e entry) []entry {
+		out := append([]entry(nil), es...)
+		out[i] = e
+		return out
+	}
+	without := func(es []entry, i int) []entry {
+		return append(append([]entry(nil), es[:i]...), es[i+1:]...)
+	}
+	versions := [][]byte{
+		file(cl, us, cx),
+		file(with(cl, 1, entry{"c2", "https://two-b", ""}), us, cx),      // a cluster two contexts share
+		file(without(cl, 0), us, cx),                                     // a cluster removed: x1 fails
+		file(cl, us, cx),                                                 // and back
+		file(append([]entry{{"c9", "https://nine", ""}}, cl...), us, cx), // x5's cluster appears, first
+		file(append([]entry{{"c9", "https://nine", ""}}, cl...), append(us, entry{"u9", "t9", ""}), cx), // and its user
+		file(cl, with(us, 2, entry{"u3", "t3-b", ""}), cx),                                              // a token changed
+		file(cl, us, with(cx, 0, entry{"x1", "c2", "u1"})),                                              // a context points elsewhere
+		file(cl, us, with(cx, 0, entry{"y1", "c1", "u1"})),                                              // a context renamed
+		file([]entry{cl[2], cl[0], cl[1]}, us, []entry{cx[4], cx[3], cx[2], cx[1], cx[0]}),              // moved
+		file(cl, us, append(cx, entry{"x6", "c1", "u2"})),                                               // a context added
+		file(cl, us, without(cx, 1)),                                                                    // and one removed
+		file(with(cl, 2, entry{"c3", "", ""}), us, cx),                                                  // x3 fails: no server
+		file(cl, us, cx), // and works again
+	}
+	var prev *parsed
+	for i, data := range versions {
+		got, err := parseReusing(path, data, 0, true, prev)
+		if err != nil {
+			t.Fatalf("version %d: %v", i, err)
+		}
+		if i > 0 && got.items == nil {
+			t.Fatalf("version %d was not cut", i)
+		}
+		want, err := parse(path, data, 0, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.members) != len(want.members) {
+			t.Errorf("version %d: %d members, want %d", i, len(got.members), len(want.members))
+		}
+		for name, w := range want.members {
+			g, ok := got.members[name]
+			if !ok {
+				t.Errorf("version %d: no member for context %s", i, name)
+				continue
+			}
+			if diff := cmp.Diff(w.Cluster, g.Cluster); diff != "" {
+				t.Errorf("version %d, context %s: Cluster differs (-fresh +reusing):\n%s", i, name, diff)
+			}
+			if g.Access.Hash != w.Access.Hash || (g.Access.Err == nil) != (w.Access.Err == nil) || g.Origin != w.Origin || g.Access.Via != w.Access.Via {
+				t.Errorf("version %d, context %s: access %+v, want %+v", i, name, g.Access, w.Access)
+			}
+			if (g.Access.Config == nil) != (w.Access.Config == nil) || (g.Access.Config != nil && (g.Access.Config.Host != w.Access.Config.Host || g.Access.Config.BearerToken != w.Access.Config.BearerToken)) {
+				t.Errorf("version %d, context %s: client configuration differs", i, name)
+			}
+		}
+		if len(got.bad) != len(want.bad) {
+			t.Errorf("version %d: failures %v, want %v", i, got.bad, want.bad)
+		}
+		for name := range want.bad {
+			if got.bad[name] == nil {
+				t.Errorf("version %d: context %s does not fail", i, name)
+			}
+		}
+		prev = got
 	}
 }
