@@ -36,6 +36,8 @@ import (
 // verbs: the API server answers every other verb with 405 Method Not Allowed.
 type REST struct {
 	inv *inventory.Inventory
+	// watchCache shares the encodings of the latest events between watches.
+	watchCache encodeCache
 	resource
 	tableConvertor
 }
@@ -115,5 +117,5 @@ func (r *REST) Watch(ctx context.Context, options *metainternalversion.ListOptio
 	if err != nil {
 		return nil, err
 	}
-	return newWatch(ctx, r.inv, options, f)
+	return newWatch(ctx, r.inv, &r.watchCache, options, f)
 }

@@ -55,7 +55,7 @@ var _ watch.Interface = &clusterWatch{}
 // Changes that move an object into or out of the selectors arrive as ADDED
 // or DELETED. With allowWatchBookmarks, a bookmark is sent every
 // bookmarkInterval.
-func newWatch(ctx context.Context, inv *inventory.Inventory, options *metainternalversion.ListOptions, f filter) (watch.Interface, error) {
+func newWatch(ctx context.Context, inv *inventory.Inventory, cache *encodeCache, options *metainternalversion.ListOptions, f filter) (watch.Interface, error) {
 	rv := options.ResourceVersion
 	initial := rv == "" || rv == "0"
 	sendInitial := options.SendInitialEvents != nil && *options.SendInitialEvents
@@ -74,7 +74,7 @@ func newWatch(ctx context.Context, inv *inventory.Inventory, options *metaintern
 	}
 
 	w := &clusterWatch{result: make(chan watch.Event), done: make(chan struct{})}
-	go w.run(ctx, cursor, objs, sendInitial, options.AllowWatchBookmarks, f)
+	go w.run(ctx, cursor, cache, objs, sendInitial, options.AllowWatchBookmarks, f)
 	return w, nil
 }
 
@@ -84,7 +84,7 @@ func (w *clusterWatch) ResultChan() <-chan watch.Event { return w.result }
 // Stop implements watch.Interface.
 func (w *clusterWatch) Stop() { w.stopOnce.Do(func() { close(w.done) }) }
 
-func (w *clusterWatch) run(ctx context.Context, cursor *inventory.Cursor, initial []*clusters.Cluster, sendInitial, bookmarks bool, f filter) {
+func (w *clusterWatch) run(ctx context.Context, cursor *inventory.Cursor, cache *encodeCache, initial []*clusters.Cluster, sendInitial, bookmarks bool, f filter) {
 	defer close(w.result)
 	for _, obj := range initial {
 		if f.matches(obj) && !w.send(ctx, watch.Event{Type: watch.Added, Object: shallow(obj)}) {
@@ -114,7 +114,7 @@ func (w *clusterWatch) run(ctx context.Context, cursor *inventory.Cursor, initia
 			return
 		}
 		for _, ev := range events {
-			if out, ok := filtered(ev, f); ok && !w.send(ctx, out) {
+			if out, ok := filtered(ev, f, cache); ok && !w.send(ctx, out) {
 				return
 			}
 		}
@@ -148,21 +148,24 @@ func (w *clusterWatch) send(ctx context.Context, ev watch.Event) bool {
 }
 
 // filtered turns an inventory event into what a client with selector f
-// sees: a change into the selection is ADDED, out of it DELETED.
-func filtered(ev inventory.Event, f filter) (watch.Event, bool) {
+// sees: a change into the selection is ADDED, out of it DELETED. The
+// object is the event's own, from cache, wherever the client sees it as
+// it is, so that all watchers share its encoding (the encoder tells
+// event types apart).
+func filtered(ev inventory.Event, f filter, cache *encodeCache) (watch.Event, bool) {
 	if f.everything() {
-		return watch.Event{Type: ev.Type, Object: shallow(ev.Object)}, true
+		return watch.Event{Type: ev.Type, Object: cache.get(ev.Object)}, true
 	}
 	now, before := f.matches(ev.Object), f.matches(ev.Previous)
 	switch {
 	case ev.Type == watch.Deleted && now:
-		return watch.Event{Type: watch.Deleted, Object: shallow(ev.Object)}, true
+		return watch.Event{Type: watch.Deleted, Object: cache.get(ev.Object)}, true
 	case ev.Type == watch.Deleted:
 		return watch.Event{}, false
 	case now && before:
-		return watch.Event{Type: watch.Modified, Object: shallow(ev.Object)}, true
+		return watch.Event{Type: watch.Modified, Object: cache.get(ev.Object)}, true
 	case now:
-		return watch.Event{Type: watch.Added, Object: shallow(ev.Object)}, true
+		return watch.Event{Type: watch.Added, Object: cache.get(ev.Object)}, true
 	case before:
 		// The object left the selection: the client sees its last state
 		// that matched, at the new resourceVersion.

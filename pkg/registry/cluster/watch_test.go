@@ -17,7 +17,9 @@ limitations under the License.
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"testing"
 	"time"
 
@@ -25,9 +27,13 @@ import (
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/install"
+	clustersv1alpha1 "github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
@@ -55,8 +61,16 @@ func next(t *testing.T, w watch.Interface) watch.Event {
 	}
 }
 
+// object returns the Cluster of ev, from its cachedObject if it has one.
+func object(ev watch.Event) *clusters.Cluster {
+	if co, ok := ev.Object.(runtime.CacheableObject); ok {
+		return co.GetObject().(*clusters.Cluster)
+	}
+	return ev.Object.(*clusters.Cluster)
+}
+
 func describe(ev watch.Event) string {
-	c := ev.Object.(*clusters.Cluster)
+	c := object(ev)
 	if ev.Type == watch.Bookmark {
 		return "BOOKMARK " + c.Annotations[metav1.InitialEventsAnnotationKey]
 	}
@@ -149,8 +163,8 @@ func TestWatchBookmarks(t *testing.T) { // not parallel: it shortens the package
 	}
 	defer w.Stop()
 	ev := next(t, w)
-	if ev.Type != watch.Bookmark || ev.Object.(*clusters.Cluster).ResourceVersion != rv {
-		t.Errorf("got %s at %s, want a bookmark at %s", ev.Type, ev.Object.(*clusters.Cluster).ResourceVersion, rv)
+	if ev.Type != watch.Bookmark || object(ev).ResourceVersion != rv {
+		t.Errorf("got %s at %s, want a bookmark at %s", ev.Type, object(ev).ResourceVersion, rv)
 	}
 }
 
@@ -169,5 +183,69 @@ func TestWatchStopEndsTheStream(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Errorf("result channel not closed after Stop")
+	}
+}
+
+// TestWatchersShareEncodings: every watch of one change hands the encoder
+// the same cachedObject, which encodes once per encoder and gives the
+// bytes the object encodes to on its own; a watch whose selector turns
+// the change into another event type gets another encoding.
+func TestWatchersShareEncodings(t *testing.T) {
+	t.Parallel()
+	inv := inventory.New()
+	inv.Replace("a", []inventory.Member{member("a", "prod")})
+	_, rv := inv.List()
+	r := NewREST(inv)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var ws []watch.Interface
+	for range 3 {
+		w, err := r.Watch(ctx, &metainternalversion.ListOptions{ResourceVersion: rv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		ws = append(ws, w)
+	}
+	inv.Replace("a", []inventory.Member{member("a", "staging")})
+	var seen []*cachedObject
+	for _, w := range ws {
+		ev := next(t, w)
+		co, ok := ev.Object.(*cachedObject)
+		if !ok || ev.Type != watch.Modified {
+			t.Fatalf("got %s %T, want MODIFIED of a *cachedObject", ev.Type, ev.Object)
+		}
+		seen = append(seen, co)
+	}
+	if seen[0] != seen[1] || seen[1] != seen[2] {
+		t.Fatal("the watches got different objects for one change")
+	}
+
+	scheme := runtime.NewScheme()
+	install.Install(scheme)
+	codec := serializer.NewCodecFactory(scheme).LegacyCodec(clustersv1alpha1.SchemeGroupVersion)
+	want, err := runtime.Encode(codec, seen[0].GetObject())
+	if err != nil {
+		t.Fatal(err)
+	}
+	encodes := 0
+	encode := func(obj runtime.Object, w io.Writer) error {
+		encodes++
+		return codec.Encode(obj, w)
+	}
+	for range 3 {
+		var buf bytes.Buffer
+		if err := seen[0].CacheEncode("json", encode, &buf); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), want) {
+			t.Errorf("cached encoding %s, want %s", buf.Bytes(), want)
+		}
+	}
+	if encodes != 1 {
+		t.Errorf("encoded %d times, want once", encodes)
+	}
+	if c := seen[0].obj; c.Kind != "" || c.APIVersion != "" {
+		t.Errorf("encoding set the shared object's TypeMeta: %+v", c.TypeMeta)
 	}
 }
