@@ -24,6 +24,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,8 +118,9 @@ func (s *Source) Run(ctx context.Context) {
 	}
 }
 
-// watchDirs signals changed on any file system event in the directories
-// that hold the sources' files, until ctx is done.
+// watchDirs signals changed on a file system event in the directories that
+// hold the sources' files that may change a source (see watched), until
+// ctx is done.
 func (s *Source) watchDirs(ctx context.Context, changed chan<- struct{}) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -126,10 +128,14 @@ func (s *Source) watchDirs(ctx context.Context, changed chan<- struct{}) {
 		return
 	}
 	defer w.Close()
+	var ws watchSet
 	for _, p := range s.paths {
 		dir := p
 		if info, err := os.Stat(p); err != nil || !info.IsDir() {
 			dir = filepath.Dir(p)
+			ws.addFile(p)
+		} else {
+			ws.addDir(p)
 		}
 		if err := w.Add(dir); err != nil {
 			klog.InfoS("Cannot watch a kubeconfig directory for changes; polling it", "directory", dir, "err", err.Error())
@@ -139,9 +145,12 @@ func (s *Source) watchDirs(ctx context.Context, changed chan<- struct{}) {
 		select {
 		case <-ctx.Done():
 			return
-		case _, ok := <-w.Events:
+		case ev, ok := <-w.Events:
 			if !ok {
 				return
+			}
+			if !ws.watched(ev.Name) {
+				continue
 			}
 			select {
 			case changed <- struct{}{}:
@@ -154,6 +163,39 @@ func (s *Source) watchDirs(ctx context.Context, changed chan<- struct{}) {
 			klog.V(2).InfoS("Watching kubeconfig files", "err", err.Error())
 		}
 	}
+}
+
+// watchSet tells which file system events may change a source: any in a
+// source directory; in the directory of a source file, those of the file
+// itself and of Kubernetes' atomic writer (the "..data" link of a mounted
+// ConfigMap or Secret, and the "..<timestamp>" directory it points to),
+// not those of the other files beside it. A tool that writes a large file
+// beside it and renames it into place would otherwise have every write
+// wake a sync that hashes the whole file (make bench scenario 5). Polling
+// still reads every file at each interval.
+type watchSet struct {
+	files, dirs map[string]bool
+}
+
+func (ws *watchSet) addFile(p string) {
+	if ws.files == nil {
+		ws.files = map[string]bool{}
+	}
+	ws.files[filepath.Clean(p)] = true
+}
+
+func (ws *watchSet) addDir(p string) {
+	if ws.dirs == nil {
+		ws.dirs = map[string]bool{}
+	}
+	ws.dirs[filepath.Clean(p)] = true
+}
+
+// watched tells whether an event of the file named name may change a
+// source.
+func (ws *watchSet) watched(name string) bool {
+	name = filepath.Clean(name)
+	return ws.files[name] || ws.dirs[name] || ws.dirs[filepath.Dir(name)] || strings.HasPrefix(filepath.Base(name), "..")
 }
 
 // Sync checks every path once and updates the inventory with what changed.

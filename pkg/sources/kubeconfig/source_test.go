@@ -410,6 +410,76 @@ func TestRunReactsToFileEventsBeforeThePoll(t *testing.T) {
 	}
 }
 
+// TestRunFollowsRenamesAndAtomicWrites: with polling out of the way, a
+// file written beside the source and renamed over it, and a Kubernetes
+// atomic writer's swap of its "..data" link, are picked up from file
+// events; events of other files beside a source file are not followed.
+func TestRunFollowsRenamesAndAtomicWrites(t *testing.T) {
+	t.Parallel()
+	dir, mounted := t.TempDir(), t.TempDir()
+	p := write(t, dir, "config", contexts("v1", "a"))
+	// A mounted ConfigMap: config -> ..data/config, ..data -> ..v1.
+	if err := os.Mkdir(filepath.Join(mounted, "..v1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(mounted, "..v1"), "config", contexts("v1", "b"))
+	for link, target := range map[string]string{"..data": "..v1", "config": "..data/config"} {
+		if err := os.Symlink(target, filepath.Join(mounted, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv := inventory.New()
+	src := New(inv, []string{p, filepath.Join(mounted, "config")}, time.Hour, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go src.Run(ctx)
+	waitFor := func(what, cluster, server string) {
+		t.Helper()
+		err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+			return servers(inv)[cluster] == server, nil
+		})
+		if err != nil {
+			t.Fatalf("%s was not picked up from file events: %v", what, servers(inv))
+		}
+	}
+	waitFor("the first sync", "b", "https://b.v1")
+
+	write(t, dir, "config.tmp", contexts("v2", "a"))
+	if err := os.Rename(filepath.Join(dir, "config.tmp"), p); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a rename over the file", "a", "https://a.v2")
+
+	if err := os.Mkdir(filepath.Join(mounted, "..v2"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(mounted, "..v2"), "config", contexts("v2", "b"))
+	if err := os.Symlink("..v2", filepath.Join(mounted, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(mounted, "..data_tmp"), filepath.Join(mounted, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("an atomic writer's swap", "b", "https://b.v2")
+
+	var ws watchSet
+	ws.addFile(p)
+	ws.addDir(mounted)
+	for name, want := range map[string]bool{
+		p:                                   true,
+		filepath.Join(dir, "config.tmp"):    false,
+		filepath.Join(dir, "other"):         false,
+		filepath.Join(dir, "..data"):        true,
+		filepath.Join(mounted, "anything"):  true,
+		mounted:                             true,
+		filepath.Join(dir, "sub", "config"): false,
+	} {
+		if got := ws.watched(name); got != want {
+			t.Errorf("watched(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
 // TestReferencedFilesAreWatched rotates the CA and token files that an
 // unchanged kubeconfig references and checks that the CA's rotation
 // changes the member's access hash (so its transport is rebuilt), that the
