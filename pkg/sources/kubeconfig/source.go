@@ -93,7 +93,8 @@ func (s *Source) Authoritative() bool { return s.synced.Load() }
 // case (some file systems, such as network ones, report nothing).
 func (s *Source) Run(ctx context.Context) {
 	changed := make(chan struct{}, 1)
-	go s.watchDirs(ctx, changed)
+	var written atomic.Bool
+	go s.watchDirs(ctx, changed, &written)
 	tick := time.NewTicker(s.interval)
 	defer tick.Stop()
 	for {
@@ -104,24 +105,55 @@ func (s *Source) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 		case <-changed:
-			// Let a burst of events (a rename, a symlink swap) settle.
-			select {
-			case <-time.After(20 * time.Millisecond):
-			case <-ctx.Done():
+			if !settle(ctx, changed, &written) {
 				return
-			}
-			select {
-			case <-changed:
-			default:
 			}
 		}
 	}
 }
 
-// watchDirs signals changed on a file system event in the directories that
-// hold the sources' files that may change a source (see watched), until
+// Quiet times before a sync after file events (see settle); variables
+// for tests.
+var (
+	renameQuiet = 2 * time.Millisecond
+	writeQuiet  = 20 * time.Millisecond
+	maxSettle   = 500 * time.Millisecond
+)
+
+// settle waits, after a file event, until the events stop: renameQuiet
+// without another event after a file was renamed or linked into place
+// (complete at once), writeQuiet after a file was written in place (a
+// writer's next write comes sooner than that), and maxSettle at most, so
+// that a file written without pause is still read. It returns false once
 // ctx is done.
-func (s *Source) watchDirs(ctx context.Context, changed chan<- struct{}) {
+func settle(ctx context.Context, changed <-chan struct{}, written *atomic.Bool) bool {
+	deadline := time.NewTimer(maxSettle)
+	defer deadline.Stop()
+	quiet := renameQuiet
+	for {
+		if written.Swap(false) {
+			quiet = writeQuiet // and so for the rest of this burst
+		}
+		t := time.NewTimer(quiet)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-changed:
+			t.Stop() // another event: wait again
+		case <-t.C:
+			return true
+		case <-deadline.C:
+			t.Stop()
+			return true
+		}
+	}
+}
+
+// watchDirs signals changed on a file system event in the directories that
+// hold the sources' files that may change a source (see watched), and sets
+// written first for a write, until ctx is done.
+func (s *Source) watchDirs(ctx context.Context, changed chan<- struct{}, written *atomic.Bool) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		klog.InfoS("Cannot watch kubeconfig files for changes; polling only", "interval", s.interval, "err", err.Error())
@@ -151,6 +183,9 @@ func (s *Source) watchDirs(ctx context.Context, changed chan<- struct{}) {
 			}
 			if !ws.watched(ev.Name) {
 				continue
+			}
+			if ev.Has(fsnotify.Write) {
+				written.Store(true)
 			}
 			select {
 			case changed <- struct{}{}:

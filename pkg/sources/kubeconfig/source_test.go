@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -477,6 +478,41 @@ func TestRunFollowsRenamesAndAtomicWrites(t *testing.T) {
 		if got := ws.watched(name); got != want {
 			t.Errorf("watched(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestSettleWaitsForWritesToStop: after a write, a sync waits until the
+// events stop, however long they go on up to the limit; it gives up when
+// the source stops. Not parallel: it lengthens the package's quiet times.
+func TestSettleWaitsForWritesToStop(t *testing.T) {
+	old := []time.Duration{renameQuiet, writeQuiet, maxSettle}
+	defer func() { renameQuiet, writeQuiet, maxSettle = old[0], old[1], old[2] }()
+	renameQuiet, writeQuiet, maxSettle = 10*time.Millisecond, 300*time.Millisecond, time.Minute
+
+	changed := make(chan struct{}, 1)
+	var written atomic.Bool
+	var lastSent atomic.Int64
+	written.Store(true)
+	go func() {
+		// Events 20 ms apart for 200 ms: each well within writeQuiet,
+		// but renameQuiet alone would let a sync through after the first.
+		for range 10 {
+			time.Sleep(20 * time.Millisecond)
+			lastSent.Store(time.Now().UnixNano())
+			changed <- struct{}{}
+		}
+	}()
+	if !settle(t.Context(), changed, &written) {
+		t.Fatal("settle gave up")
+	}
+	if done, last := time.Now().UnixNano(), lastSent.Load(); done < last || last == 0 {
+		t.Errorf("settle returned %v before the last write's event", time.Duration(last-done))
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if settle(ctx, changed, &written) {
+		t.Error("settle went on after its context was done")
 	}
 }
 
