@@ -50,6 +50,9 @@ type options struct {
 	scaleTarget  string
 	profileDir   string
 	keep         bool
+	// serverEnv is added to the environment of the servers a scenario
+	// starts of its own (scenario 5's, say), not to the registered one's.
+	serverEnv string
 }
 
 func main() {
@@ -70,6 +73,7 @@ func run() error {
 	flag.IntVar(&o.scale, "scale", 10000, "clusters in scenario 5 (kubeconfig contexts, and ClusterProfiles)")
 	flag.StringVar(&o.scaleTarget, "scale-target", "both", "where scenario 5's kubeconfig contexts point: member (member-1, with its credentials: every health check keeps a connection), closed (a loopback port nothing listens on: health checks fail at once), or both, one after the other")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "if set, save clusters-apiserver CPU profiles of selected load points, and scenario 7's heap profiles, there")
+	flag.StringVar(&o.serverEnv, "server-env", "", "comma-separated NAME=VALUE pairs added to the environment of the servers a scenario starts of its own (scenario 5's), e.g. GOMEMLIMIT=170MiB; the report names them")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, kubeconfigs) after the run")
 	flag.Parse()
 	// The bench works from the repository root; paths given are relative

@@ -122,6 +122,9 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "clusters-apiserver bench, %s, commit %s%s\n", r.Date, short(r.Commit), map[bool]string{true: " (dirty)"}[r.Dirty])
 	fmt.Fprintf(&b, "%d cores (%s), %d MB, Linux %s; %s; kube-apiserver %s; wall time %.0f s; background load %.2f cores\n\n",
 		r.Machine.Cores, r.Machine.CPU, r.Machine.MemoryMB, r.Machine.Kernel, r.Versions["go"], r.Versions["kube-apiserver"], r.WallSeconds, r.Machine.BackgroundBusyCores)
+	if env := r.Settings["serverEnv"]; env != "" {
+		fmt.Fprintf(&b, "The servers of scenarios that start their own ran with %s in their environment.\n\n", env)
+	}
 	b.WriteString("| # | figure | value | target | met |\n|---|---|---|---|---|\n")
 	rows := append([]row(nil), r.Rows...)
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Scenario < rows[j].Scenario })
@@ -185,6 +188,9 @@ func (r *report) describe(ctx context.Context, b *bench) {
 	r.Settings["scale"] = fmt.Sprint(b.opts.scale)
 	r.Settings["scaleTarget"] = b.opts.scaleTarget
 	r.Settings["serverBinary"] = b.serverBinary
+	if b.opts.serverEnv != "" {
+		r.Settings["serverEnv"] = b.opts.serverEnv
+	}
 }
 
 func cpuModel() string {

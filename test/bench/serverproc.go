@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -65,6 +66,9 @@ func (b *bench) startOwnServer(ctx context.Context, name string, extra ...string
 	}
 	s.cmd = exec.Command(b.serverBinary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = out, out
+	if b.opts.serverEnv != "" {
+		s.cmd.Env = append(os.Environ(), strings.Split(b.opts.serverEnv, ",")...)
+	}
 	// Its own process group, killed if the bench dies.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	s.started = time.Now()
