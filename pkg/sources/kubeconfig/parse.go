@@ -158,7 +158,11 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 	}
 
 	out := &parsed{cfg: cfg, items: items, priority: priority, impersonate: impersonate, refs: refSums{}}
-	if prev != nil && prev.items != nil && items != nil && prev.priority == priority && prev.impersonate == impersonate && len(prev.refs) == 0 {
+	// Only between versions cut whole into items: an entry the rest of
+	// the previous version defined is not among its items, and its
+	// removal would go unnoticed.
+	if prev != nil && prev.items != nil && items != nil && !prev.items.rest && !items.rest &&
+		prev.priority == priority && prev.impersonate == impersonate && len(prev.refs) == 0 {
 		out.members, out.bad = prev.rebuilt(path, cfg, changed, out.refs)
 		return out, nil
 	}
@@ -182,7 +186,9 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 // reused. Only the contexts that changed, or whose cluster or user did,
 // or that failed, are built again; every other member is p's. It is for a
 // version whose contexts reference no files, so that nothing else can
-// change a member (p.refs is empty), and whose priority and identity mode
+// change a member (p.refs is empty), whose entries, and p's, are all list
+// items (changed then names every entry that differs), and whose
+// priority and identity mode
 // are p's: a 10,000-context file with one context edited costs no more
 // than that context and a copy of two maps.
 func (p *parsed) rebuilt(path string, cfg *clientcmdapi.Config, changed changedNames, refs refSums) (map[string]inventory.Member, map[string]error) {

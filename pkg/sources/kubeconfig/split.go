@@ -262,7 +262,13 @@ type keyedItem struct {
 }
 
 // itemLists are the items of each list of a file, in file order.
-type itemLists [len(lists)][]keyedItem
+type itemLists struct {
+	lists [len(lists)][]keyedItem
+	// rest tells that the rest of the file defines entries too (a list
+	// written in flow style, say), which are decoded again each time and
+	// are not among the items.
+	rest bool
+}
 
 // changedNames names, for each list, the entries that a version of a file
 // decoded afresh or no longer has: every other entry is the previous
@@ -298,6 +304,7 @@ func loadBlocks(path string, b blocks, prev *itemLists) (*clientcmdapi.Config, *
 	// resolved: what is reused was resolved when it was decoded.
 	fresh := clientcmdapi.NewConfig()
 	fresh.Clusters, fresh.AuthInfos, fresh.Contexts = cfg.Clusters, cfg.AuthInfos, cfg.Contexts
+	out := &itemLists{rest: len(fresh.Clusters)+len(fresh.AuthInfos)+len(fresh.Contexts) > 0}
 	for name := range fresh.Clusters {
 		changed.add(0, name)
 	}
@@ -322,16 +329,15 @@ func loadBlocks(path string, b blocks, prev *itemLists) (*clientcmdapi.Config, *
 		cfg.Contexts[name] = c
 	}
 
-	out := &itemLists{}
 	for list, texts := range b.items {
 		var was []keyedItem
 		if prev != nil {
-			was = prev[list]
+			was = prev.lists[list]
 		}
 		used := make([]bool, len(was))
 		var at map[itemKey]int // was's indexes by key, made at the first item out of place
 		shift := 0
-		out[list] = make([]keyedItem, 0, len(texts))
+		out.lists[list] = make([]keyedItem, 0, len(texts))
 		for i, text := range texts {
 			k := keyOf(list, text)
 			j := -1
@@ -358,7 +364,7 @@ func loadBlocks(path string, b blocks, prev *itemLists) (*clientcmdapi.Config, *
 				}
 				changed.add(list, it.name)
 			}
-			out[list] = append(out[list], keyedItem{k, it})
+			out.lists[list] = append(out.lists[list], keyedItem{k, it})
 			var dup bool
 			switch o := it.obj.(type) {
 			case *clientcmdapi.Cluster:
