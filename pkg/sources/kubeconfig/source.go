@@ -57,6 +57,10 @@ type Source struct {
 	dirIDs map[string][2]uint64
 	// dirFaults are the problems last logged per directory.
 	dirFaults map[string]string
+	// followed are, as absolute paths, the files besides the sources'
+	// own whose events may change a source: what the sources' files link
+	// to and the files their contexts reference. Set at each sync.
+	followed atomic.Pointer[map[string]bool]
 }
 
 var _ sources.Source = &Source{}
@@ -160,8 +164,12 @@ func (s *Source) watchDirs(ctx context.Context, changed chan<- struct{}, written
 		return
 	}
 	defer w.Close()
-	var ws watchSet
+	ws := watchSet{followed: &s.followed}
 	for _, p := range s.paths {
+		// Absolute, so that events name files as the followed set does.
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
 		dir := p
 		if info, err := os.Stat(p); err != nil || !info.IsDir() {
 			dir = filepath.Dir(p)
@@ -202,14 +210,16 @@ func (s *Source) watchDirs(ctx context.Context, changed chan<- struct{}, written
 
 // watchSet tells which file system events may change a source: any in a
 // source directory; in the directory of a source file, those of the file
-// itself and of Kubernetes' atomic writer (the "..data" link of a mounted
-// ConfigMap or Secret, and the "..<timestamp>" directory it points to),
-// not those of the other files beside it. A tool that writes a large file
-// beside it and renames it into place would otherwise have every write
-// wake a sync that hashes the whole file (make bench scenario 5). Polling
-// still reads every file at each interval.
+// itself, of the files it links to and its contexts reference (see
+// Source.followed), and of Kubernetes' atomic writer (the "..data" link
+// of a mounted ConfigMap or Secret, and the "..<timestamp>" directory it
+// points to), not those of other files beside it. A tool that writes a
+// large file beside it and renames it into place would otherwise have
+// every write wake a sync that hashes the whole file (make bench scenario
+// 5). Polling still reads every file at each interval.
 type watchSet struct {
 	files, dirs map[string]bool
+	followed    *atomic.Pointer[map[string]bool]
 }
 
 func (ws *watchSet) addFile(p string) {
@@ -230,7 +240,15 @@ func (ws *watchSet) addDir(p string) {
 // source.
 func (ws *watchSet) watched(name string) bool {
 	name = filepath.Clean(name)
-	return ws.files[name] || ws.dirs[name] || ws.dirs[filepath.Dir(name)] || strings.HasPrefix(filepath.Base(name), "..")
+	if ws.files[name] || ws.dirs[name] || ws.dirs[filepath.Dir(name)] || strings.HasPrefix(filepath.Base(name), "..") {
+		return true
+	}
+	if ws.followed != nil {
+		if f := ws.followed.Load(); f != nil {
+			return (*f)[name]
+		}
+	}
+	return false
 }
 
 // Sync checks every path once and updates the inventory with what changed.
@@ -262,6 +280,32 @@ func (s *Source) Sync() {
 			delete(s.files, path)
 		}
 	}
+	s.follow()
+}
+
+// follow sets s.followed from the files now: what each links to, and the
+// files its last version references. s.mu is held.
+func (s *Source) follow() {
+	followed := map[string]bool{}
+	add := func(p string) {
+		if abs, err := filepath.Abs(p); err == nil {
+			followed[abs] = true
+		}
+	}
+	for path, f := range s.files {
+		if s.dirs[filepath.Dir(path)] {
+			continue // in a source directory, whose every event counts
+		}
+		if target, err := filepath.EvalSymlinks(path); err == nil {
+			add(target)
+		}
+		if f.last != nil {
+			for ref := range f.last.refs {
+				add(ref)
+			}
+		}
+	}
+	s.followed.Store(&followed)
 }
 
 // syncFile re-reads f if it changed and publishes its members. On any error

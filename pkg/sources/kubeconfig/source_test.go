@@ -481,6 +481,57 @@ func TestRunFollowsRenamesAndAtomicWrites(t *testing.T) {
 	}
 }
 
+// TestRunFollowsLinkedAndReferencedFiles: with polling out of the way, an
+// edit in place of the file a source links to, and a rotation of a CA
+// file its context references, both beside it, are picked up from file
+// events.
+func TestRunFollowsLinkedAndReferencedFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, dir, "ca.crt", "first CA")
+	prod := write(t, dir, "config-prod", kubeconfig(
+		"- name: a\n  cluster:\n    server: https://a.v1\n    certificate-authority: ca.crt\n",
+		"- name: a\n  user:\n    token: t\n",
+		"- name: a\n  context:\n    cluster: a\n    user: a\n"))
+	p := filepath.Join(dir, "config")
+	must(t, os.Symlink("config-prod", p))
+	inv := inventory.New()
+	src := New(inv, []string{p}, time.Hour, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go src.Run(ctx)
+	var hash string
+	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		a, ok := inv.Access("a")
+		hash = a.Hash
+		return ok && servers(inv)["a"] == "https://a.v1", nil
+	})
+	if err != nil {
+		t.Fatalf("never synced: %v", servers(inv))
+	}
+
+	data, err := os.ReadFile(prod)
+	must(t, err)
+	must(t, os.WriteFile(prod, []byte(strings.Replace(string(data), "a.v1", "a.v2", 1)), 0o600))
+	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return servers(inv)["a"] == "https://a.v2", nil
+	})
+	if err != nil {
+		t.Fatalf("an edit of the linked file was not picked up from file events: %v", servers(inv))
+	}
+	a, _ := inv.Access("a")
+	hash = a.Hash
+
+	write(t, dir, "ca.crt", "second CA")
+	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		a, _ := inv.Access("a")
+		return a.Hash != hash, nil
+	})
+	if err != nil {
+		t.Error("a rotation of the referenced CA file was not picked up from file events")
+	}
+}
+
 // TestSettleWaitsForWritesToStop: after a write, a sync waits until the
 // events stop, however long they go on up to the limit; it gives up when
 // the source stops. Not parallel: it lengthens the package's quiet times.
