@@ -243,12 +243,12 @@ func (ws *watchSet) watched(name string) bool {
 	if ws.files[name] || ws.dirs[name] || ws.dirs[filepath.Dir(name)] || strings.HasPrefix(filepath.Base(name), "..") {
 		return true
 	}
-	if ws.followed != nil {
-		if f := ws.followed.Load(); f != nil {
-			return (*f)[name]
-		}
+	if ws.followed == nil {
+		return false
 	}
-	return false
+	f := ws.followed.Load()
+	// Before the first sync has told what to follow, every event counts.
+	return f == nil || (*f)[name]
 }
 
 // Sync checks every path once and updates the inventory with what changed.
@@ -283,29 +283,52 @@ func (s *Source) Sync() {
 	s.follow()
 }
 
-// follow sets s.followed from the files now: what each links to, and the
-// files its last version references. s.mu is held.
+// follow sets s.followed from the files now: the links each is reached
+// through and the file they lead to, and the files its last version
+// references, with theirs. s.mu is held.
 func (s *Source) follow() {
 	followed := map[string]bool{}
-	add := func(p string) {
-		if abs, err := filepath.Abs(p); err == nil {
-			followed[abs] = true
-		}
-	}
 	for path, f := range s.files {
-		if s.dirs[filepath.Dir(path)] {
-			continue // in a source directory, whose every event counts
-		}
-		if target, err := filepath.EvalSymlinks(path); err == nil {
-			add(target)
+		for _, p := range linkChain(path) {
+			followed[p] = true
 		}
 		if f.last != nil {
 			for ref := range f.last.refs {
-				add(ref)
+				for _, p := range linkChain(ref) {
+					followed[p] = true
+				}
 			}
 		}
 	}
 	s.followed.Store(&followed)
+}
+
+// maxLinks bounds the links followed from one file, as the kernel does.
+const maxLinks = 40
+
+// linkChain returns path and, if it is a symbolic link, every link it
+// leads through and the file at the end, as absolute paths named the way
+// file events name them: joined to the directory of the link, whose own
+// links are not resolved (a watched directory's events carry its name as
+// it was watched).
+func linkChain(path string) []string {
+	var out []string
+	for range maxLinks {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return out
+		}
+		out = append(out, abs)
+		target, err := os.Readlink(abs)
+		if err != nil {
+			return out // not a link, or gone
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(abs), target)
+		}
+		path = target
+	}
+	return out
 }
 
 // syncFile re-reads f if it changed and publishes its members. On any error

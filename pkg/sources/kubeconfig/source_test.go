@@ -481,55 +481,58 @@ func TestRunFollowsRenamesAndAtomicWrites(t *testing.T) {
 	}
 }
 
-// TestRunFollowsLinkedAndReferencedFiles: with polling out of the way, an
-// edit in place of the file a source links to, and a rotation of a CA
-// file its context references, both beside it, are picked up from file
-// events.
+// TestRunFollowsLinkedAndReferencedFiles: with polling out of the way,
+// changes beside a source are picked up from file events: an edit in
+// place of the file it reaches through two links, a link of the chain
+// pointed elsewhere, and an edit in place of the file a referenced CA
+// file links to.
 func TestRunFollowsLinkedAndReferencedFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write(t, dir, "ca.crt", "first CA")
-	prod := write(t, dir, "config-prod", kubeconfig(
-		"- name: a\n  cluster:\n    server: https://a.v1\n    certificate-authority: ca.crt\n",
-		"- name: a\n  user:\n    token: t\n",
-		"- name: a\n  context:\n    cluster: a\n    user: a\n"))
+	write(t, dir, "ca-1.crt", "first CA")
+	must(t, os.Symlink("ca-1.crt", filepath.Join(dir, "ca.crt")))
+	config := func(server string) string {
+		return kubeconfig(
+			"- name: a\n  cluster:\n    server: "+server+"\n    certificate-authority: ca.crt\n",
+			"- name: a\n  user:\n    token: t\n",
+			"- name: a\n  context:\n    cluster: a\n    user: a\n")
+	}
+	prod := write(t, dir, "config-prod", config("https://a.v1"))
+	// config -> link -> config-prod
+	must(t, os.Symlink("config-prod", filepath.Join(dir, "link")))
 	p := filepath.Join(dir, "config")
-	must(t, os.Symlink("config-prod", p))
+	must(t, os.Symlink("link", p))
 	inv := inventory.New()
 	src := New(inv, []string{p}, time.Hour, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	go src.Run(ctx)
-	var hash string
-	err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		a, ok := inv.Access("a")
-		hash = a.Hash
-		return ok && servers(inv)["a"] == "https://a.v1", nil
-	})
-	if err != nil {
-		t.Fatalf("never synced: %v", servers(inv))
+	waitFor := func(what string, done func() bool) {
+		t.Helper()
+		if err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+			return done(), nil
+		}); err != nil {
+			t.Fatalf("%s was not picked up from file events: %v", what, servers(inv))
+		}
 	}
+	server := func(want string) func() bool { return func() bool { return servers(inv)["a"] == want } }
+	waitFor("the first sync", server("https://a.v1"))
 
-	data, err := os.ReadFile(prod)
-	must(t, err)
-	must(t, os.WriteFile(prod, []byte(strings.Replace(string(data), "a.v1", "a.v2", 1)), 0o600))
-	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
-		return servers(inv)["a"] == "https://a.v2", nil
-	})
-	if err != nil {
-		t.Fatalf("an edit of the linked file was not picked up from file events: %v", servers(inv))
-	}
+	must(t, os.WriteFile(prod, []byte(config("https://a.v2")), 0o600))
+	waitFor("an edit of the file at the end of the links", server("https://a.v2"))
+
+	write(t, dir, "config-next", config("https://a.v3"))
+	must(t, os.Symlink("config-next", filepath.Join(dir, "link.tmp")))
+	must(t, os.Rename(filepath.Join(dir, "link.tmp"), filepath.Join(dir, "link")))
+	waitFor("a link of the chain pointed elsewhere", server("https://a.v3"))
+
 	a, _ := inv.Access("a")
-	hash = a.Hash
-
-	write(t, dir, "ca.crt", "second CA")
-	err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+	hash := a.Hash
+	write(t, dir, "ca-1.crt", "second CA")
+	waitFor("an edit of the file the referenced CA file links to", func() bool {
 		a, _ := inv.Access("a")
-		return a.Hash != hash, nil
+		return a.Hash != hash
 	})
-	if err != nil {
-		t.Error("a rotation of the referenced CA file was not picked up from file events")
-	}
 }
 
 // TestSettleWaitsForWritesToStop: after a write, a sync waits until the
