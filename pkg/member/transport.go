@@ -190,8 +190,7 @@ func (t *Transports) Temporary(cluster string, access inventory.Access) (*Transp
 	if err != nil {
 		return nil, err
 	}
-	probeBase := p.base(probeIdleConnTimeout, true)
-	probeRT, err := transport.HTTPWrappersForConfig(p.tc, probeBase)
+	probeBase, probeRT, err := p.probe()
 	if err != nil {
 		return nil, err
 	}
@@ -356,6 +355,22 @@ func (p *prepared) base(idle time.Duration, http1 bool) *http.Transport {
 	})
 }
 
+// probe returns the pool of health checks and its round tripper, with the
+// member's credentials: a pool of their own whose connections close soon
+// after each check, so that checks do not keep a connection to every
+// member open, nor keep the proxy's idle connections from closing. Over
+// HTTP/1.1: a check is one or two requests in a row, and an HTTP/2
+// connection stays in memory for the read-idle timeout (30 s) after it is
+// closed, since the read loop of x/net v0.57.0 (which Go 1.26's net/http
+// uses through ConfigureTransports) leaves its ping timer running; checks
+// of 2,000 members kept about 100 MB of closed connections reachable that
+// way (make bench scenario 5).
+func (p *prepared) probe() (*http.Transport, http.RoundTripper, error) {
+	base := p.base(probeIdleConnTimeout, true)
+	rt, err := transport.HTTPWrappersForConfig(p.tc, base)
+	return base, rt, err
+}
+
 // build makes the transports of cluster for access.
 func (t *Transports) build(cluster string, access inventory.Access) (*Transport, error) {
 	p, err := t.prepare(cluster, access)
@@ -367,17 +382,7 @@ func (t *Transports) build(cluster string, access inventory.Access) (*Transport,
 	if err != nil {
 		return nil, err
 	}
-	// Health checks: a pool of their own whose connections close soon
-	// after each check, so that checks do not keep a connection to every
-	// member open, nor keep the proxy's idle connections from closing.
-	// Over HTTP/1.1: a check is one or two requests in a row, and an
-	// HTTP/2 connection stays in memory for the read-idle timeout (30 s)
-	// after it is closed, since the read loop of x/net v0.57.0 (which Go
-	// 1.26's net/http uses through ConfigureTransports) leaves its ping
-	// timer running; checks of 2,000 members kept about 100 MB of closed
-	// connections reachable that way (make bench scenario 5).
-	probeBase := p.base(probeIdleConnTimeout, true)
-	probeRT, err := transport.HTTPWrappersForConfig(p.tc, probeBase)
+	probeBase, probeRT, err := p.probe()
 	if err != nil {
 		return nil, err
 	}

@@ -222,9 +222,16 @@ func timedGet(ctx context.Context, client *http.Client, ep endpoint) (sample, er
 // getBody sends one GET and returns the answer's body; it fails unless the
 // answer is 200.
 func getBody(ctx context.Context, client *http.Client, ep endpoint, header http.Header) ([]byte, error) {
+	_, body, err := fetch(ctx, client, ep, header)
+	return body, err
+}
+
+// fetch sends one GET with ep's headers and header, and returns the answer
+// and its whole body; it fails unless the answer is 200.
+func fetch(ctx context.Context, client *http.Client, ep endpoint, header http.Header) (*http.Response, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.url, http.NoBody)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for k, vs := range ep.header {
 		req.Header[k] = vs
@@ -234,15 +241,15 @@ func getBody(ctx context.Context, client *http.Client, ep endpoint, header http.
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return resp, nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("GET %s: %s: %.300s", ep.url, resp.Status, body)
+		return resp, body, fmt.Errorf("GET %s: %s: %.300s", ep.url, resp.Status, body)
 	}
-	return body, nil
+	return resp, body, nil
 }

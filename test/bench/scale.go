@@ -358,24 +358,9 @@ func gzipEndpoint(ep endpoint) endpoint {
 // came; it fails unless the answer is 200 and, if mustGzip, gzip-encoded
 // (the server compresses only large answers).
 func getCompressed(ctx context.Context, client *http.Client, ep endpoint, mustGzip bool) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.url, http.NoBody)
+	resp, body, err := fetch(ctx, client, ep, nil)
 	if err != nil {
-		return nil, err
-	}
-	for k, vs := range ep.header {
-		req.Header[k] = vs
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("GET %s: %s: %.300s", ep.url, resp.Status, body)
+		return body, err
 	}
 	if ce := resp.Header.Get("Content-Encoding"); mustGzip && ce != "gzip" {
 		return body, fmt.Errorf("GET %s: Content-Encoding %q, not gzip", ep.url, ce)
