@@ -187,9 +187,9 @@ func TestWatchStopEndsTheStream(t *testing.T) {
 }
 
 // TestWatchersShareEncodings: every watch of one change hands the encoder
-// the same cachedObject, which encodes once per encoder and gives the
-// bytes the object encodes to on its own; a watch whose selector turns
-// the change into another event type gets another encoding.
+// the same cachedObject, which encodes once per encoder identifier (the
+// generic watch encoder's include the event type) and gives the bytes the
+// object encodes to on its own, without touching the shared object.
 func TestWatchersShareEncodings(t *testing.T) {
 	t.Parallel()
 	inv := inventory.New()

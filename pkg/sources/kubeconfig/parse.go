@@ -187,10 +187,9 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 // or that failed, are built again; every other member is p's. It is for a
 // version whose contexts reference no files, so that nothing else can
 // change a member (p.refs is empty), whose entries, and p's, are all list
-// items (changed then names every entry that differs), and whose
-// priority and identity mode
-// are p's: a 10,000-context file with one context edited costs no more
-// than that context and a copy of two maps.
+// items (changed then names every entry that differs), and whose priority
+// and identity mode are p's: a 10,000-context file with one context
+// edited costs no more than that context and a copy of two maps.
 func (p *parsed) rebuilt(path string, cfg *clientcmdapi.Config, changed changedNames, refs refSums) (map[string]inventory.Member, map[string]error) {
 	members, bad := maps.Clone(p.members), maps.Clone(p.bad)
 	if bad == nil {

@@ -57,7 +57,7 @@ type Source struct {
 	dirIDs map[string][2]uint64
 	// dirFaults are the problems last logged per directory.
 	dirFaults map[string]string
-	// followed are, as absolute paths, the files besides the sources'
+	// followed are, as absolute paths, the files beside the sources'
 	// own whose events may change a source: what the sources' files link
 	// to and the files their contexts reference. Set at each sync.
 	followed atomic.Pointer[map[string]bool]
