@@ -91,7 +91,7 @@ func (cfg *Config) Complete() CompletedConfig {
 		}
 		cfg.GenericConfig.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
 			if extra.Inventory != nil && extra.Shared == nil {
-				apiHandler = newListCache(apiHandler, extra.Inventory.ResourceVersion)
+				apiHandler = newListCache(apiHandler, extra.Inventory.ResourceVersion, newListEncoder(extra.Inventory))
 			}
 			if extra.Proxy != nil {
 				apiHandler = proxyRoute(apiHandler, extra.Proxy)

@@ -62,6 +62,8 @@ const (
 // listCache serves lists of Clusters from recorded responses; see above.
 type listCache struct {
 	next http.Handler
+	// enc, if not nil, writes the plain JSON list itself (see listEncoder).
+	enc *listEncoder
 	// rv is the inventory's resourceVersion now.
 	rv  func() string
 	now func() time.Time
@@ -98,8 +100,8 @@ type listEntry struct {
 	gzipped  []byte
 }
 
-func newListCache(next http.Handler, rv func() string) *listCache {
-	return &listCache{next: next, rv: rv, now: time.Now, entries: map[listKey]*listEntry{}}
+func newListCache(next http.Handler, rv func() string, enc *listEncoder) *listCache {
+	return &listCache{next: next, enc: enc, rv: rv, now: time.Now, entries: map[listKey]*listEntry{}}
 }
 
 // cacheable tells whether req lists Clusters, and is not audited with its
@@ -167,6 +169,10 @@ func (c *listCache) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			rec.replay(w, req)
 			return
 		}
+		if rec == nil { // encoded by c.enc: no route recorded metrics
+			c.instrumented(e, key, info, w, req)
+			return
+		}
 		c.write(e, key, w, req)
 		return
 	}
@@ -179,15 +185,20 @@ func (c *listCache) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		c.next.ServeHTTP(w, req)
 		return
 	}
-	// The request metrics go-restful's route records (with the verb it
-	// gives a list, which the response size histogram needs), which a
-	// response served from here does not reach.
+	c.instrumented(e, key, info, w, req)
+}
+
+// instrumented writes e with the request metrics go-restful's route
+// records (with the verb it gives a list, which the response size
+// histogram needs), which a response served from here does not reach.
+func (c *listCache) instrumented(e *listEntry, key listKey, info *genericapirequest.RequestInfo, w http.ResponseWriter, req *http.Request) {
 	metrics.InstrumentHandlerFunc(metrics.MethodList, info.APIGroup, info.APIVersion, info.Resource, info.Subresource, "cluster", metrics.APIServerComponent, false, "",
 		func(w http.ResponseWriter, req *http.Request) { c.write(e, key, w, req) })(w, req)
 }
 
 // record runs the generic handler for req, uncompressed, into e, and
-// keeps e if it can serve the same request again.
+// keeps e if it can serve the same request again. A plain JSON list is
+// written by c.enc instead, and no recorder is returned.
 func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *recorder {
 	rec := &recorder{header: http.Header{}}
 	defer func() {
@@ -206,6 +217,13 @@ func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *record
 		c.mu.Unlock()
 		close(e.done) // also when next panics: the waiters then run it themselves
 	}()
+	if c.enc != nil && plainJSONList(req, key.pretty) {
+		if body, _, err := c.enc.encode(); err == nil {
+			e.servable, e.contentType, e.body = true, "application/json", body
+			return nil
+		}
+		// Else as any other list: the generic handler reports the error.
+	}
 	plain := req.Clone(req.Context())
 	plain.Header.Del("Accept-Encoding")
 	c.next.ServeHTTP(rec, plain)
@@ -282,6 +300,8 @@ func (c *listCache) schedulePurgeLocked() {
 		c.dropStaleLocked(c.rv(), c.now())
 		if len(c.entries) > 0 {
 			c.schedulePurgeLocked()
+		} else if c.enc != nil {
+			c.enc.forget() // nobody lists: no need to keep every Cluster encoded
 		}
 	})
 }

@@ -104,7 +104,7 @@ func TestListCache(t *testing.T) {
 	f := &fakeList{status: http.StatusOK}
 	f.rv.Store("1")
 	now := time.Unix(1000, 0)
-	c := newListCache(f, func() string { return f.rv.Load().(string) })
+	c := newListCache(f, func() string { return f.rv.Load().(string) }, nil)
 	c.now = func() time.Time { return now }
 	get := func(path string, header http.Header) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
@@ -189,7 +189,7 @@ func TestListCacheEvicts(t *testing.T) {
 	f := &fakeList{status: http.StatusOK}
 	f.rv.Store("1")
 	now := time.Unix(1000, 0)
-	c := newListCache(f, func() string { return "1" })
+	c := newListCache(f, func() string { return "1" }, nil)
 	c.now = func() time.Time { return now }
 	get := func(query string) {
 		now = now.Add(time.Millisecond)
@@ -224,7 +224,7 @@ func TestListCacheNotForAuditedResponses(t *testing.T) {
 	t.Parallel()
 	f := &fakeList{status: http.StatusOK}
 	f.rv.Store("1")
-	c := newListCache(f, func() string { return "1" })
+	c := newListCache(f, func() string { return "1" }, nil)
 	for range 2 {
 		req := listRequest(t, clustersURL, nil)
 		ctx := audit.WithAuditContext(req.Context())
@@ -244,7 +244,7 @@ func TestListCacheOnlyLists(t *testing.T) {
 	t.Parallel()
 	f := &fakeList{status: http.StatusOK}
 	f.rv.Store("1")
-	c := newListCache(f, func() string { return "1" })
+	c := newListCache(f, func() string { return "1" }, nil)
 	for _, path := range []string{
 		clustersURL + "/one",
 		clustersURL + "?fieldSelector=metadata.name%3Done", // authorized as that name
@@ -277,7 +277,7 @@ func TestListCacheKeepsOnlyPlainSuccess(t *testing.T) {
 		{status: http.StatusOK, header: http.Header{"Warning": {`299 - "deprecated"`}}},
 	} {
 		f.rv.Store("1")
-		c := newListCache(f, func() string { return "1" })
+		c := newListCache(f, func() string { return "1" }, nil)
 		for range 2 {
 			rec := httptest.NewRecorder()
 			c.ServeHTTP(rec, listRequest(t, clustersURL, http.Header{"Accept-Encoding": {"gzip"}}))
@@ -297,7 +297,7 @@ func TestListCacheCoalesces(t *testing.T) {
 	t.Parallel()
 	f := &fakeList{status: http.StatusOK, release: make(chan struct{})}
 	f.rv.Store("1")
-	c := newListCache(f, func() string { return "1" })
+	c := newListCache(f, func() string { return "1" }, nil)
 	var wg sync.WaitGroup
 	bodies := make([]string, 20)
 	for i := range bodies {
@@ -347,7 +347,7 @@ func TestListCacheLeaderPanics(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, "{}")
 	})
-	c := newListCache(next, func() string { return "1" })
+	c := newListCache(next, func() string { return "1" }, nil)
 	panicked := make(chan any)
 	go func() {
 		defer func() { panicked <- recover() }()

@@ -17,10 +17,13 @@ limitations under the License.
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -359,4 +362,69 @@ func containsAll(got, want []string) bool {
 		}
 	}
 	return true
+}
+
+// TestListEncoderMatches: the plain JSON list, which the list cache writes
+// from each Cluster's own encoding, is byte for byte what the generic
+// handler writes for the same list (asked with an empty label selector,
+// which takes the generic path), for every Accept header that takes it,
+// with names JSON escapes, a context that fails and one a later edit
+// changes.
+func TestListEncoderMatches(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fleet.yaml")
+	names := []string{"beta", "Alpha_Prod", "a<b>&c", "ünïcode"}
+	const broken = "- name: broken\n  context:\n    cluster: missing\n    user: token\n"
+	writeFile(t, path, testKubeconfig(names...)+broken)
+	cfg := startServer(t, path)
+	tr, err := rest.TransportFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: tr}
+	get := func(query, accept string) (string, []byte) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, cfg.Host+"/apis/clusters.headlamp.dev/v1alpha1/clusters"+query, http.NoBody)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %v: %s", query, resp.StatusCode, err, body)
+		}
+		return resp.Header.Get("Content-Type"), body
+	}
+	check := func(stage string) {
+		t.Helper()
+		wantType, want := get("?labelSelector=", "application/json")
+		if !strings.Contains(string(want), `\u003cb\u003e\u0026c`) || !strings.Contains(string(want), "broken") {
+			t.Fatalf("%s: the generic list lacks what the test needs:\n%s", stage, want)
+		}
+		for _, query := range []string{"", "?resourceVersion=0&limit=500", "?limit=1"} {
+			for _, accept := range []string{"", "application/json", "*/*", "application/json, */*"} {
+				gotType, got := get(query, accept)
+				if gotType != wantType || !bytes.Equal(got, want) {
+					t.Errorf("%s: list %q, Accept %q:\n%s %s\nwant what the generic handler writes:\n%s %s", stage, query, accept, gotType, got, wantType, want)
+				}
+			}
+		}
+	}
+	check("first")
+	writeFile(t, path, testKubeconfig(append(names, "gamma")...)+broken)
+	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		_, body := get("", "")
+		return strings.Contains(string(body), "gamma"), nil
+	})
+	if err != nil {
+		t.Fatal("the edit never showed up")
+	}
+	check("after an edit")
 }
