@@ -214,6 +214,11 @@ func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *record
 		} else if c.entries[key] == e {
 			delete(c.entries, key)
 		}
+		if c.enc != nil {
+			// Whether or not e is kept, c.enc may hold encodings now,
+			// which the purge drops once nobody lists.
+			c.schedulePurgeLocked()
+		}
 		c.mu.Unlock()
 		close(e.done) // also when next panics: the waiters then run it themselves
 	}()

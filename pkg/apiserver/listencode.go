@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,6 +44,10 @@ type listEncoder struct {
 
 	mu    sync.Mutex
 	items map[*clusters.Cluster][]byte // by published object, never modified
+	// rv and body are the last list written, which every list at the same
+	// resourceVersion (another Accept header, say) shares.
+	rv   string
+	body []byte
 }
 
 func newListEncoder(inv *inventory.Inventory) *listEncoder {
@@ -54,6 +59,9 @@ func (l *listEncoder) encode() ([]byte, string, error) {
 	objs, rv := l.inv.List()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.body != nil && l.rv == rv {
+		return l.body, rv, nil
+	}
 	next := make(map[*clusters.Cluster][]byte, len(objs))
 	size := 0
 	for _, obj := range objs {
@@ -91,6 +99,7 @@ func (l *listEncoder) encode() ([]byte, string, error) {
 		out = append(out, next[obj]...)
 	}
 	out = append(out, "]}\n"...)
+	l.rv, l.body = rv, out
 	return out, rv, nil
 }
 
@@ -98,17 +107,17 @@ func (l *listEncoder) encode() ([]byte, string, error) {
 func (l *listEncoder) forget() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.items = nil
+	l.items, l.rv, l.body = nil, "", nil
 }
 
-// encodeItem encodes obj as an item of a v1alpha1 list: converted, and
-// without kind and apiVersion, which only the list has.
+// encodeItem encodes obj as an item of a v1alpha1 list, converted as the
+// generic handler converts a list's items (with whatever TypeMeta obj
+// has: none, as published).
 func encodeItem(obj *clusters.Cluster) ([]byte, error) {
 	var out clustersv1alpha1.Cluster
 	if err := Scheme.Convert(obj, &out, nil); err != nil {
 		return nil, err
 	}
-	out.TypeMeta = metav1.TypeMeta{}
 	return json.Marshal(&out)
 }
 
@@ -127,7 +136,16 @@ func plainJSONList(req *http.Request, pretty bool) bool {
 	}
 	for k, vs := range q {
 		switch k {
-		case "limit", "timeout":
+		case "timeout": // the request deadline filter, outside, refuses a bad one
+		case "limit":
+			// One that the generic handler decodes (it refuses any other
+			// with 400); it does not change the list here.
+			if len(vs) != 1 {
+				return false
+			}
+			if _, err := strconv.ParseInt(vs[0], 10, 64); err != nil {
+				return false
+			}
 		case "resourceVersion":
 			if len(vs) != 1 || (vs[0] != "" && vs[0] != "0") {
 				return false

@@ -52,6 +52,12 @@ func TestPlainJSONList(t *testing.T) {
 		{"", "application/yaml", false, false},
 		{"", "application/vnd.kubernetes.protobuf,application/json", false, false},
 		{"?%zz", "", false, false},
+		{"?limit=abc", "", false, false},
+		{"?limit=", "", false, false},
+		{"?limit=1.5", "", false, false},
+		{"?limit=99999999999999999999", "", false, false},
+		{"?limit=1&limit=2", "", false, false},
+		{"?limit=-1", "", false, true},
 	} {
 		req := httptest.NewRequest(http.MethodGet, "/apis/clusters.headlamp.dev/v1alpha1/clusters"+tc.query, http.NoBody)
 		if tc.accept != "" {

@@ -418,6 +418,23 @@ func TestListEncoderMatches(t *testing.T) {
 		}
 	}
 	check("first")
+	// A limit the generic handler cannot decode is refused, whatever the
+	// Accept header.
+	for _, accept := range []string{"application/json", "application/yaml"} {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, cfg.Host+"/apis/clusters.headlamp.dev/v1alpha1/clusters?limit=abc", http.NoBody)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept", accept)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("limit=abc, Accept %s: %d, want 400", accept, resp.StatusCode)
+		}
+	}
 	writeFile(t, path, testKubeconfig(append(names, "gamma")...)+broken)
 	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		_, body := get("", "")
