@@ -30,7 +30,6 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/proxy"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/filters"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
@@ -140,9 +139,7 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 				serveUpgrade(w, req, location, tr, identity, errs)
 				return
 			}
-			h := proxy.NewUpgradeAwareHandler(location, forward, false, false, errs)
-			h.UseLocationHost = true
-			h.ServeHTTP(w, req)
+			servePlain(w, req, location, forward, errs)
 		}))
 	}), nil
 }
@@ -216,7 +213,8 @@ type errorResponder struct {
 	responder rest.Responder
 }
 
-// Error implements proxy.ErrorResponder.
+// Error implements the ErrorHandler of httputil.ReverseProxy (and
+// k8s.io/apimachinery/pkg/util/proxy.ErrorResponder).
 func (e errorResponder) Error(_ http.ResponseWriter, req *http.Request, err error) {
 	if errors.Is(err, context.Canceled) && req.Context().Err() != nil {
 		return // the client went away
