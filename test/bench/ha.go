@@ -78,7 +78,7 @@ func (b *bench) haScale(ctx context.Context) error {
 		return err
 	}
 	b.logf("  starting a hub, a member and 3 replicas for scenario 8")
-	env, err := harness.Start(ctx, harness.Options{WorkDir: work, Members: 1, Replicas: f.Replicas,
+	env, err := harness.Start(ctx, harness.Options{WorkDir: work, Members: 1, Replicas: f.Replicas, ServerArgs: b.opts.extraServerArgs(),
 		Log: func(format string, args ...any) { b.logf("  "+format, args...) }})
 	if err != nil {
 		return err

@@ -53,6 +53,17 @@ type options struct {
 	// serverEnv is added to the environment of the servers a scenario
 	// starts of its own (scenario 5's, say), not to the registered one's.
 	serverEnv string
+	// serverArgs are added to the flags of every clusters-apiserver the
+	// bench starts, the registered one's included.
+	serverArgs string
+}
+
+// extraServerArgs are the flags of -server-args.
+func (o *options) extraServerArgs() []string {
+	if o.serverArgs == "" {
+		return nil
+	}
+	return strings.Split(o.serverArgs, ",")
 }
 
 func main() {
@@ -74,6 +85,7 @@ func run() error {
 	flag.StringVar(&o.scaleTarget, "scale-target", "both", "where scenario 5's kubeconfig contexts point: member (member-1, with its credentials: every health check keeps a connection), closed (a loopback port nothing listens on: health checks fail at once), or both, one after the other")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "if set, save clusters-apiserver CPU profiles of selected load points, and scenario 7's heap profiles, there")
 	flag.StringVar(&o.serverEnv, "server-env", "", "comma-separated NAME=VALUE pairs added to the environment of the servers a scenario starts of its own (scenario 5's), e.g. GOMEMLIMIT=170MiB; the report names them")
+	flag.StringVar(&o.serverArgs, "server-args", "", "comma-separated flags added to every clusters-apiserver the bench starts, e.g. --disable-http2-serving; the report names them")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs, kubeconfigs) after the run")
 	flag.Parse()
 	// The bench works from the repository root; paths given are relative

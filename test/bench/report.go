@@ -122,6 +122,9 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "clusters-apiserver bench, %s, commit %s%s\n", r.Date, short(r.Commit), map[bool]string{true: " (dirty)"}[r.Dirty])
 	fmt.Fprintf(&b, "%d cores (%s), %d MB, Linux %s; %s; kube-apiserver %s; wall time %.0f s; background load %.2f cores\n\n",
 		r.Machine.Cores, r.Machine.CPU, r.Machine.MemoryMB, r.Machine.Kernel, r.Versions["go"], r.Versions["kube-apiserver"], r.WallSeconds, r.Machine.BackgroundBusyCores)
+	if args := r.Settings["serverArgs"]; args != "" {
+		fmt.Fprintf(&b, "Every clusters-apiserver ran with the extra flags %s.\n\n", args)
+	}
 	if env := r.Settings["serverEnv"]; env != "" {
 		fmt.Fprintf(&b, "The servers of scenarios that start their own ran with %s in their environment.\n\n", env)
 	}
@@ -190,6 +193,9 @@ func (r *report) describe(ctx context.Context, b *bench) {
 	r.Settings["serverBinary"] = b.serverBinary
 	if b.opts.serverEnv != "" {
 		r.Settings["serverEnv"] = b.opts.serverEnv
+	}
+	if b.opts.serverArgs != "" {
+		r.Settings["serverArgs"] = b.opts.serverArgs
 	}
 }
 

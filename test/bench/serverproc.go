@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,7 +59,7 @@ func (b *bench) startOwnServer(ctx context.Context, name string, extra ...string
 		"--kubeconfig=" + b.env.ServerKubeconfig,
 		"--authentication-kubeconfig=" + b.env.ServerKubeconfig,
 		"--authorization-kubeconfig=" + b.env.ServerKubeconfig,
-	}, extra...)
+	}, slices.Concat(b.opts.extraServerArgs(), extra)...)
 	s := &ownServer{log: filepath.Join(b.work, name+".log"), done: make(chan struct{})}
 	out, err := os.Create(s.log)
 	if err != nil {

@@ -91,12 +91,12 @@ func setUp(ctx context.Context, o options, logf func(string, ...any)) (*bench, e
 		// The server's defaults, but for three more kubeconfig sources: for
 		// scenarios 6 and 9, and one that reaches member-1 without
 		// impersonation.
-		ServerArgs: []string{
+		ServerArgs: append([]string{
 			"--kubeconfig-source=" + b.execSource,
 			"--kubeconfig-source=" + b.fleetSource,
 			"--kubeconfig-source=" + sourceIdentity,
 			"--kubeconfig-source-identity=" + sourceIdentity + "=source",
-		},
+		}, b.opts.extraServerArgs()...),
 		Members:      2,
 		HubManifests: []string{crd},
 		Log:          func(format string, args ...any) { logf("harness: "+format, args...) },
