@@ -174,13 +174,7 @@ func TestServePlainFlushesStreams(t *testing.T) {
 		}
 	}))
 	defer member.Close()
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		location, _ := memberLocation(member.URL, r.URL.Path)
-		servePlain(w, r, location, tr, errorResponder{cluster: "m", responder: testResponder{w}})
-	}))
-	defer srv.Close()
+	srv := plainProxy(t, member.URL, nil)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // bounds a hang, not a goal
 	defer cancel()
@@ -229,13 +223,7 @@ func TestServePlainFlushesSlowResponsesOfKnownLength(t *testing.T) {
 		}
 	}))
 	defer member.Close()
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		location, _ := memberLocation(member.URL, r.URL.Path)
-		servePlain(w, r, location, tr, errorResponder{cluster: "m", responder: testResponder{w}})
-	}))
-	defer srv.Close()
+	srv := plainProxy(t, member.URL, nil)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // bounds a hang, not a goal
 	defer cancel()
@@ -269,13 +257,7 @@ func TestServePlainIdentityAfterHopByHop(t *testing.T) {
 	defer member.Close()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
-	forward := &forwarder{cluster: "m", identity: &Identity{}, next: tr, closed: context.Background()}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := genericapirequest.WithUser(r.Context(), &user.DefaultInfo{Name: "alice", Groups: []string{"dev"}})
-		location, _ := memberLocation(member.URL, r.URL.Path)
-		servePlain(w, r.WithContext(ctx), location, forward, errorResponder{cluster: "m", responder: testResponder{w}})
-	}))
-	defer srv.Close()
+	srv := plainProxy(t, member.URL, &forwarder{cluster: "m", identity: &Identity{}, next: tr, closed: context.Background()})
 
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/api/v1/secrets", http.NoBody)
 	req.Header = http.Header{
@@ -323,11 +305,7 @@ func TestServePlainPooledBuffersKeepBodiesApart(t *testing.T) {
 	defer member.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: 32}
 	defer tr.CloseIdleConnections()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		location, _ := memberLocation(member.URL, r.URL.Path)
-		servePlain(w, r, location, tr, errorResponder{cluster: "m", responder: testResponder{w}})
-	}))
-	defer srv.Close()
+	srv := plainProxy(t, member.URL, tr)
 
 	var wg sync.WaitGroup
 	for n := range 32 {
@@ -349,6 +327,27 @@ func TestServePlainPooledBuffersKeepBodiesApart(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// plainProxy serves servePlain toward the member at server over forward
+// (a transport of its own if nil), as alice of group dev.
+func plainProxy(t *testing.T, server string, forward http.RoundTripper) *httptest.Server {
+	if forward == nil {
+		tr := &http.Transport{}
+		t.Cleanup(tr.CloseIdleConnections)
+		forward = tr
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := genericapirequest.WithUser(r.Context(), &user.DefaultInfo{Name: "alice", Groups: []string{"dev"}})
+		location, err := memberLocation(server, r.URL.Path)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		servePlain(w, r.WithContext(ctx), location, forward, errorResponder{cluster: "m", responder: testResponder{w}})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // BenchmarkPlainPath measures what forwarding a small GET costs the proxy
