@@ -19,6 +19,7 @@ package apiserver
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -62,7 +63,7 @@ const (
 // listCache serves lists of Clusters from recorded responses; see above.
 type listCache struct {
 	next http.Handler
-	// enc, if not nil, writes the plain JSON list itself (see listEncoder).
+	// enc, if not nil, writes the plain lists itself (see listEncoder).
 	enc *listEncoder
 	// rv is the inventory's resourceVersion now.
 	rv  func() string
@@ -198,7 +199,8 @@ func (c *listCache) instrumented(e *listEntry, key listKey, info *genericapirequ
 
 // record runs the generic handler for req, uncompressed, into e, and
 // keeps e if it can serve the same request again. A plain JSON list is
-// written by c.enc instead, and no recorder is returned.
+// written by c.enc instead, as is kubectl's Table, and no recorder is
+// returned.
 func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *recorder {
 	rec := &recorder{header: http.Header{}}
 	defer func() {
@@ -222,8 +224,17 @@ func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *record
 		c.mu.Unlock()
 		close(e.done) // also when next panics: the waiters then run it themselves
 	}()
-	if c.enc != nil && plainJSONList(req, key.pretty) {
-		if body, _, err := c.enc.encode(); err == nil {
+	if c.enc != nil {
+		var body []byte
+		err := errors.New("not a plain list")
+		switch plainList(req, key.pretty) {
+		case jsonList:
+			body, _, err = c.enc.encode()
+		case tableList:
+			body, _, err = c.enc.encodeTable(c.now())
+		}
+		if err == nil {
+			// Both are application/json, as the generic handler says.
 			e.servable, e.contentType, e.body = true, "application/json", body
 			return nil
 		}

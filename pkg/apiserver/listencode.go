@@ -24,21 +24,26 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	clustersv1alpha1 "github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters/v1alpha1"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	clusterstorage "github.com/headlamp-k8s/clusters-apiserver/pkg/registry/cluster"
 )
 
 // listEncoder writes a list of every Cluster as the generic handler
-// would in JSON, from an encoding of each Cluster kept until it changes:
-// a change re-encodes one Cluster, not 10,000, and no multi-megabyte
-// encoder buffer is grown (and pooled) for it. Only the plain list a
-// client asks for without options takes this path (see plainJSONList);
-// the bytes are the generic handler's, which TestListEncoderMatches
-// checks.
+// would, in JSON or as the Table kubectl asks for, from an encoding of
+// each Cluster kept until it changes: a change re-encodes one Cluster, not
+// 10,000, and neither the list's objects (a copy of every Cluster, a Table
+// of them, a PartialObjectMetadata per row) nor a multi-megabyte encoder
+// buffer, grown by doubling and then pooled, is made for it. Only the
+// plain lists a client asks for without options take this path (see
+// plainList); the bytes are the generic handler's, which
+// TestListEncoderMatches checks.
 type listEncoder struct {
 	inv *inventory.Inventory
 
@@ -48,6 +53,18 @@ type listEncoder struct {
 	// resourceVersion (another Accept header, say) shares.
 	rv   string
 	body []byte
+	// rows are the Table rows of the Clusters at tableRV, by published
+	// object.
+	rows    map[*clusters.Cluster]tableRow
+	tableRV string
+}
+
+// tableRow is the JSON of a Cluster's row in a Table, as the generic
+// handler writes it with the default includeObject (Metadata), but for
+// the Age cell, which is computed when a Table is written: it goes at.
+type tableRow struct {
+	b  []byte
+	at int
 }
 
 func newListEncoder(inv *inventory.Inventory) *listEncoder {
@@ -108,6 +125,111 @@ func (l *listEncoder) forget() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.items, l.rv, l.body = nil, "", nil
+	l.rows, l.tableRV = nil, ""
+}
+
+// encodeTable returns the Table of every Cluster now, in meta.k8s.io/v1,
+// with each Age at now, and its resourceVersion.
+func (l *listEncoder) encodeTable(now time.Time) ([]byte, string, error) {
+	objs, rv := l.inv.List()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rows == nil || l.tableRV != rv {
+		next := make(map[*clusters.Cluster]tableRow, len(objs))
+		for _, obj := range objs {
+			r, ok := l.rows[obj]
+			if !ok {
+				var err error
+				if r, err = encodeRow(obj); err != nil {
+					return nil, "", err
+				}
+			}
+			next[obj] = r
+		}
+		l.rows, l.tableRV = next, rv
+	}
+
+	head, err := json.Marshal(&metav1.Table{
+		TypeMeta:          metav1.TypeMeta{Kind: "Table", APIVersion: metav1.SchemeGroupVersion.String()},
+		ListMeta:          metav1.ListMeta{ResourceVersion: rv},
+		ColumnDefinitions: clusterstorage.Columns(),
+		Rows:              []metav1.TableRow{},
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if !bytes.HasSuffix(head, []byte(`"rows":[]}`)) {
+		return nil, "", fmt.Errorf("a Table encodes as %.200s", head)
+	}
+	size := len(head) + 3
+	for _, obj := range objs {
+		size += len(l.rows[obj].b) + 16 // a comma and the Age
+	}
+	out := make([]byte, 0, size)
+	out = append(out, head[:len(head)-2]...)
+	// The Clusters of a fleet are mostly created within the same few
+	// seconds: their ages are written once each.
+	ages := map[int64][]byte{}
+	for i, obj := range objs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		r := l.rows[obj]
+		age, ok := ages[obj.CreationTimestamp.Unix()]
+		if !ok {
+			if age, err = json.Marshal(clusterstorage.Age(obj.CreationTimestamp, now)); err != nil {
+				return nil, "", err
+			}
+			ages[obj.CreationTimestamp.Unix()] = age
+		}
+		out = append(out, r.b[:r.at]...)
+		out = append(out, age...)
+		out = append(out, r.b[r.at:]...)
+	}
+	out = append(out, "]}\n"...)
+	return out, rv, nil
+}
+
+// encodeRow encodes obj's row in a Table, as asTable in the generic
+// handler makes it (the object is the Cluster's PartialObjectMetadata)
+// and the JSON serializer writes it (json.Marshal of the row), with the
+// Age cell left out.
+func encodeRow(obj *clusters.Cluster) (tableRow, error) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return tableRow{}, err
+	}
+	partial := meta.AsPartialObjectMetadata(m)
+	partial.GetObjectKind().SetGroupVersionKind(metav1.SchemeGroupVersion.WithKind("PartialObjectMetadata"))
+	cells := clusterstorage.Cells(obj, time.Time{})
+	before, err := json.Marshal(cells[:clusterstorage.AgeCell])
+	if err != nil {
+		return tableRow{}, err
+	}
+	after, err := json.Marshal(cells[clusterstorage.AgeCell+1:])
+	if err != nil {
+		return tableRow{}, err
+	}
+	object, err := json.Marshal(partial)
+	if err != nil {
+		return tableRow{}, err
+	}
+	// {"cells":[before…,AGE,…after],"object":{…}}
+	b := make([]byte, 0, len(`{"cells":`)+len(before)+len(after)+len(`,"object":}`)+len(object)+2)
+	b = append(b, `{"cells":`...)
+	b = append(b, before[:len(before)-1]...) // without its ]
+	if clusterstorage.AgeCell > 0 {
+		b = append(b, ',')
+	}
+	at := len(b)
+	if len(after) > 2 {
+		b = append(b, ',')
+	}
+	b = append(b, after[1:]...) // without its [
+	b = append(b, `,"object":`...)
+	b = append(b, object...)
+	b = append(b, '}')
+	return tableRow{b: b, at: at}, nil
 }
 
 // encodeItem encodes obj as an item of a v1alpha1 list, converted as the
@@ -121,18 +243,40 @@ func encodeItem(obj *clusters.Cluster) ([]byte, error) {
 	return json.Marshal(&out)
 }
 
-// plainJSONList tells whether req asks for the plain list of every Cluster
-// in compact JSON, which listEncoder writes: no query but what does not
-// change a list here (resourceVersion "" or "0", limit, which is not
-// honoured, and timeout), an Accept header that the generic handler
-// answers with JSON, and no pretty-printing for the client.
-func plainJSONList(req *http.Request, pretty bool) bool {
+// listForm is a form of the list of every Cluster that listEncoder writes.
+type listForm int
+
+const (
+	// generic is any other: the generic handler writes it.
+	generic listForm = iota
+	// jsonList is a ClusterList in compact JSON.
+	jsonList
+	// tableList is a Table in meta.k8s.io/v1 with the default includeObject,
+	// in compact JSON: what kubectl get asks for.
+	tableList
+)
+
+// tableAccepts are the Accept headers that the generic handler answers
+// with a Table in meta.k8s.io/v1, in JSON: kubectl get's, and the same
+// without v1beta1 or without the fallback.
+var tableAccepts = map[string]bool{
+	"application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json": true,
+	"application/json;as=Table;v=v1;g=meta.k8s.io,application/json":                                                   true,
+	"application/json;as=Table;v=v1;g=meta.k8s.io":                                                                    true,
+}
+
+// plainList tells which list of every Cluster req asks for, if listEncoder
+// writes it: no query but what does not change a list here
+// (resourceVersion "" or "0", limit, which is not honoured, and timeout),
+// an Accept header that the generic handler answers with a ClusterList or
+// a Table in JSON, and no pretty-printing for the client.
+func plainList(req *http.Request, pretty bool) listForm {
 	if pretty {
-		return false
+		return generic
 	}
 	q, err := url.ParseQuery(req.URL.RawQuery)
 	if err != nil {
-		return false
+		return generic
 	}
 	for k, vs := range q {
 		switch k {
@@ -141,26 +285,32 @@ func plainJSONList(req *http.Request, pretty bool) bool {
 			// One that the generic handler decodes (it refuses any other
 			// with 400); it does not change the list here.
 			if len(vs) != 1 {
-				return false
+				return generic
 			}
 			if _, err := strconv.ParseInt(vs[0], 10, 64); err != nil {
-				return false
+				return generic
 			}
 		case "resourceVersion":
 			if len(vs) != 1 || (vs[0] != "" && vs[0] != "0") {
-				return false
+				return generic
 			}
 		default:
-			return false
+			return generic
 		}
 	}
 	accept := req.Header.Values("Accept")
 	if len(accept) > 1 {
-		return false
+		return generic
 	}
 	a := ""
 	if len(accept) == 1 {
 		a = accept[0]
 	}
-	return a == "" || a == "application/json" || a == "*/*" || a == "application/json, */*"
+	switch {
+	case a == "" || a == "application/json" || a == "*/*" || a == "application/json, */*":
+		return jsonList
+	case tableAccepts[a]:
+		return tableList
+	}
+	return generic
 }

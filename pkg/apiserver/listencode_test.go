@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -28,42 +29,55 @@ import (
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
-// TestPlainJSONList: only lists whose answer the options do not change,
-// in compact JSON, take the list encoder. (That its bytes are the generic
-// handler's is TestListEncoderMatches, against a real server.)
-func TestPlainJSONList(t *testing.T) {
+// TestPlainList: only lists whose answer the options do not change, in
+// compact JSON, take the list encoder: a ClusterList, or kubectl's Table.
+// (That its bytes are the generic handler's is TestListEncoderMatches,
+// against a real server.)
+func TestPlainList(t *testing.T) {
 	t.Parallel()
+	const kubectl = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
 	for _, tc := range []struct {
 		query, accept string
-		pretty, want  bool
+		pretty        bool
+		want          listForm
 	}{
-		{"", "", false, true},
-		{"?resourceVersion=0&limit=500", "application/json", false, true},
-		{"?resourceVersion=&timeout=30s", "*/*", false, true},
-		{"", "application/json, */*", false, true},
-		{"", "", true, false},
-		{"?pretty=true", "", false, false},
-		{"?labelSelector=a%3Db", "", false, false},
-		{"?fieldSelector=metadata.name%3Da", "", false, false},
-		{"?resourceVersion=42", "", false, false},
-		{"?resourceVersion=0&resourceVersion=0", "", false, false},
-		{"?watch=1", "", false, false},
-		{"", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json", false, false},
-		{"", "application/yaml", false, false},
-		{"", "application/vnd.kubernetes.protobuf,application/json", false, false},
-		{"?%zz", "", false, false},
-		{"?limit=abc", "", false, false},
-		{"?limit=", "", false, false},
-		{"?limit=1.5", "", false, false},
-		{"?limit=99999999999999999999", "", false, false},
-		{"?limit=1&limit=2", "", false, false},
-		{"?limit=-1", "", false, true},
+		{"", "", false, jsonList},
+		{"?resourceVersion=0&limit=500", "application/json", false, jsonList},
+		{"?resourceVersion=&timeout=30s", "*/*", false, jsonList},
+		{"", "application/json, */*", false, jsonList},
+		{"", "", true, generic},
+		{"?pretty=true", "", false, generic},
+		{"?labelSelector=a%3Db", "", false, generic},
+		{"?fieldSelector=metadata.name%3Da", "", false, generic},
+		{"?resourceVersion=42", "", false, generic},
+		{"?resourceVersion=0&resourceVersion=0", "", false, generic},
+		{"?watch=1", "", false, generic},
+		{"?limit=500", kubectl, false, tableList},
+		{"", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json", false, tableList},
+		{"", "application/json;as=Table;v=v1;g=meta.k8s.io", false, tableList},
+		{"", kubectl, true, generic},
+		{"?includeObject=Object", kubectl, false, generic},
+		{"?includeObject=Metadata", kubectl, false, generic},
+		{"?labelSelector=a%3Db", kubectl, false, generic},
+		{"", "application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json", false, generic},
+		{"", "application/yaml;as=Table;v=v1;g=meta.k8s.io", false, generic},
+		{"", "application/json;as=Table;v=v1;g=meta.k8s.io, application/json", false, generic},
+		{"", "application/yaml", false, generic},
+		{"", "application/vnd.kubernetes.protobuf,application/json", false, generic},
+		{"?%zz", "", false, generic},
+		{"?limit=abc", "", false, generic},
+		{"?limit=abc", kubectl, false, generic},
+		{"?limit=", "", false, generic},
+		{"?limit=1.5", "", false, generic},
+		{"?limit=99999999999999999999", "", false, generic},
+		{"?limit=1&limit=2", "", false, generic},
+		{"?limit=-1", "", false, jsonList},
 	} {
 		req := httptest.NewRequest(http.MethodGet, "/apis/clusters.headlamp.dev/v1alpha1/clusters"+tc.query, http.NoBody)
 		if tc.accept != "" {
 			req.Header.Set("Accept", tc.accept)
 		}
-		if got := plainJSONList(req, tc.pretty); got != tc.want {
+		if got := plainList(req, tc.pretty); got != tc.want {
 			t.Errorf("%q, Accept %q, pretty %v: %v, want %v", tc.query, tc.accept, tc.pretty, got, tc.want)
 		}
 	}
@@ -135,5 +149,64 @@ func TestListEncoderReusesItems(t *testing.T) {
 	inv.Replace("b", nil)
 	if got, _ = decode(); len(got) != 0 {
 		t.Errorf("empty inventory, list %v", got)
+	}
+}
+
+// TestListEncoderReusesRows: a Table's rows are kept per Cluster, a change
+// encodes the changed Cluster's alone, and each Age is the one at the time
+// asked for, which is not kept.
+func TestListEncoderReusesRows(t *testing.T) {
+	t.Parallel()
+	inv := inventory.New()
+	member := func(name, server string) inventory.Member {
+		return inventory.Member{Name: name, Origin: name, Cluster: &clusters.Cluster{Spec: clusters.ClusterSpec{Server: server}}, Access: inventory.Access{Hash: server}}
+	}
+	inv.Replace("a", []inventory.Member{member("a", "https://a")})
+	inv.Replace("b", []inventory.Member{member("b", "https://b")})
+	l := newListEncoder(inv)
+	decode := func(now time.Time) [][]any {
+		t.Helper()
+		body, rv, err := l.encodeTable(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var table metav1.Table
+		if err := json.Unmarshal(body, &table); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		if table.Kind != "Table" || table.APIVersion != "meta.k8s.io/v1" || table.ResourceVersion != rv || rv != inv.ResourceVersion() || len(table.ColumnDefinitions) != 8 {
+			t.Errorf("Table %s %s at %q with %d columns, encoder says %q, inventory %q", table.Kind, table.APIVersion, table.ResourceVersion, len(table.ColumnDefinitions), rv, inv.ResourceVersion())
+		}
+		var rows [][]any
+		for _, r := range table.Rows {
+			var partial metav1.PartialObjectMetadata
+			if err := json.Unmarshal(r.Object.Raw, &partial); err != nil || partial.Kind != "PartialObjectMetadata" || partial.Name != r.Cells[0] {
+				t.Errorf("row %v: object %s (%v)", r.Cells, r.Object.Raw, err)
+			}
+			rows = append(rows, r.Cells)
+		}
+		return rows
+	}
+	objs, _ := inv.List()
+	created := objs[0].CreationTimestamp.Time
+	rows := decode(created.Add(90 * time.Second))
+	if len(rows) != 2 || rows[0][0] != "a" || rows[0][2] != "https://a" || rows[0][5] != "90s" || rows[1][0] != "b" || len(rows[1]) != 8 {
+		t.Fatalf("rows %v", rows)
+	}
+	kept := l.rows[objs[0]]
+	inv.Replace("b", []inventory.Member{member("b", "https://b2")})
+	rows = decode(created.Add(3 * time.Hour))
+	if len(rows) != 2 || rows[0][5] != "3h" || rows[1][2] != "https://b2" {
+		t.Fatalf("after a change and 3 hours, rows %v", rows)
+	}
+	if now, _ := inv.List(); now[0] != objs[0] || &l.rows[now[0]].b[0] != &kept.b[0] {
+		t.Error("the unchanged Cluster's row was encoded anew")
+	}
+	if len(l.rows) != 2 {
+		t.Errorf("%d rows kept for 2 Clusters", len(l.rows))
+	}
+	l.forget()
+	if l.rows != nil {
+		t.Error("forget kept rows")
 	}
 }

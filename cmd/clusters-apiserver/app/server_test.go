@@ -364,12 +364,12 @@ func containsAll(got, want []string) bool {
 	return true
 }
 
-// TestListEncoderMatches: the plain JSON list, which the list cache writes
-// from each Cluster's own encoding, is byte for byte what the generic
-// handler writes for the same list (asked with an empty label selector,
-// which takes the generic path), for every Accept header that takes it,
-// with names JSON escapes, a context that fails and one a later edit
-// changes.
+// TestListEncoderMatches: the plain JSON list and kubectl's Table, which
+// the list cache writes from each Cluster's own encoding, are byte for byte
+// what the generic handler writes for the same list (asked with an empty
+// label selector, which takes the generic path), for every Accept header
+// that takes them, with names JSON escapes, a context that fails and one a
+// later edit changes.
 func TestListEncoderMatches(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "fleet.yaml")
@@ -402,33 +402,45 @@ func TestListEncoderMatches(t *testing.T) {
 		}
 		return resp.Header.Get("Content-Type"), body
 	}
+	const kubectl = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+	forms := []struct {
+		name    string
+		generic string   // the Accept header the generic list is asked with
+		accepts []string // those that take the list encoder
+	}{
+		{"list", "application/json", []string{"", "application/json", "*/*", "application/json, */*"}},
+		{"Table", kubectl, []string{kubectl, "application/json;as=Table;v=v1;g=meta.k8s.io,application/json", "application/json;as=Table;v=v1;g=meta.k8s.io"}},
+	}
 	// check compares every plain list with the generic handler's at the
-	// same state: health checks still change Clusters, so a round in
-	// which the generic list changed is run again.
+	// same state: health checks still change Clusters, and a Table's Age
+	// cells change by the second, so a round in which the generic list
+	// changed is run again.
 	check := func(stage string) {
 		t.Helper()
-		for attempt := 1; ; attempt++ {
-			wantType, want := get("?labelSelector=", "application/json")
-			if !strings.Contains(string(want), `\u003cb\u003e\u0026c`) || !strings.Contains(string(want), "broken") {
-				t.Fatalf("%s: the generic list lacks what the test needs:\n%s", stage, want)
-			}
-			var mismatches []string
-			for _, query := range []string{"", "?resourceVersion=0&limit=500", "?limit=1"} {
-				for _, accept := range []string{"", "application/json", "*/*", "application/json, */*"} {
-					gotType, got := get(query, accept)
-					if gotType != wantType || !bytes.Equal(got, want) {
-						mismatches = append(mismatches, fmt.Sprintf("%s: list %q, Accept %q:\n%s %s\nwant what the generic handler writes:\n%s %s", stage, query, accept, gotType, got, wantType, want))
+		for _, form := range forms {
+			for attempt := 1; ; attempt++ {
+				wantType, want := get("?labelSelector=", form.generic)
+				if !strings.Contains(string(want), `\u003cb\u003e\u0026c`) || !strings.Contains(string(want), "broken") {
+					t.Fatalf("%s: the generic %s lacks what the test needs:\n%s", stage, form.name, want)
+				}
+				var mismatches []string
+				for _, query := range []string{"", "?resourceVersion=0&limit=500", "?limit=1"} {
+					for _, accept := range form.accepts {
+						gotType, got := get(query, accept)
+						if gotType != wantType || !bytes.Equal(got, want) {
+							mismatches = append(mismatches, fmt.Sprintf("%s: %s %q, Accept %q:\n%s %s\nwant what the generic handler writes:\n%s %s", stage, form.name, query, accept, gotType, got, wantType, want))
+						}
 					}
 				}
+				if _, after := get("?labelSelector=", form.generic); len(mismatches) > 0 && !bytes.Equal(after, want) && attempt < 50 {
+					time.Sleep(100 * time.Millisecond) // the inventory changed meanwhile
+					continue
+				}
+				for _, m := range mismatches {
+					t.Error(m)
+				}
+				break
 			}
-			if _, after := get("?labelSelector=", "application/json"); len(mismatches) > 0 && !bytes.Equal(after, want) && attempt < 50 {
-				time.Sleep(100 * time.Millisecond) // the inventory changed meanwhile
-				continue
-			}
-			for _, m := range mismatches {
-				t.Error(m)
-			}
-			return
 		}
 	}
 	check("first")

@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,24 +60,35 @@ func (tableConvertor) ConvertToTable(_ context.Context, object runtime.Object, _
 		return nil, fmt.Errorf("cannot render %T as a table of clusters", object)
 	}
 	table.Rows = make([]metav1.TableRow, 0, len(items))
+	now := time.Now()
 	for i := range items {
 		c := &items[i]
-		table.Rows = append(table.Rows, metav1.TableRow{
-			Cells: []interface{}{
-				c.Name,
-				strings.ToLower(string(c.Spec.Source.Type)),
-				c.Spec.Server,
-				orNone(kubernetesVersion(c)),
-				readyStatus(c),
-				age(c.CreationTimestamp),
-				orNone(origin(c)),
-				c.Spec.DisplayName,
-			},
-			Object: runtime.RawExtension{Object: c},
-		})
+		table.Rows = append(table.Rows, metav1.TableRow{Cells: Cells(c, now), Object: runtime.RawExtension{Object: c}})
 	}
 	return table, nil
 }
+
+// AgeCell is the index of the Age cell in a row of Cells: the only one
+// that changes without the Cluster changing.
+const AgeCell = 5
+
+// Cells returns the cells of c's row in a Table, with its age at now.
+func Cells(c *clusters.Cluster, now time.Time) []interface{} {
+	return []interface{}{
+		c.Name,
+		strings.ToLower(string(c.Spec.Source.Type)),
+		c.Spec.Server,
+		orNone(kubernetesVersion(c)),
+		readyStatus(c),
+		Age(c.CreationTimestamp, now),
+		orNone(origin(c)),
+		c.Spec.DisplayName,
+	}
+}
+
+// Columns returns the column definitions of a Table of Clusters, shared:
+// not to be modified.
+func Columns() []metav1.TableColumnDefinition { return columns }
 
 func kubernetesVersion(c *clusters.Cluster) string {
 	if c.Status.Version == nil {
@@ -103,11 +115,12 @@ func origin(c *clusters.Cluster) string {
 	return ""
 }
 
-func age(t metav1.Time) string {
+// Age is the Age cell of a Cluster created at t, at now.
+func Age(t metav1.Time, now time.Time) string {
 	if t.IsZero() {
 		return "<unknown>"
 	}
-	return duration.HumanDuration(metav1.Now().Sub(t.Time))
+	return duration.HumanDuration(now.Sub(t.Time))
 }
 
 func orNone(s string) string {
