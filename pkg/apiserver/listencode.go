@@ -47,24 +47,29 @@ import (
 type listEncoder struct {
 	inv *inventory.Inventory
 
-	mu    sync.Mutex
-	items map[*clusters.Cluster][]byte // by published object, never modified
+	mu sync.Mutex
+	// items are the encodings of the Clusters at rv, by published object,
+	// never modified: each is where it lies in body, the last list, so
+	// that a Cluster's encoding is not kept twice.
+	items map[*clusters.Cluster][]byte
 	// rv and body are the last list written, which every list at the same
 	// resourceVersion (another Accept header, say) shares.
 	rv   string
 	body []byte
 	// rows are the Table rows of the Clusters at tableRV, by published
-	// object.
+	// object; each lies in the last Table written, around its Age.
 	rows    map[*clusters.Cluster]tableRow
 	tableRV string
+	// encoded counts the Clusters encoded, items and rows, for tests.
+	encoded int
 }
 
 // tableRow is the JSON of a Cluster's row in a Table, as the generic
 // handler writes it with the default includeObject (Metadata), but for
-// the Age cell, which is computed when a Table is written: it goes at.
+// the Age cell, which is computed when a Table is written and goes
+// between before and after.
 type tableRow struct {
-	b  []byte
-	at int
+	before, after []byte
 }
 
 func newListEncoder(inv *inventory.Inventory) *listEncoder {
@@ -88,11 +93,11 @@ func (l *listEncoder) encode() ([]byte, string, error) {
 			if b, err = encodeItem(obj); err != nil {
 				return nil, "", err
 			}
+			l.encoded++
 		}
 		next[obj] = b
 		size += len(b) + 1
 	}
-	l.items = next
 
 	// The list's own fields as the generic handler writes them, with its
 	// items spliced in: "items" is the last field.
@@ -113,10 +118,12 @@ func (l *listEncoder) encode() ([]byte, string, error) {
 		if i > 0 {
 			out = append(out, ',')
 		}
+		start := len(out)
 		out = append(out, next[obj]...)
+		next[obj] = out[start:len(out):len(out)] // and the last list's is garbage
 	}
 	out = append(out, "]}\n"...)
-	l.rv, l.body = rv, out
+	l.items, l.rv, l.body = next, rv, out
 	return out, rv, nil
 }
 
@@ -134,8 +141,9 @@ func (l *listEncoder) encodeTable(now time.Time) ([]byte, string, error) {
 	objs, rv := l.inv.List()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.rows == nil || l.tableRV != rv {
-		next := make(map[*clusters.Cluster]tableRow, len(objs))
+	next := l.rows
+	if next == nil || l.tableRV != rv {
+		next = make(map[*clusters.Cluster]tableRow, len(objs))
 		for _, obj := range objs {
 			r, ok := l.rows[obj]
 			if !ok {
@@ -143,10 +151,10 @@ func (l *listEncoder) encodeTable(now time.Time) ([]byte, string, error) {
 				if r, err = encodeRow(obj); err != nil {
 					return nil, "", err
 				}
+				l.encoded++
 			}
 			next[obj] = r
 		}
-		l.rows, l.tableRV = next, rv
 	}
 
 	head, err := json.Marshal(&metav1.Table{
@@ -163,7 +171,8 @@ func (l *listEncoder) encodeTable(now time.Time) ([]byte, string, error) {
 	}
 	size := len(head) + 3
 	for _, obj := range objs {
-		size += len(l.rows[obj].b) + 16 // a comma and the Age
+		r := next[obj]
+		size += len(r.before) + len(r.after) + 16 // a comma and the Age
 	}
 	out := make([]byte, 0, size)
 	out = append(out, head[:len(head)-2]...)
@@ -174,7 +183,7 @@ func (l *listEncoder) encodeTable(now time.Time) ([]byte, string, error) {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		r := l.rows[obj]
+		r := next[obj]
 		age, ok := ages[obj.CreationTimestamp.Unix()]
 		if !ok {
 			if age, err = json.Marshal(clusterstorage.Age(obj.CreationTimestamp, now)); err != nil {
@@ -182,11 +191,17 @@ func (l *listEncoder) encodeTable(now time.Time) ([]byte, string, error) {
 			}
 			ages[obj.CreationTimestamp.Unix()] = age
 		}
-		out = append(out, r.b[:r.at]...)
+		start := len(out)
+		out = append(out, r.before...)
+		mid := len(out)
 		out = append(out, age...)
-		out = append(out, r.b[r.at:]...)
+		end := len(out)
+		out = append(out, r.after...)
+		// Kept where they lie in this Table, and the last one's are garbage.
+		next[obj] = tableRow{before: out[start:mid:mid], after: out[end:len(out):len(out)]}
 	}
 	out = append(out, "]}\n"...)
+	l.rows, l.tableRV = next, rv
 	return out, rv, nil
 }
 
@@ -215,21 +230,20 @@ func encodeRow(obj *clusters.Cluster) (tableRow, error) {
 		return tableRow{}, err
 	}
 	// {"cells":[before…,AGE,…after],"object":{…}}
-	b := make([]byte, 0, len(`{"cells":`)+len(before)+len(after)+len(`,"object":}`)+len(object)+2)
-	b = append(b, `{"cells":`...)
-	b = append(b, before[:len(before)-1]...) // without its ]
+	var r tableRow
+	r.before = append(r.before, `{"cells":`...)
+	r.before = append(r.before, before[:len(before)-1]...) // without its ]
 	if clusterstorage.AgeCell > 0 {
-		b = append(b, ',')
+		r.before = append(r.before, ',')
 	}
-	at := len(b)
 	if len(after) > 2 {
-		b = append(b, ',')
+		r.after = append(r.after, ',')
 	}
-	b = append(b, after[1:]...) // without its [
-	b = append(b, `,"object":`...)
-	b = append(b, object...)
-	b = append(b, '}')
-	return tableRow{b: b, at: at}, nil
+	r.after = append(r.after, after[1:]...) // without its [
+	r.after = append(r.after, `,"object":`...)
+	r.after = append(r.after, object...)
+	r.after = append(r.after, '}')
+	return r, nil
 }
 
 // encodeItem encodes obj as an item of a v1alpha1 list, converted as the

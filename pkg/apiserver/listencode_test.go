@@ -17,6 +17,7 @@ limitations under the License.
 package apiserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -129,17 +130,24 @@ func TestListEncoderReusesItems(t *testing.T) {
 	if len(got) != 2 || got[0] != "a=https://a" || got[1] != "b=https://b" {
 		t.Fatalf("list %v", got)
 	}
-	objs, _ := inv.List()
-	kept := l.items[objs[0]]
+	if l.encoded != 2 {
+		t.Errorf("%d Clusters encoded for 2", l.encoded)
+	}
 	inv.Replace("b", []inventory.Member{member("b", "https://b2")})
 	if got, _ = decode(); len(got) != 2 || got[1] != "b=https://b2" {
 		t.Fatalf("after a change, list %v", got)
 	}
-	if now, _ := inv.List(); now[0] != objs[0] || &l.items[now[0]][0] != &kept[0] {
-		t.Error("the unchanged Cluster was encoded anew")
+	if l.encoded != 3 {
+		t.Errorf("%d Clusters encoded after one changed, want 3: the unchanged one was encoded anew", l.encoded)
 	}
 	if len(l.items) != 2 {
 		t.Errorf("%d encodings kept for 2 Clusters", len(l.items))
+	}
+	// The encodings kept are the list's own bytes, not a copy.
+	for obj, b := range l.items {
+		if i := bytes.Index(l.body, b); i < 0 || &l.body[i] != &b[0] {
+			t.Errorf("the encoding of %s does not lie in the list", obj.Name)
+		}
 	}
 	l.forget()
 	if l.items != nil {
@@ -193,14 +201,19 @@ func TestListEncoderReusesRows(t *testing.T) {
 	if len(rows) != 2 || rows[0][0] != "a" || rows[0][2] != "https://a" || rows[0][5] != "90s" || rows[1][0] != "b" || len(rows[1]) != 8 {
 		t.Fatalf("rows %v", rows)
 	}
-	kept := l.rows[objs[0]]
+	if l.encoded != 2 {
+		t.Errorf("%d rows encoded for 2", l.encoded)
+	}
 	inv.Replace("b", []inventory.Member{member("b", "https://b2")})
 	rows = decode(created.Add(3 * time.Hour))
 	if len(rows) != 2 || rows[0][5] != "3h" || rows[1][2] != "https://b2" {
 		t.Fatalf("after a change and 3 hours, rows %v", rows)
 	}
-	if now, _ := inv.List(); now[0] != objs[0] || &l.rows[now[0]].b[0] != &kept.b[0] {
-		t.Error("the unchanged Cluster's row was encoded anew")
+	if rows = decode(created.Add(50 * 24 * time.Hour)); len(rows) != 2 || rows[0][5] != "50d" || rows[1][5] != "50d" {
+		t.Fatalf("at the same version 50 days later, rows %v", rows)
+	}
+	if l.encoded != 3 {
+		t.Errorf("%d rows encoded after one Cluster changed, want 3: the unchanged one was encoded anew", l.encoded)
 	}
 	if len(l.rows) != 2 {
 		t.Errorf("%d rows kept for 2 Clusters", len(l.rows))
