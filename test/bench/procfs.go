@@ -33,6 +33,9 @@ import (
 type memory struct {
 	RSS int64 // VmRSS
 	HWM int64 // VmHWM, the peak since start or the last resetPeak
+	// File is RssFile: the pages of files mapped, mostly the binary's own
+	// text and tables, which no heap figure includes.
+	File int64
 }
 
 func readMemory(pid int) (memory, error) {
@@ -56,6 +59,8 @@ func readMemory(pid int) (memory, error) {
 			m.RSS = n
 		case "VmHWM":
 			m.HWM = n
+		case "RssFile":
+			m.File = n
 		}
 	}
 	return m, nil
