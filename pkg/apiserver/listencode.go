@@ -169,28 +169,45 @@ func (l *listEncoder) encodeTable(now time.Time) ([]byte, string, error) {
 	if !bytes.HasSuffix(head, []byte(`"rows":[]}`)) {
 		return nil, "", fmt.Errorf("a Table encodes as %.200s", head)
 	}
+	// Each Age in JSON, written once for each number of whole seconds
+	// since a creation, which is all an Age depends on: the Clusters of a
+	// fleet are mostly created within the same few seconds.
+	ages := make([][]byte, len(objs))
+	bySeconds := map[time.Duration][]byte{}
+	var unknown []byte
 	size := len(head) + 3
-	for _, obj := range objs {
-		r := next[obj]
-		size += len(r.before) + len(r.after) + 16 // a comma and the Age
+	for i, obj := range objs {
+		r, ok := next[obj]
+		if !ok {
+			return nil, "", fmt.Errorf("no row for Cluster %q at resourceVersion %s", obj.Name, rv)
+		}
+		var age []byte
+		if obj.CreationTimestamp.IsZero() {
+			if unknown == nil {
+				if unknown, err = json.Marshal(clusterstorage.Age(obj.CreationTimestamp, now)); err != nil {
+					return nil, "", err
+				}
+			}
+			age = unknown
+		} else {
+			seconds := now.Sub(obj.CreationTimestamp.Time) / time.Second
+			if age = bySeconds[seconds]; age == nil {
+				if age, err = json.Marshal(clusterstorage.Age(obj.CreationTimestamp, now)); err != nil {
+					return nil, "", err
+				}
+				bySeconds[seconds] = age
+			}
+		}
+		ages[i] = age
+		size += 1 + len(r.before) + len(age) + len(r.after)
 	}
 	out := make([]byte, 0, size)
 	out = append(out, head[:len(head)-2]...)
-	// The Clusters of a fleet are mostly created within the same few
-	// seconds: their ages are written once each.
-	ages := map[int64][]byte{}
 	for i, obj := range objs {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		r := next[obj]
-		age, ok := ages[obj.CreationTimestamp.Unix()]
-		if !ok {
-			if age, err = json.Marshal(clusterstorage.Age(obj.CreationTimestamp, now)); err != nil {
-				return nil, "", err
-			}
-			ages[obj.CreationTimestamp.Unix()] = age
-		}
+		r, age := next[obj], ages[i]
 		start := len(out)
 		out = append(out, r.before...)
 		mid := len(out)

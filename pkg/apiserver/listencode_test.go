@@ -19,6 +19,7 @@ package apiserver
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
+	clusterstorage "github.com/headlamp-k8s/clusters-apiserver/pkg/registry/cluster"
 )
 
 // TestPlainList: only lists whose answer the options do not change, in
@@ -209,11 +211,23 @@ func TestListEncoderReusesRows(t *testing.T) {
 	if len(rows) != 2 || rows[0][5] != "3h" || rows[1][2] != "https://b2" {
 		t.Fatalf("after a change and 3 hours, rows %v", rows)
 	}
-	if rows = decode(created.Add(50 * 24 * time.Hour)); len(rows) != 2 || rows[0][5] != "50d" || rows[1][5] != "50d" {
+	if rows = decode(created.Add(50*24*time.Hour + time.Minute)); len(rows) != 2 || rows[0][5] != "50d" || rows[1][5] != "50d" {
 		t.Fatalf("at the same version 50 days later, rows %v", rows)
 	}
 	if l.encoded != 3 {
 		t.Errorf("%d rows encoded after one Cluster changed, want 3: the unchanged one was encoded anew", l.encoded)
+	}
+	// The rows kept are the Table's own bytes, not a copy.
+	body, _, err := l.encodeTable(created.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for obj, r := range l.rows {
+		for _, part := range [][]byte{r.before, r.after} {
+			if i := bytes.Index(body, part); i < 0 || &body[i] != &part[0] {
+				t.Errorf("the row of %s does not lie in the Table", obj.Name)
+			}
+		}
 	}
 	if len(l.rows) != 2 {
 		t.Errorf("%d rows kept for 2 Clusters", len(l.rows))
@@ -221,5 +235,39 @@ func TestListEncoderReusesRows(t *testing.T) {
 	l.forget()
 	if l.rows != nil {
 		t.Error("forget kept rows")
+	}
+}
+
+// TestListEncoderAges: each Age is the one the generic handler computes
+// for its own Cluster, for Clusters created within one second whose ages
+// differ by a second at the time asked for, and for ages in every unit.
+func TestListEncoderAges(t *testing.T) {
+	t.Parallel()
+	inv := inventory.New()
+	base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	offsets := []time.Duration{100 * time.Millisecond, 900 * time.Millisecond, 1100 * time.Millisecond, -3 * time.Hour, -50 * 24 * time.Hour}
+	var members []inventory.Member
+	for i, off := range offsets {
+		name := fmt.Sprintf("c%d", i)
+		members = append(members, inventory.Member{Name: name, Origin: name, Access: inventory.Access{Hash: name},
+			Cluster: &clusters.Cluster{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(base.Add(off))}}})
+	}
+	inv.Replace("fleet", members)
+	l := newListEncoder(inv)
+	for _, now := range []time.Time{base.Add(10*time.Second + 500*time.Millisecond), base.Add(5 * time.Minute), base.Add(-5 * time.Second)} {
+		body, _, err := l.encodeTable(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var table metav1.Table
+		if err := json.Unmarshal(body, &table); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		objs, _ := inv.List()
+		for i, obj := range objs {
+			if got, want := table.Rows[i].Cells[clusterstorage.AgeCell], clusterstorage.Cells(obj, now)[clusterstorage.AgeCell]; got != want {
+				t.Errorf("at %s, %s created %s: Age %q, want %q", now, obj.Name, obj.CreationTimestamp, got, want)
+			}
+		}
 	}
 }
