@@ -144,7 +144,10 @@ func (c *listCache) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		c.next.ServeHTTP(w, req)
 		return
 	}
-	key := listKey{path: req.URL.EscapedPath(), query: req.URL.RawQuery, accept: strings.Join(req.Header.Values("Accept"), ", "), pretty: prettyPrinted(req)}
+	// The Accept lines joined with what no header value holds: the
+	// generic handler reads the first line only, so "a, b" on one line
+	// and "a" then "b" on two are different requests.
+	key := listKey{path: req.URL.EscapedPath(), query: req.URL.RawQuery, accept: strings.Join(req.Header.Values("Accept"), "\n"), pretty: prettyPrinted(req)}
 	now := c.now()
 	c.mu.Lock()
 	// Read under c.mu, so that a request that read it before a change

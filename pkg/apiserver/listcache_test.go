@@ -181,6 +181,22 @@ func TestListCache(t *testing.T) {
 	}
 }
 
+// TestListCacheAcceptLines: two Accept lines are not the same two types on
+// one line, since the generic handler reads the first line only.
+func TestListCacheAcceptLines(t *testing.T) {
+	t.Parallel()
+	f := &fakeList{status: http.StatusOK}
+	f.rv.Store("1")
+	c := newListCache(f, func() string { return f.rv.Load().(string) }, nil)
+	for i, accept := range [][]string{{"application/json;q=0.5, application/yaml"}, {"application/json;q=0.5", "application/yaml"}} {
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, listRequest(t, clustersURL, http.Header{"Accept": accept}))
+		if n := f.calls.Load(); int(n) != i+1 || !strings.Contains(rec.Body.String(), `"accept":"`+accept[0]+`"`) {
+			t.Errorf("Accept %q: %d calls, want %d; answered %.60q", accept, n, i+1, rec.Body.String())
+		}
+	}
+}
+
 // TestListCacheEvicts checks that distinct lists beyond
 // listCacheMaxEntries evict the least recently used, so junk queries
 // cannot keep the lists people use out.
