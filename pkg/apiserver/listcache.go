@@ -60,6 +60,9 @@ const (
 	gzipThreshold = 128 << 10
 )
 
+// errNotPlain is why c.enc does not write a list: the generic handler does.
+var errNotPlain = errors.New("not a plain list")
+
 // listCache serves lists of Clusters from recorded responses; see above.
 type listCache struct {
 	next http.Handler
@@ -229,7 +232,7 @@ func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *record
 	}()
 	if c.enc != nil {
 		var body []byte
-		err := errors.New("not a plain list")
+		err := errNotPlain
 		switch plainList(req, key.pretty) {
 		case jsonList:
 			body, _, err = c.enc.encode()

@@ -84,18 +84,12 @@ func (l *listEncoder) encode() ([]byte, string, error) {
 	if l.body != nil && l.rv == rv {
 		return l.body, rv, nil
 	}
-	next := make(map[*clusters.Cluster][]byte, len(objs))
+	next, err := reuse(objs, l.items, encodeItem, &l.encoded)
+	if err != nil {
+		return nil, "", err
+	}
 	size := 0
-	for _, obj := range objs {
-		b, ok := l.items[obj]
-		if !ok {
-			var err error
-			if b, err = encodeItem(obj); err != nil {
-				return nil, "", err
-			}
-			l.encoded++
-		}
-		next[obj] = b
+	for _, b := range next {
 		size += len(b) + 1
 	}
 
@@ -143,17 +137,9 @@ func (l *listEncoder) encodeTable(now time.Time) ([]byte, string, error) {
 	defer l.mu.Unlock()
 	next := l.rows
 	if next == nil || l.tableRV != rv {
-		next = make(map[*clusters.Cluster]tableRow, len(objs))
-		for _, obj := range objs {
-			r, ok := l.rows[obj]
-			if !ok {
-				var err error
-				if r, err = encodeRow(obj); err != nil {
-					return nil, "", err
-				}
-				l.encoded++
-			}
-			next[obj] = r
+		var err error
+		if next, err = reuse(objs, l.rows, encodeRow, &l.encoded); err != nil {
+			return nil, "", err
 		}
 	}
 
@@ -222,6 +208,24 @@ func (l *listEncoder) encodeTable(now time.Time) ([]byte, string, error) {
 	return out, rv, nil
 }
 
+// reuse returns the encodings of objs: those kept, and the others made by
+// encode, which encoded counts.
+func reuse[E any](objs []*clusters.Cluster, kept map[*clusters.Cluster]E, encode func(*clusters.Cluster) (E, error), encoded *int) (map[*clusters.Cluster]E, error) {
+	next := make(map[*clusters.Cluster]E, len(objs))
+	for _, obj := range objs {
+		e, ok := kept[obj]
+		if !ok {
+			var err error
+			if e, err = encode(obj); err != nil {
+				return nil, err
+			}
+			*encoded++
+		}
+		next[obj] = e
+	}
+	return next, nil
+}
+
 // encodeRow encodes obj's row in a Table, as asTable in the generic
 // handler makes it (the object is the Cluster's PartialObjectMetadata)
 // and the JSON serializer writes it (json.Marshal of the row), with the
@@ -246,16 +250,13 @@ func encodeRow(obj *clusters.Cluster) (tableRow, error) {
 	if err != nil {
 		return tableRow{}, err
 	}
-	// {"cells":[before…,AGE,…after],"object":{…}}
+	// {"cells":[before…,AGE,…after],"object":{…}}; Age is neither the
+	// first cell nor the last.
 	var r tableRow
 	r.before = append(r.before, `{"cells":`...)
 	r.before = append(r.before, before[:len(before)-1]...) // without its ]
-	if clusterstorage.AgeCell > 0 {
-		r.before = append(r.before, ',')
-	}
-	if len(after) > 2 {
-		r.after = append(r.after, ',')
-	}
+	r.before = append(r.before, ',')
+	r.after = append(r.after, ',')
 	r.after = append(r.after, after[1:]...) // without its [
 	r.after = append(r.after, `,"object":`...)
 	r.after = append(r.after, object...)

@@ -86,17 +86,19 @@ func TestPlainList(t *testing.T) {
 	}
 }
 
+// testMember is a member named name whose Cluster's server is server.
+func testMember(name, server string) inventory.Member {
+	return inventory.Member{Name: name, Origin: name, Cluster: &clusters.Cluster{Spec: clusters.ClusterSpec{Server: server}}, Access: inventory.Access{Hash: server}}
+}
+
 // TestListEncoderReusesItems: a change encodes the changed Cluster alone;
 // the list is valid JSON of every Cluster at the inventory's version, and
 // forget drops what was kept.
 func TestListEncoderReusesItems(t *testing.T) {
 	t.Parallel()
 	inv := inventory.New()
-	member := func(name, server string) inventory.Member {
-		return inventory.Member{Name: name, Origin: name, Cluster: &clusters.Cluster{Spec: clusters.ClusterSpec{Server: server}}, Access: inventory.Access{Hash: server}}
-	}
-	inv.Replace("a", []inventory.Member{member("a", "https://a")})
-	inv.Replace("b", []inventory.Member{member("b", "https://b")})
+	inv.Replace("a", []inventory.Member{testMember("a", "https://a")})
+	inv.Replace("b", []inventory.Member{testMember("b", "https://b")})
 	l := newListEncoder(inv)
 	decode := func() ([]string, string) {
 		t.Helper()
@@ -135,7 +137,7 @@ func TestListEncoderReusesItems(t *testing.T) {
 	if l.encoded != 2 {
 		t.Errorf("%d Clusters encoded for 2", l.encoded)
 	}
-	inv.Replace("b", []inventory.Member{member("b", "https://b2")})
+	inv.Replace("b", []inventory.Member{testMember("b", "https://b2")})
 	if got, _ = decode(); len(got) != 2 || got[1] != "b=https://b2" {
 		t.Fatalf("after a change, list %v", got)
 	}
@@ -168,11 +170,8 @@ func TestListEncoderReusesItems(t *testing.T) {
 func TestListEncoderReusesRows(t *testing.T) {
 	t.Parallel()
 	inv := inventory.New()
-	member := func(name, server string) inventory.Member {
-		return inventory.Member{Name: name, Origin: name, Cluster: &clusters.Cluster{Spec: clusters.ClusterSpec{Server: server}}, Access: inventory.Access{Hash: server}}
-	}
-	inv.Replace("a", []inventory.Member{member("a", "https://a")})
-	inv.Replace("b", []inventory.Member{member("b", "https://b")})
+	inv.Replace("a", []inventory.Member{testMember("a", "https://a")})
+	inv.Replace("b", []inventory.Member{testMember("b", "https://b")})
 	l := newListEncoder(inv)
 	decode := func(now time.Time) [][]any {
 		t.Helper()
@@ -206,7 +205,7 @@ func TestListEncoderReusesRows(t *testing.T) {
 	if l.encoded != 2 {
 		t.Errorf("%d rows encoded for 2", l.encoded)
 	}
-	inv.Replace("b", []inventory.Member{member("b", "https://b2")})
+	inv.Replace("b", []inventory.Member{testMember("b", "https://b2")})
 	rows = decode(created.Add(3 * time.Hour))
 	if len(rows) != 2 || rows[0][5] != "3h" || rows[1][2] != "https://b2" {
 		t.Fatalf("after a change and 3 hours, rows %v", rows)
