@@ -42,11 +42,16 @@ func (inv *Inventory) build(e *entry) *clusters.Cluster {
 	// credential.
 	obj.Spec.Server = StripUserinfo(obj.Spec.Server)
 	// Every Cluster carries the label of its source type, whichever
-	// labels its source copied: it cannot be forged or forgotten.
+	// labels its source copied: it cannot be forged or forgotten. A
+	// Cluster whose source gave no labels shares its source type's map
+	// with every other: published objects are never written, and a map
+	// of one entry per Cluster was a tenth of the heap with 10,000 of
+	// them.
 	if obj.Labels == nil {
-		obj.Labels = map[string]string{}
+		obj.Labels = inv.sourceLabels(obj.Spec.Source.Type)
+	} else {
+		obj.Labels[clusters.LabelSource] = inv.sourceLabels(obj.Spec.Source.Type)[clusters.LabelSource]
 	}
-	obj.Labels[clusters.LabelSource] = strings.ToLower(string(obj.Spec.Source.Type))
 	obj.UID = types.UID(uuid.NewSHA1(uidSpace, []byte(e.member.Origin)).String())
 	obj.CreationTimestamp = e.created
 	obj.ResourceVersion = ""
@@ -71,6 +76,20 @@ func (inv *Inventory) build(e *entry) *clusters.Cluster {
 	}
 	obj.Status.Conditions = conds
 	return obj
+}
+
+// sourceLabels returns the labels of a Cluster of source type t whose
+// source gave none, shared and not to be written; inv.mu is held.
+func (inv *Inventory) sourceLabels(t clusters.SourceType) map[string]string {
+	l, ok := inv.labels[t]
+	if !ok {
+		l = map[string]string{clusters.LabelSource: strings.ToLower(string(t))}
+		if inv.labels == nil {
+			inv.labels = map[clusters.SourceType]map[string]string{}
+		}
+		inv.labels[t] = l
+	}
+	return l
 }
 
 // readyCondition says whether e can be reached: an access error wins, then

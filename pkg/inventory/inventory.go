@@ -51,6 +51,9 @@ type Inventory struct {
 
 	log *eventLog
 	now func() time.Time
+	// labels are the labels of Clusters whose source gave none, one map
+	// per source type (see sourceLabels).
+	labels map[clusters.SourceType]map[string]string
 
 	// changedMu guards changed, which is closed at the next change of
 	// the members or their access configurations; nil when nobody waits.

@@ -19,6 +19,7 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -323,6 +324,43 @@ func TestMemberInvariants(t *testing.T) {
 	inv.Replace("src", []Member{other})
 	if again, _ := inv.Access("a"); again.Hash == access.Hash {
 		t.Errorf("two access errors share hash %q", again.Hash)
+	}
+}
+
+// TestSourceLabelsShared checks that Clusters whose source gave no labels
+// share one map of their source type's label, that a source's own labels
+// stay each Cluster's own, and that the shared map is not what they are
+// written into.
+func TestSourceLabelsShared(t *testing.T) {
+	t.Parallel()
+	inv := New()
+	kc := func(name string) Member {
+		m := member(name, "o-"+name, 0, "https://"+name)
+		m.Cluster.Spec.Source.Type = clusters.SourceTypeKubeconfig
+		return m
+	}
+	labelled := member("c", "o-c", 0, "https://c")
+	labelled.Cluster.Spec.Source.Type = clusters.SourceTypeKubeconfig
+	labelled.Cluster.Labels = map[string]string{clusters.LabelSource: "forged", "team": "x"}
+	inv.Replace("src", []Member{kc("a"), kc("b"), labelled})
+	a, _ := inv.Get("a")
+	b, _ := inv.Get("b")
+	c, _ := inv.Get("c")
+	want := map[string]string{clusters.LabelSource: "kubeconfig"}
+	if diff := cmp.Diff(want, a.Labels); diff != "" {
+		t.Errorf("labels of a (-want +got):\n%s", diff)
+	}
+	if reflect.ValueOf(a.Labels).UnsafePointer() != reflect.ValueOf(b.Labels).UnsafePointer() {
+		t.Errorf("a and b, whose source gave no labels, have a map each")
+	}
+	if diff := cmp.Diff(map[string]string{clusters.LabelSource: "kubeconfig", "team": "x"}, c.Labels); diff != "" {
+		t.Errorf("labels of c (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, a.Labels); diff != "" {
+		t.Errorf("the shared labels were written into (-want +got):\n%s", diff)
+	}
+	if labelled.Cluster.Labels[clusters.LabelSource] != "forged" {
+		t.Errorf("the source's own object was written into: %v", labelled.Cluster.Labels)
 	}
 }
 
