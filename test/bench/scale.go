@@ -168,6 +168,9 @@ func (b *bench) measureScale(ctx context.Context, run scaleRun, f *scaleFigures)
 	if rv, err = b.listRV(ctx, client); err != nil {
 		return err
 	}
+	// With -profile-dir, the heap is saved after each phase, for the
+	// account of what each one keeps (each snapshot runs a collection).
+	b.snapshot(ctx, "scale-"+run.name+"-heap-settled", "heap")
 
 	profiled := b.profile(ctx, "scale-"+run.name+"-list", 3*time.Second)
 	gzipped := gzipEndpoint(list)
@@ -187,6 +190,7 @@ func (b *bench) measureScale(ctx context.Context, run scaleRun, f *scaleFigures)
 		return err
 	}
 	<-profiled
+	b.snapshot(ctx, "scale-"+run.name+"-heap-listed", "heap")
 
 	if err := b.waitHubServes(ctx); err != nil {
 		return err
@@ -205,6 +209,7 @@ func (b *bench) measureScale(ctx context.Context, run scaleRun, f *scaleFigures)
 	if f.Kubectl, err = timeRuns(kubectlRuns, kubectl); err != nil {
 		return err
 	}
+	b.snapshot(ctx, "scale-"+run.name+"-heap-kubectl", "heap")
 
 	if f.Change, f.ChangeHub, err = b.timeChanges(ctx, run, rv); err != nil {
 		return err
