@@ -17,6 +17,8 @@ limitations under the License.
 package kubeconfig
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"hash/maphash"
 	"io"
@@ -71,40 +73,66 @@ func (f *file) lastValid(name string) (inventory.Member, bool) {
 	return m, ok && m.Access.Err == nil
 }
 
-// read tells whether the file's contents, or a file that they reference
-// (a CA, client certificate or key), differ from the version last parsed,
-// and if so returns the contents. A file whose size, modification time
-// and inode are those last read is only hashed, as it streams through a
-// small buffer (an edit can keep them all): polling a file of tens of
-// megabytes every second holds no copy of it. Another one is read at once,
-// without hashing it first.
-func (f *file) read() ([]byte, bool, error) {
+// stale tells whether the file's contents, or a file that they reference
+// (a CA, client certificate or key), may differ from the version last
+// parsed, and returns what os.Stat tells of the file now. A file whose
+// size, modification time and inode are those last read is hashed, as it
+// streams through a small buffer (an edit can keep them all): polling a
+// file of tens of megabytes every second holds no copy of it. Another one
+// is stale without hashing it first: load hashes what it reads.
+func (f *file) stale() (fileStat, bool, error) {
 	info, err := os.Stat(f.path)
 	if err != nil {
-		return nil, false, err
+		return fileStat{}, false, err
 	}
 	id := statOf(info)
 	if id == f.stat {
 		sum, err := sumFile(f.path)
 		if err != nil {
-			return nil, false, err
+			return id, false, err
 		}
 		if sum == f.sum && !f.last.refsChanged() {
-			return nil, false, nil
+			return id, false, nil
 		}
 	}
-	data, err := os.ReadFile(f.path)
+	return id, true, nil
+}
+
+// load reads and parses the file, reusing what f.last decoded. A file in
+// the block style the cutter knows is cut as it streams, a block at a
+// time, and only its new items are decoded; another one is read and
+// decoded whole. It returns the version, the sum of the contents it was
+// parsed from, and apart an error reading the file and one parsing it.
+func (f *file) load(priority int, impersonate bool) (p *parsed, sum fileSum, readErr, parseErr error) {
+	in, err := os.Open(f.path)
 	if err != nil {
-		return nil, false, err
+		return nil, sum, err, nil
 	}
-	// What was read may be newer than what was stated: the next poll then
-	// reads it again and finds the same contents.
-	f.stat = id
-	if sum := sumOf(data); sum != f.sum {
-		f.sum = sum
-		return data, true, nil
+	defer in.Close()
+	s := newSummer()
+	cfg, items, changed, err := cut(f.path, f.last, func(line func([]byte) bool) error {
+		ls := lineSplitter{fn: line}
+		err := readBlocks(in, s, ls.block)
+		if err == nil && !ls.stopped {
+			ls.end()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, sum, err, nil
 	}
-	return data, f.last.refsChanged(), nil
+	if cfg == nil {
+		data, err := os.ReadFile(f.path)
+		if err != nil {
+			return nil, sum, err, nil
+		}
+		p, err := parseWhole(f.path, data, priority, impersonate, f.last)
+		return p, sumOf(data), nil, err
+	}
+	if sum = s.sum(); sum.len == 0 {
+		return nil, sum, nil, errEmpty
+	}
+	return assemble(f.path, cfg, items, changed, priority, impersonate, f.last), sum, nil, nil
 }
 
 // fileStat is what os.Stat tells of a file's version: its size,
@@ -137,18 +165,73 @@ func (f *file) recovered() {
 
 // fileSum identifies a file's contents by their length and a hash with a
 // seed of this process (as itemKey does), fast enough to compare a file
-// of tens of megabytes at every poll.
+// of tens of megabytes at every poll: the hash of the hashes of its blocks
+// of blockSize bytes, each hashed in one call (a maphash.Hash written the
+// whole file hashes it in steps of 128 bytes, a call each).
 type fileSum struct {
 	len int
 	sum uint64
 }
 
-func sumOf(data []byte) fileSum {
-	return fileSum{len(data), maphash.Bytes(itemSeed, data)}
+// blockSize is the size of the blocks a file is read and hashed in.
+const blockSize = 64 << 10
+
+// summer makes the fileSum of contents given a block at a time.
+type summer struct {
+	h   maphash.Hash
+	n   int
+	buf [8]byte
 }
 
-// sumBuffers are the buffers sumFile streams files through.
-var sumBuffers = sync.Pool{New: func() any { return new([64 << 10]byte) }}
+func newSummer() *summer {
+	s := &summer{}
+	s.h.SetSeed(itemSeed)
+	return s
+}
+
+// block adds the next block, of blockSize bytes unless it is the last.
+func (s *summer) block(b []byte) {
+	s.n += len(b)
+	binary.LittleEndian.PutUint64(s.buf[:], maphash.Bytes(itemSeed, b))
+	_, _ = s.h.Write(s.buf[:])
+}
+
+func (s *summer) sum() fileSum { return fileSum{s.n, s.h.Sum64()} }
+
+func sumOf(data []byte) fileSum {
+	s := newSummer()
+	for len(data) > 0 {
+		n := min(len(data), blockSize)
+		s.block(data[:n])
+		data = data[n:]
+	}
+	return s.sum()
+}
+
+// blockBuffers are the buffers files are read through.
+var blockBuffers = sync.Pool{New: func() any { return new([blockSize]byte) }}
+
+// readBlocks reads r in blocks of blockSize, adds each to s, and hands it
+// to fn, if not nil, until fn returns false.
+func readBlocks(r io.Reader, s *summer, fn func(block []byte) bool) error {
+	buf := blockBuffers.Get().(*[blockSize]byte)
+	defer blockBuffers.Put(buf)
+	for {
+		n, err := io.ReadFull(r, buf[:])
+		if n > 0 {
+			s.block(buf[:n])
+			if fn != nil && !fn(buf[:n]) {
+				return nil
+			}
+		}
+		switch {
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			return nil
+		case err != nil:
+			return err
+		}
+	}
+}
 
 // sumFile returns sumOf the contents of the file at path, without holding
 // them in memory.
@@ -158,15 +241,50 @@ func sumFile(path string) (fileSum, error) {
 		return fileSum{}, err
 	}
 	defer in.Close()
-	var h maphash.Hash
-	h.SetSeed(itemSeed)
-	buf := sumBuffers.Get().(*[64 << 10]byte)
-	defer sumBuffers.Put(buf)
-	n, err := io.CopyBuffer(&h, struct{ io.Reader }{in}, buf[:]) // not os.File.WriteTo, which would bring its own buffer
-	if err != nil {
+	s := newSummer()
+	if err := readBlocks(in, s, nil); err != nil {
 		return fileSum{}, err
 	}
-	return fileSum{int(n), h.Sum64()}, nil
+	return s.sum(), nil
+}
+
+// lineSplitter hands the lines of blocks to fn, each with its newline if
+// it has one, until fn returns false; a line across blocks is put
+// together in carry. A line is valid during the call only.
+type lineSplitter struct {
+	fn      func(line []byte) bool
+	carry   []byte
+	stopped bool
+}
+
+// block takes the next block, and returns false once fn has.
+func (l *lineSplitter) block(b []byte) bool {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			l.carry = append(l.carry, b...)
+			return true
+		}
+		line := b[:i+1]
+		if len(l.carry) > 0 {
+			l.carry = append(l.carry, line...)
+			line = l.carry
+		}
+		if !l.fn(line) {
+			l.stopped = true
+			return false
+		}
+		l.carry = l.carry[:0]
+		b = b[i+1:]
+	}
+	return true
+}
+
+// end hands over the last line, if it has no newline.
+func (l *lineSplitter) end() {
+	if len(l.carry) > 0 && !l.stopped {
+		l.stopped = !l.fn(l.carry)
+	}
 }
 
 // expand returns the kubeconfig files of a --kubeconfig-source path: the

@@ -17,7 +17,9 @@ limitations under the License.
 package kubeconfig
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -132,31 +134,84 @@ func parse(path string, data []byte, priority int, impersonate bool) (*parsed, e
 	return parseReusing(path, data, priority, impersonate, nil)
 }
 
+// errEmpty is the problem of a file with no contents.
+var errEmpty = errors.New("the file is empty")
+
 // parseReusing is parse that hands back prev's member, unchanged, for every
 // context whose context, cluster and user entries are equal to prev's:
 // rebuilding 10,000 client configurations for a one-line edit is what
 // would otherwise make a large file slow to reload.
 func parseReusing(path string, data []byte, priority int, impersonate bool, prev *parsed) (*parsed, error) {
 	if len(data) == 0 {
-		return nil, fmt.Errorf("the file is empty")
+		return nil, errEmpty
 	}
-	var cfg *clientcmdapi.Config
-	var items *itemLists
-	var changed changedNames
-	if b, ok := split(data); ok {
-		var reuse *itemLists
-		if prev != nil {
-			reuse = prev.items
-		}
-		cfg, items, changed, _ = loadBlocks(path, b, reuse) // on error, decoded whole below
-	}
+	cfg, items, changed, _ := cut(path, prev, func(line func([]byte) bool) error {
+		eachLine(data, line)
+		return nil
+	})
 	if cfg == nil {
-		var err error
-		if cfg, err = loadWhole(path, data); err != nil {
-			return nil, err
-		}
+		return parseWhole(path, data, priority, impersonate, prev)
 	}
+	return assemble(path, cfg, items, changed, priority, impersonate, prev), nil
+}
 
+// parseWhole is parseReusing for a file that is decoded whole, not cut.
+func parseWhole(path string, data []byte, priority int, impersonate bool, prev *parsed) (*parsed, error) {
+	if len(data) == 0 {
+		return nil, errEmpty
+	}
+	cfg, err := loadWhole(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return assemble(path, cfg, nil, changedNames{}, priority, impersonate, prev), nil
+}
+
+// cut cuts a file into items as lines feeds its lines to the function it
+// is given (until that returns false), and loads them, reusing prev's
+// items, with what loader.finish returns. A nil configuration means the
+// file is to be decoded whole; an error is lines' own, reading the file.
+func cut(path string, prev *parsed, lines func(line func([]byte) bool) error) (*clientcmdapi.Config, *itemLists, changedNames, error) {
+	var reuse *itemLists
+	if prev != nil {
+		reuse = prev.items
+	}
+	l := newLoader(path, reuse)
+	c := newCutter(l.item)
+	ok := true
+	if err := lines(func(line []byte) bool { ok = c.line(line); return ok }); err != nil {
+		return nil, nil, changedNames{}, err
+	}
+	if !ok || !c.end() {
+		return nil, nil, changedNames{}, nil
+	}
+	cfg, items, changed, err := l.finish(c.rest)
+	if err != nil {
+		return nil, nil, changedNames{}, nil
+	}
+	return cfg, items, changed, nil
+}
+
+// eachLine calls fn with each line of data, with its newline if it has
+// one, until fn returns false.
+func eachLine(data []byte, fn func(line []byte) bool) {
+	for off := 0; off < len(data); {
+		end := len(data)
+		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
+			end = off + i + 1
+		}
+		if !fn(data[off:end]) {
+			return
+		}
+		off = end
+	}
+}
+
+// assemble returns the version of the file at path that cfg is, with its
+// members: those of prev that nothing changed, and the others built anew.
+// items and changed are what cut returned, or nil and none for a file
+// decoded whole.
+func assemble(path string, cfg *clientcmdapi.Config, items *itemLists, changed changedNames, priority int, impersonate bool, prev *parsed) *parsed {
 	out := &parsed{cfg: cfg, items: items, priority: priority, impersonate: impersonate, refs: refSums{}}
 	// Only between versions cut whole into items: an entry the rest of
 	// the previous version defined is not among its items, and its
@@ -164,7 +219,7 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 	if prev != nil && prev.items != nil && items != nil && !prev.items.rest && !items.rest &&
 		prev.priority == priority && prev.impersonate == impersonate && len(prev.refs) == 0 {
 		out.members, out.bad = prev.rebuilt(path, cfg, changed, out.refs)
-		return out, nil
+		return out
 	}
 	out.members, out.bad = make(map[string]inventory.Member, len(cfg.Contexts)), map[string]error{}
 	for name, kctx := range cfg.Contexts {
@@ -178,7 +233,7 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 		}
 		out.members[name] = m
 	}
-	return out, nil
+	return out
 }
 
 // rebuilt returns the members of cfg, the next version of p's file, which

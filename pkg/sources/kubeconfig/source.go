@@ -334,13 +334,26 @@ func linkChain(path string) []string {
 // syncFile re-reads f if it changed and publishes its members. On any error
 // the file's last good members stay published.
 func (s *Source) syncFile(f *file, priority int, impersonate bool) {
-	data, changed, err := f.read()
+	id, stale, err := f.stale()
+	var result *parsed
+	var parseErr error
+	if err == nil && stale {
+		var sum fileSum
+		result, sum, err, parseErr = f.load(priority, impersonate)
+		if err == nil {
+			// What was read may be newer than what was stated: the next
+			// poll then reads it again and finds the same contents.
+			f.stat = id
+			stale = sum != f.sum || f.last.refsChanged() // else only touched
+			f.sum = sum
+		}
+	}
 	if err != nil {
 		f.unreadable = true
 		f.fail(err)
 		return
 	}
-	if !changed {
+	if !stale {
 		if f.unreadable {
 			// Readable again with the contents already served.
 			f.unreadable = false
@@ -349,9 +362,8 @@ func (s *Source) syncFile(f *file, priority int, impersonate bool) {
 		return
 	}
 	f.unreadable = false
-	result, err := parseReusing(f.path, data, priority, impersonate, f.last)
-	if err != nil {
-		f.fail(err)
+	if parseErr != nil {
+		f.fail(parseErr)
 		// Only a new version of the file can fix it; the files the last
 		// one referenced no longer matter (and, changed, would make every
 		// poll parse the broken file again).

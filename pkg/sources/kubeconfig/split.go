@@ -53,83 +53,130 @@ type blocks struct {
 // plain block style it recognises.
 func split(data []byte) (blocks, bool) {
 	var b blocks
-	if bytes.IndexByte(data, '\r') >= 0 || bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) || hasAnchorOrAlias(data) {
-		return b, false
+	c := newCutter(func(list int, text []byte) error {
+		b.items[list] = append(b.items[list], bytes.Clone(text))
+		return nil
+	})
+	ok := true
+	eachLine(data, func(line []byte) bool { ok = c.line(line); return ok })
+	if !ok || !c.end() {
+		return blocks{}, false
 	}
-	rest := make([]byte, 0, 256)
-	seen := map[string]bool{}
-	list, indent := -1, -1 // the list being cut and the indentation of its items
-	open := false          // whether the last top-level key has its value on the lines after it
-	// Items are slices of data: an item's lines are contiguous.
-	for off := 0; off < len(data); {
-		end := len(data)
-		if i := bytes.IndexByte(data[off:], '\n'); i >= 0 {
-			end = off + i + 1
+	b.rest = c.rest
+	return b, true
+}
+
+// cutter cuts a kubeconfig, fed to it line by line, into the rest of the
+// file, which it keeps, and the items of its lists, which it hands to
+// items one by one as each is complete, in file order: a file of tens of
+// megabytes is cut as it streams, and only what an item needs is held.
+type cutter struct {
+	items func(list int, text []byte) error // text is valid during the call only
+	err   error                             // the error items returned, if it did
+	rest  []byte
+	seen  map[string]bool
+	list  int  // the list being cut, or -1
+	level int  // the indentation of its items, or -1 before the first
+	open  bool // whether the last top-level key has its value on the lines after it
+	first bool // no line fed yet
+	// cur is the text of the item being cut, of list, if pending: the
+	// lines of an item are contiguous, and the blank and comment lines
+	// after it are its own.
+	cur     []byte
+	pending bool
+}
+
+func newCutter(items func(list int, text []byte) error) *cutter {
+	return &cutter{items: items, rest: make([]byte, 0, 256), seen: map[string]bool{}, list: -1, level: -1, first: true}
+}
+
+// line feeds the next line, with its newline if it has one, and returns
+// false if the file is not in the plain block style the cutter recognises
+// (or if items returned an error, c.err): the file is then to be decoded
+// whole, and nothing more is to be fed.
+func (c *cutter) line(line []byte) bool {
+	if bytes.IndexByte(line, '\r') >= 0 || (c.first && bytes.HasPrefix(line, []byte("\xef\xbb\xbf"))) || hasAnchorOrAlias(line) {
+		return false
+	}
+	c.first = false
+	text := bytes.TrimRight(line, "\n")
+	trimmed := bytes.TrimLeft(text, " ")
+	n := len(text) - len(trimmed)
+	blank := len(trimmed) == 0 || trimmed[0] == '#'
+	if n == 0 && !blank && (!c.open || !startsItem(trimmed)) {
+		// A top-level key.
+		key, value, ok := topLevelKey(text)
+		if !ok || c.seen[key] || !c.flush() {
+			return false
 		}
-		line := data[off:end]
-		start := off
-		off = end
-		text := bytes.TrimRight(line, "\n")
-		trimmed := bytes.TrimLeft(text, " ")
-		n := len(text) - len(trimmed)
-		blank := len(trimmed) == 0 || trimmed[0] == '#'
-		if n == 0 && !blank && (!open || !startsItem(trimmed)) {
-			// A top-level key.
-			key, value, ok := topLevelKey(text)
-			if !ok || seen[key] {
-				return b, false
-			}
-			seen[key] = true
-			list, indent, open = -1, -1, !value
-			if !closesOnLine(text) {
-				return b, false
-			}
-			// Into the rest, a list's own line too (it decodes there as an
-			// empty list), so that every byte outside the items is decoded.
-			rest = append(rest, line...)
-			if !value {
-				for i, l := range lists {
-					if key == l {
-						list = i
-					}
+		c.seen[key] = true
+		c.list, c.level, c.open = -1, -1, !value
+		if !closesOnLine(text) {
+			return false
+		}
+		// Into the rest, a list's own line too (it decodes there as an
+		// empty list), so that every byte outside the items is decoded.
+		c.rest = append(c.rest, line...)
+		if !value {
+			for i, l := range lists {
+				if key == l {
+					c.list = i
 				}
 			}
-			continue
 		}
-		if list < 0 {
-			if len(seen) == 0 && !blank {
-				return b, false // the document does not start at the first column
-			}
-			if !closesOnLine(text) {
-				return b, false
-			}
-			rest = append(rest, line...)
-			continue
-		}
-		items := b.items[list]
-		last := len(items) - 1
-		if blank {
-			if last >= 0 {
-				items[last] = data[start-len(items[last]) : end]
-			} else {
-				rest = append(rest, line...) // a comment before the first item
-			}
-			continue
-		}
-		if indent < 0 {
-			indent = n
-		}
-		switch {
-		case n == indent && startsItem(trimmed):
-			b.items[list] = append(items, line)
-		case n > indent && last >= 0:
-			items[last] = data[start-len(items[last]) : end]
-		default:
-			return b, false
-		}
+		return true
 	}
-	b.rest = rest
-	return b, true
+	if c.list < 0 {
+		if len(c.seen) == 0 && !blank {
+			return false // the document does not start at the first column
+		}
+		if !closesOnLine(text) {
+			return false
+		}
+		c.rest = append(c.rest, line...)
+		return true
+	}
+	if blank {
+		if c.pending {
+			c.cur = append(c.cur, line...)
+		} else {
+			c.rest = append(c.rest, line...) // a comment before the first item
+		}
+		return true
+	}
+	if c.level < 0 {
+		c.level = n
+	}
+	switch {
+	case n == c.level && startsItem(trimmed):
+		if !c.flush() {
+			return false
+		}
+		c.cur, c.pending = append(c.cur[:0], line...), true
+	case n > c.level && c.pending:
+		c.cur = append(c.cur, line...)
+	default:
+		return false
+	}
+	return true
+}
+
+// flush hands the pending item, if any, to c.items.
+func (c *cutter) flush() bool {
+	if !c.pending {
+		return true
+	}
+	c.pending = false
+	if err := c.items(c.list, c.cur); err != nil {
+		c.err = err
+		return false
+	}
+	return true
+}
+
+// end tells that the whole file was fed, and returns false as line does.
+func (c *cutter) end() bool {
+	return c.flush()
 }
 
 // closesOnLine tells whether every quoted scalar and flow collection that
@@ -208,10 +255,10 @@ func topLevelKey(line []byte) (key string, value, ok bool) {
 	return string(line[:i]), len(after) > 0 && after[0] != '#', true
 }
 
-// hasAnchorOrAlias tells whether data may hold a YAML anchor or alias (an
-// '&' or '*' that starts a token), which can tie one item to another. It
-// errs towards yes: an URL's query or a quoted string can trigger it, and
-// then the file is only decoded whole.
+// hasAnchorOrAlias tells whether a line may hold a YAML anchor or alias
+// (an '&' or '*' that starts a token), which can tie one item to another.
+// It errs towards yes: an URL's query or a quoted string can trigger it,
+// and then the file is only decoded whole.
 func hasAnchorOrAlias(data []byte) bool {
 	for _, c := range []byte{'&', '*'} {
 		for off := 0; ; {
@@ -284,87 +331,122 @@ func (c *changedNames) add(list int, name string) {
 }
 
 // loadBlocks decodes a file cut into b, reusing from prev the items whose
-// text has not changed, and returns the configuration with its paths
-// resolved against path's directory, the items it was built from, and the
-// names of the entries that are not prev's. An error means the cut file is
-// to be decoded whole instead.
+// text has not changed, and returns what loader.finish returns.
+func loadBlocks(path string, b blocks, prev *itemLists) (*clientcmdapi.Config, *itemLists, changedNames, error) {
+	l := newLoader(path, prev)
+	for list, texts := range b.items {
+		for _, text := range texts {
+			if err := l.item(list, text); err != nil {
+				return nil, nil, l.changed, err
+			}
+		}
+	}
+	return l.finish(b.rest)
+}
+
+// loader decodes the items of a file as a cutter hands them over, reusing
+// from the previous version's items those whose text has not changed;
+// finish then decodes the rest and puts the configuration together.
 //
 // An item is first looked for at its place in prev, shifted by the last
 // insertion or removal seen, and only then by its key: a file of 10,000
 // contexts changes in place, and looking each of its 30,000 items up in a
 // map that does not fit a CPU cache was a third of the time a change took.
-func loadBlocks(path string, b blocks, prev *itemLists) (*clientcmdapi.Config, *itemLists, changedNames, error) {
-	var changed changedNames
-	cfg, err := clientcmd.Load(b.rest)
-	if err != nil {
-		return nil, nil, changed, err
-	}
-	setOrigin(cfg, path)
+type loader struct {
+	path string
+	out  *itemLists
 	// fresh holds what was decoded now, so that only it has its paths
 	// resolved: what is reused was resolved when it was decoded.
-	fresh := clientcmdapi.NewConfig()
-	fresh.Clusters, fresh.AuthInfos, fresh.Contexts = cfg.Clusters, cfg.AuthInfos, cfg.Contexts
-	out := &itemLists{rest: len(fresh.Clusters)+len(fresh.AuthInfos)+len(fresh.Contexts) > 0}
-	for name := range fresh.Clusters {
-		changed.add(0, name)
+	fresh   *clientcmdapi.Config
+	changed changedNames
+	match   [len(lists)]matching
+}
+
+// matching is what the loader knows of one list of the previous version.
+type matching struct {
+	was   []keyedItem
+	used  []bool
+	at    map[itemKey]int // was's indexes by key, made at the first item out of place
+	shift int
+}
+
+func newLoader(path string, prev *itemLists) *loader {
+	l := &loader{path: path, out: &itemLists{}, fresh: clientcmdapi.NewConfig()}
+	if prev != nil {
+		for list, was := range prev.lists {
+			l.match[list] = matching{was: was, used: make([]bool, len(was))}
+			l.out.lists[list] = make([]keyedItem, 0, len(was))
+		}
 	}
-	for name := range fresh.AuthInfos {
-		changed.add(1, name)
+	return l
+}
+
+// item takes the text of the next item of list, which it does not keep.
+func (l *loader) item(list int, text []byte) error {
+	m := &l.match[list]
+	i := len(l.out.lists[list])
+	k := keyOf(list, text)
+	j := -1
+	if p := i + m.shift; p >= 0 && p < len(m.was) && !m.used[p] && m.was[p].key == k {
+		j = p
+	} else if len(m.was) > 0 {
+		if m.at == nil {
+			m.at = make(map[itemKey]int, len(m.was))
+			for x, w := range m.was {
+				m.at[w.key] = x
+			}
+		}
+		if x, ok := m.at[k]; ok && !m.used[x] {
+			j, m.shift = x, x-i
+		}
 	}
-	for name := range fresh.Contexts {
-		changed.add(2, name)
+	var it item
+	if j >= 0 {
+		m.used[j] = true
+		it = m.was[j].item
+	} else {
+		var err error
+		if it, err = decodeItem(l.path, list, text, l.fresh); err != nil {
+			return err
+		}
+		l.changed.add(list, it.name)
 	}
+	l.out.lists[list] = append(l.out.lists[list], keyedItem{k, it})
+	return nil
+}
+
+// finish decodes rest, the file without its items, and returns the
+// configuration with its paths resolved against the file's directory, the
+// items it was built from, and the names of the entries that are not the
+// previous version's. An error means the file is to be decoded whole
+// instead.
+func (l *loader) finish(rest []byte) (*clientcmdapi.Config, *itemLists, changedNames, error) {
+	cfg, err := clientcmd.Load(rest)
+	if err != nil {
+		return nil, nil, l.changed, err
+	}
+	setOrigin(cfg, l.path)
+	l.out.rest = len(cfg.Clusters)+len(cfg.AuthInfos)+len(cfg.Contexts) > 0
+	restClusters, restUsers, restContexts := cfg.Clusters, cfg.AuthInfos, cfg.Contexts
 	// Sized for every item: growing maps of 10,000 entries item by item
 	// was a tenth of the time a change took.
-	cfg.Clusters = make(map[string]*clientcmdapi.Cluster, len(b.items[0])+len(fresh.Clusters))
-	cfg.AuthInfos = make(map[string]*clientcmdapi.AuthInfo, len(b.items[1])+len(fresh.AuthInfos))
-	cfg.Contexts = make(map[string]*clientcmdapi.Context, len(b.items[2])+len(fresh.Contexts))
-	for name, c := range fresh.Clusters {
-		cfg.Clusters[name] = c
+	cfg.Clusters = make(map[string]*clientcmdapi.Cluster, len(l.out.lists[0])+len(restClusters))
+	cfg.AuthInfos = make(map[string]*clientcmdapi.AuthInfo, len(l.out.lists[1])+len(restUsers))
+	cfg.Contexts = make(map[string]*clientcmdapi.Context, len(l.out.lists[2])+len(restContexts))
+	for name, c := range restClusters {
+		l.changed.add(0, name)
+		cfg.Clusters[name], l.fresh.Clusters[name] = c, c
 	}
-	for name, a := range fresh.AuthInfos {
-		cfg.AuthInfos[name] = a
+	for name, a := range restUsers {
+		l.changed.add(1, name)
+		cfg.AuthInfos[name], l.fresh.AuthInfos[name] = a, a
 	}
-	for name, c := range fresh.Contexts {
-		cfg.Contexts[name] = c
+	for name, c := range restContexts {
+		l.changed.add(2, name)
+		cfg.Contexts[name], l.fresh.Contexts[name] = c, c
 	}
-
-	for list, texts := range b.items {
-		var was []keyedItem
-		if prev != nil {
-			was = prev.lists[list]
-		}
-		used := make([]bool, len(was))
-		var at map[itemKey]int // was's indexes by key, made at the first item out of place
-		shift := 0
-		out.lists[list] = make([]keyedItem, 0, len(texts))
-		for i, text := range texts {
-			k := keyOf(list, text)
-			j := -1
-			if p := i + shift; p >= 0 && p < len(was) && !used[p] && was[p].key == k {
-				j = p
-			} else if len(was) > 0 {
-				if at == nil {
-					at = make(map[itemKey]int, len(was))
-					for x, w := range was {
-						at[w.key] = x
-					}
-				}
-				if x, ok := at[k]; ok && !used[x] {
-					j, shift = x, x-i
-				}
-			}
-			var it item
-			if j >= 0 {
-				used[j] = true
-				it = was[j].item
-			} else {
-				if it, err = decodeItem(path, list, text, fresh); err != nil {
-					return nil, nil, changed, err
-				}
-				changed.add(list, it.name)
-			}
-			out.lists[list] = append(out.lists[list], keyedItem{k, it})
+	for list, items := range l.out.lists {
+		for _, it := range items {
 			var dup bool
 			switch o := it.obj.(type) {
 			case *clientcmdapi.Cluster:
@@ -381,19 +463,21 @@ func loadBlocks(path string, b blocks, prev *itemLists) (*clientcmdapi.Config, *
 				// Decoding the file whole reports it as it should. The
 				// same text twice is caught here too: it names the same
 				// entry twice.
-				return nil, nil, changed, fmt.Errorf("%s %q twice", lists[list], it.name)
-			}
-		}
-		for x, w := range was {
-			if !used[x] {
-				changed.add(list, w.name)
+				return nil, nil, l.changed, fmt.Errorf("%s %q twice", lists[list], it.name)
 			}
 		}
 	}
-	if err := clientcmd.ResolveLocalPaths(fresh); err != nil {
-		return nil, nil, changed, err
+	for list, m := range l.match {
+		for x, w := range m.was {
+			if !m.used[x] {
+				l.changed.add(list, w.name)
+			}
+		}
 	}
-	return cfg, out, changed, nil
+	if err := clientcmd.ResolveLocalPaths(l.fresh); err != nil {
+		return nil, nil, l.changed, err
+	}
+	return cfg, l.out, l.changed, nil
 }
 
 // decodeItem decodes the text of one item of list with the decoder of

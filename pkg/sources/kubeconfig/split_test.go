@@ -17,6 +17,8 @@ limitations under the License.
 package kubeconfig
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -393,6 +395,154 @@ func TestSplitMutations(t *testing.T) {
 	t.Logf("%d variants cut and compared", cut)
 }
 
+// sameMembers checks that got has the members and failures of want, the
+// same file parsed from scratch; what is a version names it in messages.
+func sameMembers(t *testing.T, what string, got, want *parsed) {
+	t.Helper()
+	if len(got.members) != len(want.members) {
+		t.Errorf("%s: %d members, want %d", what, len(got.members), len(want.members))
+	}
+	for name, w := range want.members {
+		g, ok := got.members[name]
+		if !ok {
+			t.Errorf("%s: no member for context %s", what, name)
+			continue
+		}
+		if diff := cmp.Diff(w.Cluster, g.Cluster); diff != "" {
+			t.Errorf("%s, context %s: Cluster differs (-fresh +reusing):\n%s", what, name, diff)
+		}
+		if g.Access.Hash != w.Access.Hash || (g.Access.Err == nil) != (w.Access.Err == nil) || g.Origin != w.Origin || g.Access.Via != w.Access.Via {
+			t.Errorf("%s, context %s: access %+v, want %+v", what, name, g.Access, w.Access)
+		}
+		if (g.Access.Config == nil) != (w.Access.Config == nil) || (g.Access.Config != nil && (g.Access.Config.Host != w.Access.Config.Host || g.Access.Config.BearerToken != w.Access.Config.BearerToken || !bytes.Equal(g.Access.Config.CAData, w.Access.Config.CAData))) {
+			t.Errorf("%s, context %s: client configuration differs", what, name)
+		}
+	}
+	if len(got.bad) != len(want.bad) {
+		t.Errorf("%s: failures %v, want %v", what, got.bad, want.bad)
+	}
+	for name := range want.bad {
+		if got.bad[name] == nil {
+			t.Errorf("%s: context %s does not fail", what, name)
+		}
+	}
+}
+
+// TestLoadMatchesParse loads versions of a file as the source does,
+// cutting it as it streams in blocks and each version reusing the last,
+// and checks that each gives what parsing its contents from scratch gives,
+// with the sum of those contents: lines longer than a block and lines
+// across blocks, a file of whole blocks with no final newline, files that
+// are not cut (flow style, CRLF), an edit, and an empty file.
+func TestLoadMatchesParse(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "config")
+	// A CA line longer than two blocks, in the first cluster only.
+	long := strings.Repeat("TE9OR0xPTkcx", 2*blockSize/12+100)
+	block := func(n int, server string) []byte {
+		var b strings.Builder
+		b.WriteString("apiVersion: v1\nkind: Config\nclusters:\n")
+		for i := range n {
+			ca := ""
+			if i == 0 {
+				ca = "    certificate-authority-data: " + long + "\n"
+			}
+			fmt.Fprintf(&b, "- name: c%d\n  cluster:\n    server: %s/%d\n%s", i, server, i, ca)
+		}
+		b.WriteString("users:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "- name: u%d\n  user:\n    token: token-%d-%s\n", i, i, strings.Repeat("t", i%300))
+		}
+		b.WriteString("contexts:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "- name: x%d\n  context:\n    cluster: c%d\n    user: u%d\n", i, i, i)
+		}
+		return []byte(b.String())
+	}
+	whole := block(800, "https://a")
+	// Padded with a comment to whole blocks, with no newline at the end.
+	exact := append(block(700, "https://a"), "# "...)
+	blocks := len(exact)/blockSize + 1
+	exact = append(exact, bytes.Repeat([]byte("#"), blocks*blockSize-len(exact))...)
+	// A flow collection across lines: decoded whole.
+	flow := []byte("apiVersion: v1\nkind: Config\nclusters: [{name: c0,\n  cluster: {server: https://f, certificate-authority-data: " + long + "}}]\n" +
+		"users: [{name: u0, user: {token: t}}]\ncontexts: [{name: x0, context: {cluster: c0, user: u0}}]\n")
+	versions := []struct {
+		name string
+		data []byte
+		cut  bool
+	}{
+		{"block style", whole, true},
+		{"one server changed", bytes.Replace(whole, []byte("https://a/400\n"), []byte("https://b/400\n"), 1), true},
+		{"whole blocks, no final newline", exact, true},
+		{"flow style", flow, false},
+		{"block style again", whole, true},
+		{"CRLF", bytes.ReplaceAll(whole, []byte("\n"), []byte("\r\n")), false},
+		{"an edit after CRLF", block(800, "https://c"), true},
+	}
+	if len(exact) != blocks*blockSize || exact[len(exact)-1] == '\n' {
+		t.Fatalf("the padded file has %d bytes", len(exact))
+	}
+	f := &file{path: path}
+	for _, v := range versions {
+		if err := os.WriteFile(path, v.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, sum, readErr, parseErr := f.load(0, true)
+		if readErr != nil || parseErr != nil {
+			t.Fatalf("%s: %v, %v", v.name, readErr, parseErr)
+		}
+		if want := sumOf(v.data); sum != want {
+			t.Errorf("%s: sum %v, want %v", v.name, sum, want)
+		}
+		if (got.items != nil) != v.cut {
+			t.Errorf("%s: cut = %v, want %v", v.name, got.items != nil, v.cut)
+		}
+		want, err := parse(path, v.data, 0, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameMembers(t, v.name, got, want)
+		f.last = got
+	}
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, readErr, parseErr := f.load(0, true); readErr != nil || !errors.Is(parseErr, errEmpty) {
+		t.Errorf("an empty file: %v, %v; want %v", readErr, parseErr, errEmpty)
+	}
+}
+
+// TestLineSplitter checks that lines handed over from blocks are the
+// lines of the whole, for lines shorter and longer than a block and ends
+// at and around block boundaries.
+func TestLineSplitter(t *testing.T) {
+	t.Parallel()
+	var data []byte
+	for i, n := range []int{0, 1, 5, blockSize - 3, blockSize, 2 * blockSize, 7, blockSize + 1, 0, 3} {
+		data = append(data, bytes.Repeat([]byte{byte('a' + i)}, n)...)
+		data = append(data, '\n')
+	}
+	for _, end := range [][]byte{nil, []byte("last line without a newline")} {
+		data := append(bytes.Clone(data), end...)
+		var want, got []string
+		eachLine(data, func(line []byte) bool { want = append(want, string(line)); return true })
+		ls := lineSplitter{fn: func(line []byte) bool { got = append(got, string(line)); return true }}
+		if err := readBlocks(bytes.NewReader(data), newSummer(), ls.block); err != nil {
+			t.Fatal(err)
+		}
+		ls.end()
+		if len(got) != len(want) {
+			t.Fatalf("%d lines, want %d", len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("line %d: %d bytes, want %d", i, len(got[i]), len(want[i]))
+			}
+		}
+	}
+}
+
 // benchFile is a kubeconfig of n contexts, each with its own cluster and
 // user, certificate data inline, as make bench's scenario 5 writes it;
 // context changed points at server.
@@ -579,33 +729,7 @@ func TestParseReusingMatchesFresh(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got.members) != len(want.members) {
-			t.Errorf("version %d: %d members, want %d", i, len(got.members), len(want.members))
-		}
-		for name, w := range want.members {
-			g, ok := got.members[name]
-			if !ok {
-				t.Errorf("version %d: no member for context %s", i, name)
-				continue
-			}
-			if diff := cmp.Diff(w.Cluster, g.Cluster); diff != "" {
-				t.Errorf("version %d, context %s: Cluster differs (-fresh +reusing):\n%s", i, name, diff)
-			}
-			if g.Access.Hash != w.Access.Hash || (g.Access.Err == nil) != (w.Access.Err == nil) || g.Origin != w.Origin || g.Access.Via != w.Access.Via {
-				t.Errorf("version %d, context %s: access %+v, want %+v", i, name, g.Access, w.Access)
-			}
-			if (g.Access.Config == nil) != (w.Access.Config == nil) || (g.Access.Config != nil && (g.Access.Config.Host != w.Access.Config.Host || g.Access.Config.BearerToken != w.Access.Config.BearerToken)) {
-				t.Errorf("version %d, context %s: client configuration differs", i, name)
-			}
-		}
-		if len(got.bad) != len(want.bad) {
-			t.Errorf("version %d: failures %v, want %v", i, got.bad, want.bad)
-		}
-		for name := range want.bad {
-			if got.bad[name] == nil {
-				t.Errorf("version %d: context %s does not fail", i, name)
-			}
-		}
+		sameMembers(t, fmt.Sprintf("version %d", i), got, want)
 		prev = got
 	}
 }
