@@ -18,8 +18,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,5 +139,73 @@ func (b *bench) waitHubServes(ctx context.Context) error {
 	if _, err := kube.CoreV1().Services(harness.ServerNamespace).Patch(ctx, harness.ServerName, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("touching the Service of the APIService: %w", err)
 	}
-	return b.waitOK(ctx, b.clients.viaHub("/apis/clusters.headlamp.dev/v1alpha1"), time.Minute)
+	if err := b.waitOK(ctx, b.clients.viaHub("/apis/clusters.headlamp.dev/v1alpha1"), time.Minute); err != nil {
+		return err
+	}
+	return b.waitDiscovered(ctx, time.Minute)
+}
+
+// waitDiscovered waits until the hub's aggregated discovery, which kubectl
+// reads, lists clusters in the group, not as stale: the hub refreshes it
+// apart from proxying, so a kubectl run right after the server changed
+// could be told there is no resource type "clusters".
+func (b *bench) waitDiscovered(ctx context.Context, timeout time.Duration) error {
+	ep := b.clients.viaHub("/apis")
+	client := httpClient(ep.tls)
+	defer client.CloseIdleConnections()
+	accept := http.Header{"Accept": {"application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"}}
+	deadline := time.Now().Add(timeout)
+	for {
+		body, err := getBody(ctx, client, ep, accept)
+		if err == nil {
+			if discovered(body) {
+				return nil
+			}
+			err = errors.New("the hub's discovery does not list clusters.headlamp.dev/v1alpha1 clusters as fresh")
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// discovered tells whether an APIGroupDiscoveryList lists clusters in
+// clusters.headlamp.dev/v1alpha1, not as stale.
+func discovered(body []byte) bool {
+	var l struct {
+		Items []struct {
+			Metadata struct{ Name string } `json:"metadata"`
+			Versions []struct {
+				Version   string `json:"version"`
+				Freshness string `json:"freshness"`
+				Resources []struct {
+					Resource string `json:"resource"`
+				} `json:"resources"`
+			} `json:"versions"`
+		} `json:"items"`
+	}
+	if json.Unmarshal(body, &l) != nil {
+		return false
+	}
+	for _, g := range l.Items {
+		if g.Metadata.Name != "clusters.headlamp.dev" {
+			continue
+		}
+		for _, v := range g.Versions {
+			if v.Version != "v1alpha1" || v.Freshness == "Stale" {
+				continue
+			}
+			for _, r := range v.Resources {
+				if r.Resource == "clusters" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
