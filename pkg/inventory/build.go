@@ -43,10 +43,10 @@ func (inv *Inventory) build(e *entry) *clusters.Cluster {
 	obj.Spec.Server = StripUserinfo(obj.Spec.Server)
 	// Every Cluster carries the label of its source type, whichever
 	// labels its source copied: it cannot be forged or forgotten. A
-	// Cluster whose source gave no labels shares its source type's map
-	// with every other: published objects are never written, and a map
-	// of one entry per Cluster was a tenth of the heap with 10,000 of
-	// them.
+	// Cluster whose source gave no labels (a kubeconfig context's) shares
+	// its source type's map with every other: published objects are never
+	// written, and a map of one entry per Cluster was a tenth of the heap
+	// with 10,000 of them.
 	if obj.Labels == nil {
 		obj.Labels = inv.sourceLabels(obj.Spec.Source.Type)
 	} else {
