@@ -75,35 +75,59 @@ func (f *file) lastValid(name string) (inventory.Member, bool) {
 
 // stale tells whether the file's contents, or a file that they reference
 // (a CA, client certificate or key), may differ from the version last
-// parsed, and returns what os.Stat tells of the file now. A file whose
-// size, modification time and inode are those last read is hashed, as it
-// streams through a small buffer (an edit can keep them all): polling a
-// file of tens of megabytes every second holds no copy of it. Another one
-// is stale without hashing it first: load hashes what it reads.
+// parsed, and returns what os.Stat tells of the file now. A file of the
+// size last read is hashed first, as it streams through a small buffer:
+// an edit can keep its size, modification time and inode, and a file
+// only touched, or linked anew with the same contents (as a projected
+// volume does when another of its files changes), is not parsed again.
+// Polling a file of tens of megabytes every second holds no copy of it.
+// Another one is stale without hashing it first: load hashes what it
+// reads.
 func (f *file) stale() (fileStat, bool, error) {
 	info, err := os.Stat(f.path)
 	if err != nil {
 		return fileStat{}, false, err
 	}
 	id := statOf(info)
-	if id == f.stat {
+	if id == f.stat || id.size == int64(f.sum.len) {
 		sum, err := sumFile(f.path)
 		if err != nil {
 			return id, false, err
 		}
 		if sum == f.sum && !f.last.refsChanged() {
+			// The contents hashed are those last parsed, so this stat,
+			// taken before, is of them or of an older version: a later
+			// change is stated anew.
+			f.stat = id
 			return id, false, nil
 		}
 	}
 	return id, true, nil
 }
 
-// load reads and parses the file, reusing what f.last decoded. A file in
-// the block style the cutter knows is cut as it streams, a block at a
-// time, and only its new items are decoded; another one is read and
-// decoded whole. It returns the version, the sum of the contents it was
-// parsed from, and apart an error reading the file and one parsing it.
-func (f *file) load(priority int, impersonate bool) (p *parsed, sum fileSum, readErr, parseErr error) {
+// errChanging is load's error for a file that changed while it was read:
+// the next sync reads it again.
+var errChanging = errors.New("the file changed while it was read")
+
+// load reads and parses the file, whose stat (see stale) is id, reusing
+// what f.last decoded. A file in the block style the cutter knows is cut
+// as it streams, a block at a time, and only its new items are decoded;
+// another one, or one that the last version was not cut from, is read
+// and decoded whole. It returns the version, the sum of the contents it
+// was parsed from, and apart an error reading the file and one parsing
+// it. A file written in place while it was cut (clientcmd writes a
+// kubeconfig in place) would be a torn version: it is errChanging.
+func (f *file) load(id fileStat, priority int, impersonate bool) (p *parsed, sum fileSum, readErr, parseErr error) {
+	if f.last == nil || f.last.items == nil {
+		// Not cut last time, or not parsed: a file cut from the start
+		// would decode its items twice when the cutter gives up late.
+		data, err := os.ReadFile(f.path)
+		if err != nil {
+			return nil, sum, err, nil
+		}
+		p, err := parseReusing(f.path, data, priority, impersonate, f.last)
+		return p, sumOf(data), nil, err
+	}
 	in, err := os.Open(f.path)
 	if err != nil {
 		return nil, sum, err, nil
@@ -129,7 +153,13 @@ func (f *file) load(priority int, impersonate bool) (p *parsed, sum fileSum, rea
 		p, err := parseWhole(f.path, data, priority, impersonate, f.last)
 		return p, sumOf(data), nil, err
 	}
-	if sum = s.sum(); sum.len == 0 {
+	sum = s.sum()
+	if info, err := in.Stat(); err != nil {
+		return nil, sum, err, nil
+	} else if now := statOf(info); now != id || now.size != int64(sum.len) {
+		return nil, sum, errChanging, nil
+	}
+	if sum.len == 0 {
 		return nil, sum, nil, errEmpty
 	}
 	return assemble(f.path, cfg, items, changed, priority, impersonate, f.last), sum, nil, nil

@@ -145,6 +145,9 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 	if len(data) == 0 {
 		return nil, errEmpty
 	}
+	if !cuttable(data) {
+		return parseWhole(path, data, priority, impersonate, prev)
+	}
 	cfg, items, changed, _ := cut(path, prev, func(line func([]byte) bool) error {
 		eachLine(data, line)
 		return nil

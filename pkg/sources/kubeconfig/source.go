@@ -22,6 +22,7 @@ package kubeconfig
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -339,7 +340,13 @@ func (s *Source) syncFile(f *file, priority int, impersonate bool) {
 	var parseErr error
 	if err == nil && stale {
 		var sum fileSum
-		result, sum, err, parseErr = f.load(priority, impersonate)
+		result, sum, err, parseErr = f.load(id, priority, impersonate)
+		if errors.Is(err, errChanging) {
+			// Read again at the next sync: the writer's events, or the
+			// next poll, bring one.
+			klog.V(2).InfoS("Kubeconfig file changed while it was read; reading it again at the next sync", "file", f.path)
+			return
+		}
 		if err == nil {
 			// What was read may be newer than what was stated: the next
 			// poll then reads it again and finds the same contents.

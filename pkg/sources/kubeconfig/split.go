@@ -95,7 +95,7 @@ func newCutter(items func(list int, text []byte) error) *cutter {
 // (or if items returned an error, c.err): the file is then to be decoded
 // whole, and nothing more is to be fed.
 func (c *cutter) line(line []byte) bool {
-	if bytes.IndexByte(line, '\r') >= 0 || (c.first && bytes.HasPrefix(line, []byte("\xef\xbb\xbf"))) || hasAnchorOrAlias(line) {
+	if hasOtherBreak(line) || (c.first && bytes.HasPrefix(line, []byte("\xef\xbb\xbf"))) || hasAnchorOrAlias(line) {
 		return false
 	}
 	c.first = false
@@ -179,6 +179,20 @@ func (c *cutter) end() bool {
 	return c.flush()
 }
 
+// hasOtherBreak tells whether data holds a line break other than '\n'
+// that YAML knows: CR, NEL, LS or PS (go.yaml.in/yaml/v2's is_break).
+func hasOtherBreak(data []byte) bool {
+	return bytes.IndexByte(data, '\r') >= 0 || bytes.Contains(data, []byte("\u0085")) ||
+		bytes.Contains(data, []byte("\u2028")) || bytes.Contains(data, []byte("\u2029"))
+}
+
+// cuttable tells whether data may be cut: what the cutter rejects
+// wherever it is in a file, looked for in the whole before any item is
+// decoded.
+func cuttable(data []byte) bool {
+	return !hasOtherBreak(data) && !bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) && !hasAnchorOrAlias(data)
+}
+
 // closesOnLine tells whether every quoted scalar and flow collection that
 // a line of the rest opens is closed on the line. A YAML decoder reads a
 // quoted scalar across lines whatever their indentation, so one left open
@@ -255,8 +269,9 @@ func topLevelKey(line []byte) (key string, value, ok bool) {
 	return string(line[:i]), len(after) > 0 && after[0] != '#', true
 }
 
-// hasAnchorOrAlias tells whether a line may hold a YAML anchor or alias
-// (an '&' or '*' that starts a token), which can tie one item to another.
+// hasAnchorOrAlias tells whether a line, or lines, may hold a YAML anchor
+// or alias (an '&' or '*' that starts a token), which can tie one item to
+// another.
 // It errs towards yes: an URL's query or a quoted string can trigger it,
 // and then the file is only decoded whole.
 func hasAnchorOrAlias(data []byte) bool {

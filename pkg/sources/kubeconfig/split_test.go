@@ -156,6 +156,10 @@ preferences: {}"
 		{"escaped quotes", "current-context: \"a\\\"b\"\nkind: 'it''s'\nclusters:\n- name: a\n  cluster: {server: https://a}\n", true},
 		{"invalid UTF-8 in the comment of a list's line", "clusters: # caf\xe9\n- name: a\n  cluster: {server: https://a}\n", true},
 		{"a control character in a comment before the first item", "clusters:\n# \x01\n- name: a\n  cluster: {server: https://a}\n", true},
+		// YAML breaks lines at NEL, LS and PS too, where the cutter would not.
+		{"LS in an item", "contexts:\n- name: x\n  context:\n    user: u\u2028users: []\n", false},
+		{"PS in an item", "contexts:\n- name: x\n  context:\n    user: u\u2029users: []\n", false},
+		{"NEL in an item", "contexts:\n- name: x\n  context:\n    user: u\u0085users: []\n", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -488,7 +492,14 @@ func TestLoadMatchesParse(t *testing.T) {
 		if err := os.WriteFile(path, v.data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		got, sum, readErr, parseErr := f.load(0, true)
+		id := stat(t, path)
+		if f.last != nil && f.last.items != nil && v.cut {
+			// The cut path checks that the file is as stated once read.
+			if _, _, readErr, _ := f.load(fileStat{}, 0, true); !errors.Is(readErr, errChanging) {
+				t.Errorf("%s, loaded as of another stat: %v, want %v", v.name, readErr, errChanging)
+			}
+		}
+		got, sum, readErr, parseErr := f.load(id, 0, true)
 		if readErr != nil || parseErr != nil {
 			t.Fatalf("%s: %v, %v", v.name, readErr, parseErr)
 		}
@@ -508,8 +519,58 @@ func TestLoadMatchesParse(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, readErr, parseErr := f.load(0, true); readErr != nil || !errors.Is(parseErr, errEmpty) {
+	if _, _, readErr, parseErr := f.load(stat(t, path), 0, true); readErr != nil || !errors.Is(parseErr, errEmpty) {
 		t.Errorf("an empty file: %v, %v; want %v", readErr, parseErr, errEmpty)
+	}
+}
+
+func stat(t *testing.T, path string) fileStat {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return statOf(info)
+}
+
+// TestStaleSkipsTouchedFiles checks that a file whose contents are those
+// last parsed is not stale, whether it was touched or linked anew with
+// the same contents, and that an edit keeping its size is.
+func TestStaleSkipsTouchedFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := write(t, dir, "config", kubeconfig("- name: c\n  cluster:\n    server: https://a\n", "", ""))
+	f := &file{path: path}
+	id, stale, err := f.stale()
+	if err != nil || !stale {
+		t.Fatalf("a new file: stale %v, %v", stale, err)
+	}
+	p, sum, readErr, parseErr := f.load(id, 0, true)
+	if readErr != nil || parseErr != nil {
+		t.Fatal(readErr, parseErr)
+	}
+	f.stat, f.sum, f.last = id, sum, p
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if _, stale, err := f.stale(); err != nil || stale {
+		t.Errorf("touched: stale %v, %v; want not stale", stale, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked := write(t, dir, "config.new", string(data))
+	if err := os.Rename(linked, path); err != nil {
+		t.Fatal(err)
+	}
+	if _, stale, err := f.stale(); err != nil || stale {
+		t.Errorf("replaced by the same contents: stale %v, %v; want not stale", stale, err)
+	}
+	write(t, dir, "config", strings.Replace(string(data), "https://a", "https://b", 1))
+	if _, stale, err := f.stale(); err != nil || !stale {
+		t.Errorf("edited, same size: stale %v, %v; want stale", stale, err)
 	}
 }
 
