@@ -99,7 +99,15 @@ func (s *Source) Authoritative() bool { return s.synced.Load() }
 func (s *Source) Run(ctx context.Context) {
 	changed := make(chan struct{}, 1)
 	var written atomic.Bool
-	go s.watchDirs(ctx, changed, &written)
+	watching := make(chan struct{})
+	go s.watchDirs(ctx, changed, &written, watching)
+	// The first sync reads what the files hold once they are watched: an
+	// edit between the two would otherwise wait for the poll.
+	select {
+	case <-ctx.Done():
+		return
+	case <-watching:
+	}
 	tick := time.NewTicker(s.interval)
 	defer tick.Stop()
 	for {
@@ -157,10 +165,12 @@ func settle(ctx context.Context, changed <-chan struct{}, written *atomic.Bool) 
 
 // watchDirs signals changed on a file system event in the directories that
 // hold the sources' files that may change a source (see watched), and sets
-// written first for a write, until ctx is done.
-func (s *Source) watchDirs(ctx context.Context, changed chan<- struct{}, written *atomic.Bool) {
+// written first for a write, until ctx is done. It closes watching once
+// the directories are watched, or cannot be.
+func (s *Source) watchDirs(ctx context.Context, changed chan<- struct{}, written *atomic.Bool, watching chan<- struct{}) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
+		close(watching)
 		klog.InfoS("Cannot watch kubeconfig files for changes; polling only", "interval", s.interval, "err", err.Error())
 		return
 	}
@@ -182,6 +192,7 @@ func (s *Source) watchDirs(ctx context.Context, changed chan<- struct{}, written
 			klog.InfoS("Cannot watch a kubeconfig directory for changes; polling it", "directory", dir, "err", err.Error())
 		}
 	}
+	close(watching)
 	for {
 		select {
 		case <-ctx.Done():
