@@ -112,15 +112,17 @@ var errChanging = errors.New("the file changed while it was read")
 // load reads and parses the file, whose stat (see stale) is id, reusing
 // what f.last decoded. A file in the block style the cutter knows is cut
 // as it streams, a block at a time, and only its new items are decoded;
-// another one, or one that the last version was not cut from, is read
-// and decoded whole. It returns the version, the sum of the contents it
+// another one is read and decoded whole, and so is the next version of a
+// file decoded whole. It returns the version, the sum of the contents it
 // was parsed from, and apart an error reading the file and one parsing
 // it. A file written in place while it was cut (clientcmd writes a
 // kubeconfig in place) would be a torn version: it is errChanging.
 func (f *file) load(id fileStat, priority int, impersonate bool) (p *parsed, sum fileSum, readErr, parseErr error) {
-	if f.last == nil || f.last.items == nil {
-		// Not cut last time, or not parsed: a file cut from the start
-		// would decode its items twice when the cutter gives up late.
+	if f.last != nil && f.last.items == nil {
+		// Not cut last time: cut as it streams, a file with a CR or an
+		// anchor near its end would have its items decoded, then be
+		// decoded whole, at every change. Read whole, it is looked at
+		// for those first.
 		data, err := os.ReadFile(f.path)
 		if err != nil {
 			return nil, sum, err, nil
