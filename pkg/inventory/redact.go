@@ -21,12 +21,12 @@ import (
 	"strings"
 )
 
-// Userinfo in free text: after a scheme, everything up to the last "@"
-// before the host; without a scheme, a "user:password@" that follows a
-// space, a quote, a parenthesis or "=".
+// Userinfo in free text: after a scheme, see withoutUserinfo; without a
+// scheme, a "user:password@" that follows a space, a quote, a parenthesis
+// or "=".
 var (
-	schemeUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@`)
-	bareUserinfo   = regexp.MustCompile(`(^|[\s"'(=])[^\s"'(=/?#@:]+:[^\s/?#]*@`)
+	scheme       = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://`)
+	bareUserinfo = regexp.MustCompile(`(^|[\s"'(=])[^\s"'(=/?#@:]+:[^\s/?#]*@`)
 )
 
 // StripUserinfo returns server without a user:password@, whether or not
@@ -37,19 +37,46 @@ func StripUserinfo(server string) string {
 	if i := strings.Index(server, "://"); i >= 0 {
 		prefix, rest = server[:i+3], server[i+3:]
 	}
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
+	return prefix + withoutUserinfo(rest)
+}
+
+// withoutUserinfo returns what follows a URL's "scheme://" without its
+// userinfo: everything up to the last "@" before the first "/", "?" or
+// "#" that follows the first "@". A password must percent-encode those
+// three, but one that does not is still a password: "u:pa/ss@host" loses
+// "u:pa/ss@". An "@" in a path or query with no userinfo before it takes
+// what precedes it too, which hides a host rather than show a secret.
+func withoutUserinfo(rest string) string {
+	first := strings.IndexByte(rest, '@')
+	if first < 0 {
+		return rest
 	}
-	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
-		return prefix + rest[at+1:]
+	end := len(rest)
+	if i := strings.IndexAny(rest[first:], "/?#"); i >= 0 {
+		end = first + i
 	}
-	return server
+	return rest[strings.LastIndexByte(rest[:end], '@')+1:]
 }
 
 // Redact removes the userinfo of every URL in a message, such as an error
-// that quotes a server or proxy URL.
+// that quotes a server or proxy URL: a URL with a scheme ends at a space
+// or a quote.
 func Redact(message string) string {
-	message = schemeUserinfo.ReplaceAllString(message, "$1")
-	return bareUserinfo.ReplaceAllString(message, "$1")
+	var b strings.Builder
+	for {
+		loc := scheme.FindStringIndex(message)
+		if loc == nil {
+			b.WriteString(message)
+			break
+		}
+		b.WriteString(message[:loc[1]])
+		rest := message[loc[1]:]
+		end := strings.IndexAny(rest, " \t\r\n\"'`")
+		if end < 0 {
+			end = len(rest)
+		}
+		b.WriteString(withoutUserinfo(rest[:end]))
+		message = rest[end:]
+	}
+	return bareUserinfo.ReplaceAllString(b.String(), "$1")
 }

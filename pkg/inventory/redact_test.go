@@ -31,6 +31,11 @@ func TestStripUserinfo(t *testing.T) {
 		{"https://host:6443", "https://host:6443"},
 		{"host:6443", "host:6443"},
 		{"https://admin:p%zz@host?q=@x", "https://host?q=@x"},
+		// Characters a password must percent-encode, not encoded.
+		{"https://u:p#ss@host:6443", "https://host:6443"},
+		{"https://u:pa/ss@host/x", "https://host/x"},
+		{"https://u:pa?ss@host", "https://host"},
+		{"u:p#ss@10.0.0.1:6443", "10.0.0.1:6443"},
 	}
 	for _, tc := range tests {
 		if got := StripUserinfo(tc.in); got != tc.want {
@@ -48,6 +53,10 @@ func TestRedact(t *testing.T) {
 		{`invalid 'proxy-url' "user:pass@proxy:3128"`, `invalid 'proxy-url' "proxy:3128"`},
 		{`server=admin:s3cret@10.0.0.1:6443 is down`, `server=10.0.0.1:6443 is down`},
 		{`no credential here: 10.0.0.1:6443, user@example.com`, `no credential here: 10.0.0.1:6443, user@example.com`},
+		// Characters a password must percent-encode, not encoded.
+		{`parse "http://user:p#ss@proxy:3128": invalid port`, `parse "http://proxy:3128": invalid port`},
+		{`proxy-url http://u:pa/ss@proxy:3128 is invalid`, `proxy-url http://proxy:3128 is invalid`},
+		{`two: https://a:b@one and 'https://c:d?e@two'`, `two: https://one and 'https://two'`},
 	}
 	for _, tc := range tests {
 		if got := Redact(tc.in); got != tc.want {
