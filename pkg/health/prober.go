@@ -192,7 +192,7 @@ func (p *Prober) due(now time.Time) []string {
 // check probes one member and schedules its next check.
 func (p *Prober) check(ctx context.Context, name string) {
 	access, ok := p.inv.Access(name)
-	if !ok || access.Config == nil {
+	if !ok || !access.Configured() {
 		p.done(name, "", true, "")
 		return
 	}
@@ -214,7 +214,7 @@ func (p *Prober) check(ctx context.Context, name string) {
 		tr, err = p.transports.Temporary(name, access)
 	}
 	if err == nil {
-		h = probe(ctx, tr, access.Config.Host, access.Via, p.opts.Timeout, knownVersion == "")
+		h = probe(ctx, tr, access.Server(), access.Via, p.opts.Timeout, knownVersion == "")
 		if !cached {
 			tr.Close()
 		}

@@ -107,7 +107,7 @@ func (inv *Inventory) Replace(owner string, members []Member) {
 			// An access error implies a hash of its own, whatever the
 			// source set, so the transport of the configuration that
 			// worked before is dropped.
-			m.Access.Config = nil
+			m.Access.Config, m.Access.Build, m.Access.Host = nil, nil, ""
 			m.Access.Hash = errorHash(m.Access.Err)
 		}
 		e, ok := old[m.Origin]

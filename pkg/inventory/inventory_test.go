@@ -316,8 +316,15 @@ func TestMemberInvariants(t *testing.T) {
 	broken.Access = Access{Config: &rest.Config{Host: "https://a.example"}, Hash: "h", Err: &AccessError{Reason: "R", Message: "m"}}
 	inv.Replace("src", []Member{broken})
 	access, _ := inv.Access("a")
-	if access.Hash == "h" || access.Hash == "" || access.Config != nil {
+	if access.Hash == "h" || access.Hash == "" || access.Configured() {
 		t.Errorf("an access error kept hash %q and config %v; want a hash of its own and no config", access.Hash, access.Config)
+	}
+	built := good
+	built.Access = Access{Build: func() (*rest.Config, error) { return &rest.Config{Host: "https://a.example"}, nil }, Host: "https://a.example", Hash: "h",
+		Err: &AccessError{Reason: "R", Message: "m"}}
+	inv.Replace("src", []Member{built})
+	if access, _ := inv.Access("a"); access.Configured() || access.Host != "" {
+		t.Errorf("an access error kept a configuration to build (%v) or host %q", access.Build != nil, access.Host)
 	}
 	other := broken
 	other.Access.Err = &AccessError{Reason: "R", Message: "other"}

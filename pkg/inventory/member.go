@@ -17,6 +17,8 @@ limitations under the License.
 package inventory
 
 import (
+	"errors"
+
 	"k8s.io/client-go/rest"
 
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/apis/clusters"
@@ -50,8 +52,18 @@ type Member struct {
 // Access is a member's access configuration. It never leaves the server.
 type Access struct {
 	// Config is the client configuration for the member's API server, with
-	// its credentials. Nil when Err is set.
+	// its credentials. Nil when Err is set, or when Build is.
 	Config *rest.Config
+	// Build, in place of Config, builds the client configuration when a
+	// transport is built: for a source that keeps what it is built from
+	// anyway (a kubeconfig file's entries), rather than a rest.Config of
+	// about 600 bytes for each of 10,000 members. Each call returns a new
+	// configuration, which the caller may not write into either; it is
+	// safe for concurrent use.
+	Build func() (*rest.Config, error)
+	// Host is the member's server URL, as Build's configurations have it;
+	// unused with Config, whose Host it is.
+	Host string
 	// Hash changes exactly when the access configuration changes, so that
 	// cached transports can be rebuilt only then. It is not a credential
 	// but must not be exposed either.
@@ -68,6 +80,30 @@ type Access struct {
 	// Err says why the member cannot be reached with this configuration; it
 	// surfaces as Ready=False. Its message must not contain a credential.
 	Err *AccessError
+}
+
+// Configured tells whether a has a client configuration: Config or Build.
+func (a *Access) Configured() bool { return a.Config != nil || a.Build != nil }
+
+// RestConfig returns a's client configuration: Config, or one Build builds.
+func (a *Access) RestConfig() (*rest.Config, error) {
+	switch {
+	case a.Config != nil:
+		return a.Config, nil
+	case a.Build != nil:
+		return a.Build()
+	default:
+		return nil, errors.New("no access configuration")
+	}
+}
+
+// Server returns the URL of the member's API server: Config's Host, or
+// Host.
+func (a *Access) Server() string {
+	if a.Config != nil {
+		return a.Config.Host
+	}
+	return a.Host
 }
 
 // AccessError is a reason, in the sense of a condition reason, and a message

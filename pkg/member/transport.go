@@ -142,7 +142,7 @@ func (t *Transports) Get(cluster string, access inventory.Access) (*Transport, e
 	if cur, ok := t.byName[cluster]; ok && cur.fits(access) {
 		return cur, nil
 	}
-	if access.Config == nil {
+	if !access.Configured() {
 		return nil, fmt.Errorf("no access configuration")
 	}
 	next, err := t.build(cluster, access)
@@ -183,7 +183,7 @@ func (tr *Transport) fits(access inventory.Access) bool {
 // proxy's pool, credentials for upgrades or upgrade dialer is built. The
 // caller closes it when done.
 func (t *Transports) Temporary(cluster string, access inventory.Access) (*Transport, error) {
-	if access.Config == nil {
+	if !access.Configured() {
 		return nil, fmt.Errorf("no access configuration")
 	}
 	p, err := t.prepare(cluster, access)
@@ -276,21 +276,24 @@ type prepared struct {
 // source (a kubeconfig's "as") is ignored: the proxy sets the hub user's
 // identity on each request instead.
 func (t *Transports) prepare(cluster string, access inventory.Access) (*prepared, error) {
-	cfg := access.Config
+	cfg, err := access.RestConfig()
+	if err != nil {
+		return nil, err
+	}
 	var creds *execCredentials
 	if cfg.ExecProvider != nil {
 		if cfg.AuthProvider != nil {
 			return nil, errors.New("execProvider and authProvider cannot be used in combination")
 		}
-		var err error
 		if creds, err = t.credentials(cluster, access.Hash, cfg); err != nil {
 			return nil, err
 		}
 		// The plugin is run by creds, not by client-go (see execcred.go).
 		// A shallow copy, not rest.CopyConfig: that one writes a copy of
 		// ExecProvider.Config into the ExecProvider it shares with cfg,
-		// which the proxy and the prober copy at the same time (a data
-		// race the race-built server halted on in CI).
+		// which, when a source keeps it (access.Config), the proxy and
+		// the prober copy at the same time (a data race the race-built
+		// server halted on in CI).
 		c := *cfg
 		c.ExecProvider = nil
 		cfg = &c

@@ -76,10 +76,10 @@ func (p *Proxy) Handler(cluster, memberPath string, responder rest.Responder) (h
 	if access.Err != nil {
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cluster %q cannot be reached: %s: %s", cluster, access.Err.Reason, access.Err.Message))
 	}
-	if access.Config == nil {
+	if !access.Configured() {
 		return nil, apierrors.NewServiceUnavailable(fmt.Sprintf("cluster %q cannot be reached: its source gave no access configuration", cluster))
 	}
-	location, err := memberLocation(access.Config.Host, memberPath)
+	location, err := memberLocation(access.Server(), memberPath)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}

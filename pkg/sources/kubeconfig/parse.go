@@ -28,6 +28,7 @@ import (
 	"regexp"
 	"syscall"
 
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -372,7 +373,12 @@ func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Con
 		m.Cluster.Spec.InsecureSkipTLSVerify = c.InsecureSkipTLSVerify
 	}
 
-	restConfig, err := clientcmd.NewNonInteractiveClientConfig(*ownEntries(cfg, name, kctx), name, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
+	// The client configuration is built here to tell whether it can be,
+	// and then each time a transport is built, from the same entries: they
+	// are kept anyway, for the next version of the file to reuse, where
+	// the configuration would be about 600 bytes more for each context.
+	cluster, user := cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo]
+	restConfig, err := clientConfig(name, kctx, cluster, user, "")
 	if err == nil && restConfig.Host == "" {
 		err = fmt.Errorf("cluster %q has no server", kctx.Cluster)
 	}
@@ -381,31 +387,52 @@ func member(path, name string, kctx *clientcmdapi.Context, cfg *clientcmdapi.Con
 		m.Access.Err = &inventory.AccessError{Reason: clusters.ReasonInvalidKubeconfig, Message: err.Error()}
 		return m, err
 	}
-	m.Access.Config = restConfig
+	m.Access.Host = restConfig.Host
+	// A token file is read here, once, as it was when the configuration
+	// was kept: client-go's transport reads it again on its own, every
+	// minute. Building a transport reads no file it did not read before,
+	// under the transports' lock.
+	token := ""
+	if user != nil && user.Token == "" && user.TokenFile != "" {
+		token = restConfig.BearerToken
+	}
+	m.Access.Build = func() (*rest.Config, error) { return clientConfig(name, kctx, cluster, user, token) }
 	m.Access.Impersonate = impersonate
 	m.Access.Via = fmt.Sprintf("user %q of context %q in %s", kctx.AuthInfo, name, path)
 	m.Access.Hash = inventory.AccessHash(kctx, cfg.Clusters[kctx.Cluster], cfg.AuthInfos[kctx.AuthInfo], impersonate, sums)
 	return m, nil
 }
 
-// ownEntries returns a configuration of context name of cfg alone, for
-// clientcmd to build its client from: clientcmd writes into the user
-// entry it is given (an exec plugin's install hint and cluster
-// extension), and the entries of cfg are shared with the next version of
-// the file, which reuses what did not change, and with other contexts.
-// The user entry and what clientcmd writes into are copies; the bytes of
+// clientConfig builds the client configuration of context name, whose
+// entries are kctx, its cluster and its user (either may be nil, for
+// clientcmd to report), with token, if not empty, as the content of the
+// user's token file.
+func clientConfig(name string, kctx *clientcmdapi.Context, cluster *clientcmdapi.Cluster, user *clientcmdapi.AuthInfo, token string) (*rest.Config, error) {
+	return clientcmd.NewNonInteractiveClientConfig(*ownEntries(name, kctx, cluster, user, token), name, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
+}
+
+// ownEntries returns a configuration of context name alone, for clientcmd
+// to build its client from: clientcmd writes into the user entry it is
+// given (an exec plugin's install hint and cluster extension), and the
+// entries are shared with the next version of the file, which reuses
+// what did not change, with other contexts, and with every other build
+// of this context's configuration, which may run at the same time. The
+// user entry and what clientcmd writes into are copies; the bytes of
 // certificates and keys are not copied.
-func ownEntries(cfg *clientcmdapi.Config, name string, kctx *clientcmdapi.Context) *clientcmdapi.Config {
+func ownEntries(name string, kctx *clientcmdapi.Context, cluster *clientcmdapi.Cluster, user *clientcmdapi.AuthInfo, token string) *clientcmdapi.Config {
 	own := clientcmdapi.NewConfig()
 	own.Contexts[name] = kctx
-	if c, ok := cfg.Clusters[kctx.Cluster]; ok {
-		own.Clusters[kctx.Cluster] = c
+	if cluster != nil {
+		own.Clusters[kctx.Cluster] = cluster
 	}
-	if a, ok := cfg.AuthInfos[kctx.AuthInfo]; ok && a != nil {
-		user := *a
-		user.Exec = a.Exec.DeepCopy()
-		user.AuthProvider = a.AuthProvider.DeepCopy()
-		own.AuthInfos[kctx.AuthInfo] = &user
+	if user != nil {
+		u := *user
+		u.Exec = user.Exec.DeepCopy()
+		u.AuthProvider = user.AuthProvider.DeepCopy()
+		if token != "" && u.Token == "" {
+			u.Token = token // clientcmd then keeps TokenFile and reads no file
+		}
+		own.AuthInfos[kctx.AuthInfo] = &u
 	}
 	return own
 }

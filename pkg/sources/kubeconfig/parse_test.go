@@ -17,9 +17,11 @@ limitations under the License.
 package kubeconfig
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -128,7 +130,14 @@ func TestParseAccessConfig(t *testing.T) {
 			if err := got.bad["ctx"]; err != nil {
 				t.Fatalf("context rejected: %v", err)
 			}
-			if diff := cmp.Diff(tc.want, viewOf(m.Access.Config)); diff != "" {
+			cfg, err := m.Access.RestConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Access.Config != nil || m.Access.Host != cfg.Host {
+				t.Errorf("access: a configuration kept (%v), or host %q where it builds %q", m.Access.Config != nil, m.Access.Host, cfg.Host)
+			}
+			if diff := cmp.Diff(tc.want, viewOf(cfg)); diff != "" {
 				t.Errorf("rest.Config (-want +got):\n%s", diff)
 			}
 			if m.Cluster.Spec.Server != tc.want.Host || m.Cluster.Spec.TLSServerName != tc.want.ServerName || m.Cluster.Spec.InsecureSkipTLSVerify != tc.want.Insecure {
@@ -190,4 +199,81 @@ func TestParseErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBuildReadsNoTokenFile checks that a member's configuration, built
+// when a transport is, has the token its file held when the kubeconfig
+// was parsed, without reading the file again (client-go's transport reads
+// it on its own): a token file that became unreadable, or a FIFO, does
+// not fail or block the build.
+func TestBuildReadsNoTokenFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	token := write(t, dir, "token", "file-token")
+	path := write(t, dir, "config", kubeconfig("- name: c\n  cluster:\n    server: https://a.example\n",
+		"- name: u\n  user:\n    tokenFile: token\n", "- name: x\n  context:\n    cluster: c\n    user: u\n"))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := parse(path, data, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(token); err != nil {
+		t.Fatal(err)
+	}
+	m := p.members["x"]
+	cfg, err := m.Access.RestConfig()
+	if err != nil {
+		t.Fatalf("building with the token file gone: %v", err)
+	}
+	if cfg.BearerToken != "file-token" || cfg.BearerTokenFile != token {
+		t.Errorf("token %q from file %q; want the parsed token and the file, for the transport to read again", cfg.BearerToken, cfg.BearerTokenFile)
+	}
+	if p.cfg.AuthInfos["u"].Token != "" {
+		t.Errorf("the decoded user entry was written to: token %q", p.cfg.AuthInfos["u"].Token)
+	}
+}
+
+// TestBuildWhileTheNextVersionLoads builds the members' configurations of
+// one version of a file while the next versions, which reuse its entries,
+// are parsed: with -race, a write into a shared entry fails it.
+func TestBuildWhileTheNextVersionLoads(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "config")
+	first, err := parse(path, benchFile(50, -1, ""), 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				for name := range first.members {
+					m := first.members[name]
+					if _, err := m.Access.RestConfig(); err != nil {
+						t.Errorf("context %s: %v", name, err)
+						return
+					}
+				}
+				select {
+				case <-done:
+					return
+				default:
+				}
+			}
+		})
+	}
+	prev := first
+	for i := range 20 {
+		next, err := parseReusing(path, benchFile(50, i%50, fmt.Sprintf("https://10.0.0.%d:6443", i)), 0, true, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = next
+	}
+	close(done)
+	wg.Wait()
 }

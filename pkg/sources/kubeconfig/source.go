@@ -395,7 +395,8 @@ func (s *Source) syncFile(f *file, priority int, impersonate bool) {
 	members := make([]inventory.Member, 0, len(result.members))
 	kept := map[string]inventory.Member{}
 	valid := 0
-	for name, m := range result.members {
+	for name := range result.members {
+		m := result.members[name]
 		if err := result.bad[name]; err != nil {
 			if good, ok := f.lastValid(name); ok {
 				klog.ErrorS(nil, "Kubeconfig context is invalid; keeping its last good version", "file", f.path, "context", name, "problem", inventory.Redact(err.Error()))

@@ -590,7 +590,7 @@ func TestReferencedFilesAreWatched(t *testing.T) {
 		t.Helper()
 		src.Sync()
 		a, ok := inv.Access("a")
-		if !ok || a.Err != nil || a.Config == nil {
+		if !ok || a.Err != nil || !a.Configured() {
 			t.Fatalf("access of a = %+v, %v; want a working one", a, ok)
 		}
 		return a.Hash

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,14 +234,31 @@ contexts:
 	if exec.Config != nil || exec.InstallHint != "" {
 		t.Errorf("the decoded user entry was written to: config %v, install hint %q", exec.Config, exec.InstallHint)
 	}
+	// The proxy and the prober build a member's configuration at the same
+	// time (-race tells).
+	var wg sync.WaitGroup
 	for name, m := range p.members {
-		got := m.Access.Config.ExecProvider
-		if got == nil || got == exec {
-			t.Fatalf("context %s: exec provider %p, the decoded entry's %p", name, got, exec)
+		for range 4 {
+			wg.Go(func() {
+				cfg, err := m.Access.RestConfig()
+				if err != nil {
+					t.Errorf("context %s: %v", name, err)
+					return
+				}
+				got := cfg.ExecProvider
+				if got == nil || got == exec {
+					t.Errorf("context %s: exec provider %p, the decoded entry's %p", name, got, exec)
+					return
+				}
+				if u, ok := got.Config.(*runtime.Unknown); !ok || !strings.Contains(string(u.Raw), `"audience":"`+name+`"`) {
+					t.Errorf("context %s: the exec plugin gets cluster config %v", name, got.Config)
+				}
+			})
 		}
-		if u, ok := got.Config.(*runtime.Unknown); !ok || !strings.Contains(string(u.Raw), `"audience":"`+name+`"`) {
-			t.Errorf("context %s: the exec plugin gets cluster config %v", name, got.Config)
-		}
+	}
+	wg.Wait()
+	if exec.Config != nil || exec.InstallHint != "" {
+		t.Errorf("building the members' configurations wrote to the decoded user entry: config %v, install hint %q", exec.Config, exec.InstallHint)
 	}
 }
 
@@ -406,7 +424,8 @@ func sameMembers(t *testing.T, what string, got, want *parsed) {
 	if len(got.members) != len(want.members) {
 		t.Errorf("%s: %d members, want %d", what, len(got.members), len(want.members))
 	}
-	for name, w := range want.members {
+	for name := range want.members {
+		w := want.members[name]
 		g, ok := got.members[name]
 		if !ok {
 			t.Errorf("%s: no member for context %s", what, name)
@@ -418,8 +437,17 @@ func sameMembers(t *testing.T, what string, got, want *parsed) {
 		if g.Access.Hash != w.Access.Hash || (g.Access.Err == nil) != (w.Access.Err == nil) || g.Origin != w.Origin || g.Access.Via != w.Access.Via {
 			t.Errorf("%s, context %s: access %+v, want %+v", what, name, g.Access, w.Access)
 		}
-		if (g.Access.Config == nil) != (w.Access.Config == nil) || (g.Access.Config != nil && (g.Access.Config.Host != w.Access.Config.Host || g.Access.Config.BearerToken != w.Access.Config.BearerToken || !bytes.Equal(g.Access.Config.CAData, w.Access.Config.CAData))) {
+		if g.Access.Configured() != w.Access.Configured() || g.Access.Server() != w.Access.Server() {
 			t.Errorf("%s, context %s: client configuration differs", what, name)
+			continue
+		}
+		if !w.Access.Configured() {
+			continue
+		}
+		gc, gerr := g.Access.RestConfig()
+		wc, werr := w.Access.RestConfig()
+		if gerr != nil || werr != nil || gc.Host != wc.Host || gc.BearerToken != wc.BearerToken || !bytes.Equal(gc.CAData, wc.CAData) {
+			t.Errorf("%s, context %s: client configuration differs (%v, %v)", what, name, gerr, werr)
 		}
 	}
 	if len(got.bad) != len(want.bad) {
