@@ -335,9 +335,8 @@ func TestMemberInvariants(t *testing.T) {
 }
 
 // TestSourceLabelsShared checks that Clusters whose source gave no labels
-// share one map of their source type's label, that a source's own labels
-// stay each Cluster's own, and that the shared map is not what they are
-// written into.
+// share one map of their source type's label, one map per source type,
+// and that a source's own labels stay each Cluster's own.
 func TestSourceLabelsShared(t *testing.T) {
 	t.Parallel()
 	inv := New()
@@ -349,10 +348,13 @@ func TestSourceLabelsShared(t *testing.T) {
 	labelled := member("c", "o-c", 0, "https://c")
 	labelled.Cluster.Spec.Source.Type = clusters.SourceTypeKubeconfig
 	labelled.Cluster.Labels = map[string]string{clusters.LabelSource: "forged", "team": "x"}
-	inv.Replace("src", []Member{kc("a"), kc("b"), labelled})
+	profile := member("d", "o-d", 0, "https://d")
+	profile.Cluster.Spec.Source.Type = clusters.SourceTypeClusterProfile
+	inv.Replace("src", []Member{kc("a"), kc("b"), labelled, profile})
 	a, _ := inv.Get("a")
 	b, _ := inv.Get("b")
 	c, _ := inv.Get("c")
+	d, _ := inv.Get("d")
 	want := map[string]string{clusters.LabelSource: "kubeconfig"}
 	if diff := cmp.Diff(want, a.Labels); diff != "" {
 		t.Errorf("labels of a (-want +got):\n%s", diff)
@@ -363,8 +365,11 @@ func TestSourceLabelsShared(t *testing.T) {
 	if diff := cmp.Diff(map[string]string{clusters.LabelSource: "kubeconfig", "team": "x"}, c.Labels); diff != "" {
 		t.Errorf("labels of c (-want +got):\n%s", diff)
 	}
+	if diff := cmp.Diff(map[string]string{clusters.LabelSource: "clusterprofile"}, d.Labels); diff != "" {
+		t.Errorf("labels of d, of another source type (-want +got):\n%s", diff)
+	}
 	if diff := cmp.Diff(want, a.Labels); diff != "" {
-		t.Errorf("the shared labels were written into (-want +got):\n%s", diff)
+		t.Errorf("labels of a once d, of another source type, was built (-want +got):\n%s", diff)
 	}
 	if labelled.Cluster.Labels[clusters.LabelSource] != "forged" {
 		t.Errorf("the source's own object was written into: %v", labelled.Cluster.Labels)
