@@ -147,9 +147,18 @@ func (b *bench) execToken(ctx context.Context) (string, error) {
 func (b *bench) waitOK(ctx context.Context, ep endpoint, timeout time.Duration) error {
 	client := httpClient(ep.tls)
 	defer client.CloseIdleConnections()
+	return retry(ctx, timeout, func() error {
+		_, err := get(ctx, client, ep)
+		return err
+	})
+}
+
+// retry calls try every 100 ms until it returns nil, and returns its last
+// error once timeout has passed.
+func retry(ctx context.Context, timeout time.Duration, try func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		_, err := get(ctx, client, ep)
+		err := try()
 		if err == nil {
 			return nil
 		}

@@ -154,24 +154,13 @@ func (b *bench) waitDiscovered(ctx context.Context, timeout time.Duration) error
 	client := httpClient(ep.tls)
 	defer client.CloseIdleConnections()
 	accept := http.Header{"Accept": {"application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"}}
-	deadline := time.Now().Add(timeout)
-	for {
+	return retry(ctx, timeout, func() error {
 		body, err := getBody(ctx, client, ep, accept)
-		if err == nil {
-			if discovered(body) {
-				return nil
-			}
+		if err == nil && !discovered(body) {
 			err = errors.New("the hub's discovery does not list clusters.headlamp.dev/v1alpha1 clusters as fresh")
 		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		return err
+	})
 }
 
 // discovered tells whether an APIGroupDiscoveryList lists clusters in
