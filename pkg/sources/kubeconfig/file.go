@@ -118,17 +118,21 @@ var errChanging = errors.New("the file changed while it was read")
 // it. A file written in place while it was cut (clientcmd writes a
 // kubeconfig in place) would be a torn version: it is errChanging.
 func (f *file) load(id fileStat, priority int, impersonate bool) (p *parsed, sum fileSum, readErr, parseErr error) {
+	// whole reads the file whole and parses it with parse.
+	whole := func(parse func(string, []byte, int, bool, *parsed) (*parsed, error)) (*parsed, fileSum, error, error) {
+		data, err := os.ReadFile(f.path)
+		if err != nil {
+			return nil, fileSum{}, err, nil
+		}
+		p, err := parse(f.path, data, priority, impersonate, f.last)
+		return p, sumOf(data), nil, err
+	}
 	if f.last != nil && f.last.items == nil {
 		// Not cut last time: cut as it streams, a file with a CR or an
 		// anchor near its end would have its items decoded, then be
-		// decoded whole, at every change. Read whole, it is looked at
+		// decoded whole, at every change. Read whole, parseReusing looks
 		// for those first.
-		data, err := os.ReadFile(f.path)
-		if err != nil {
-			return nil, sum, err, nil
-		}
-		p, err := parseReusing(f.path, data, priority, impersonate, f.last)
-		return p, sumOf(data), nil, err
+		return whole(parseReusing)
 	}
 	in, err := os.Open(f.path)
 	if err != nil {
@@ -148,12 +152,7 @@ func (f *file) load(id fileStat, priority int, impersonate bool) (p *parsed, sum
 		return nil, sum, err, nil
 	}
 	if cfg == nil {
-		data, err := os.ReadFile(f.path)
-		if err != nil {
-			return nil, sum, err, nil
-		}
-		p, err := parseWhole(f.path, data, priority, impersonate, f.last)
-		return p, sumOf(data), nil, err
+		return whole(parseWhole)
 	}
 	sum = s.sum()
 	if info, err := in.Stat(); err != nil {
