@@ -175,14 +175,7 @@ func TestListEncoderReusesRows(t *testing.T) {
 	l := newListEncoder(inv)
 	decode := func(now time.Time) [][]any {
 		t.Helper()
-		body, rv, err := l.encodeTable(now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var table metav1.Table
-		if err := json.Unmarshal(body, &table); err != nil {
-			t.Fatalf("%v: %s", err, body)
-		}
+		table, rv := encodedTable(t, l, now)
 		if table.Kind != "Table" || table.APIVersion != "meta.k8s.io/v1" || table.ResourceVersion != rv || rv != inv.ResourceVersion() || len(table.ColumnDefinitions) != 8 {
 			t.Errorf("Table %s %s at %q with %d columns, encoder says %q, inventory %q", table.Kind, table.APIVersion, table.ResourceVersion, len(table.ColumnDefinitions), rv, inv.ResourceVersion())
 		}
@@ -237,6 +230,21 @@ func TestListEncoderReusesRows(t *testing.T) {
 	}
 }
 
+// encodedTable returns the Table l writes at now, decoded, and the
+// resourceVersion l gives it.
+func encodedTable(t *testing.T, l *listEncoder, now time.Time) (metav1.Table, string) {
+	t.Helper()
+	body, rv, err := l.encodeTable(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table metav1.Table
+	if err := json.Unmarshal(body, &table); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	return table, rv
+}
+
 // TestListEncoderAges: each Age is the one the generic handler computes
 // for its own Cluster, for Clusters created within one second whose ages
 // differ by a second at the time asked for, and for ages in every unit.
@@ -254,14 +262,7 @@ func TestListEncoderAges(t *testing.T) {
 	inv.Replace("fleet", members)
 	l := newListEncoder(inv)
 	for _, now := range []time.Time{base.Add(10*time.Second + 500*time.Millisecond), base.Add(5 * time.Minute), base.Add(-5 * time.Second)} {
-		body, _, err := l.encodeTable(now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var table metav1.Table
-		if err := json.Unmarshal(body, &table); err != nil {
-			t.Fatalf("%v: %s", err, body)
-		}
+		table, _ := encodedTable(t, l, now)
 		objs, _ := inv.List()
 		for i, obj := range objs {
 			if got, want := table.Rows[i].Cells[clusterstorage.AgeCell], clusterstorage.Cells(obj, now)[clusterstorage.AgeCell]; got != want {
