@@ -37,7 +37,11 @@ func StripUserinfo(server string) string {
 	if i := strings.Index(server, "://"); i >= 0 {
 		prefix, rest = server[:i+3], server[i+3:]
 	}
-	return prefix + withoutUserinfo(rest)
+	stripped := withoutUserinfo(rest)
+	if len(stripped) == len(rest) {
+		return server // the same string, not a copy of it for each Cluster
+	}
+	return prefix + stripped
 }
 
 // withoutUserinfo returns what follows a URL's "scheme://" without its

@@ -16,7 +16,10 @@ limitations under the License.
 
 package inventory
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestStripUserinfo(t *testing.T) {
 	t.Parallel()
@@ -40,6 +43,18 @@ func TestStripUserinfo(t *testing.T) {
 	for _, tc := range tests {
 		if got := StripUserinfo(tc.in); got != tc.want {
 			t.Errorf("StripUserinfo(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestStripUserinfoKeepsString checks that a server without userinfo is
+// given back as it is, not copied: every published Cluster holds one.
+// Not parallel: AllocsPerRun counts every goroutine's allocations.
+func TestStripUserinfoKeepsString(t *testing.T) {
+	for _, server := range []string{"https://10.0.0.1:6443", "10.0.0.1:6443", "https://h:6443/path?q=1"} {
+		in := strings.Clone(server)
+		if n := testing.AllocsPerRun(10, func() { _ = StripUserinfo(in) }); n != 0 {
+			t.Errorf("StripUserinfo(%q) allocates %v times", in, n)
 		}
 	}
 }
