@@ -18,6 +18,7 @@ package e2e
 
 import (
 	"net/http"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -168,4 +169,17 @@ func labelNames(s sample) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// TestGCPercent checks that the server, started as an operator starts it,
+// runs with its own collector target (cmd/clusters-apiserver's
+// defaultGCPercent, 50) when GOGC is not set, as the Go runtime reports it.
+func TestGCPercent(t *testing.T) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		t.Skip("GOGC is set, and the server inherits it")
+	}
+	v, ok := metricValue(scrape(t, "go_gc_gogc_percent"), "go_gc_gogc_percent", nil)
+	if !ok || v != 50 {
+		t.Errorf("go_gc_gogc_percent = %v (found: %v), want 50", v, ok)
+	}
 }
