@@ -17,6 +17,7 @@ limitations under the License.
 package inventory
 
 import (
+	"maps"
 	"strings"
 
 	"github.com/google/uuid"
@@ -33,9 +34,17 @@ var uidSpace = uuid.MustParse("3b0c5a4e-58a5-4f0c-9a52-4f9c5b0e1d7a")
 // build returns the object to publish for e: the source's view with the
 // inventory's metadata and the Ready condition.
 func (inv *Inventory) build(e *entry) *clusters.Cluster {
+	// A shallow copy of the source's view: what the inventory sets below
+	// is a field of the copy's own, but for the labels, copied before they
+	// are written. The rest (the source's pointers, slices and maps) is
+	// shared with the source's object and every version published from
+	// it, as neither the sources nor the readers of published objects
+	// write them: a version held by the event log costs its struct, not a
+	// deep copy.
 	obj := &clusters.Cluster{}
 	if e.member.Cluster != nil {
-		obj = e.member.Cluster.DeepCopy()
+		c := *e.member.Cluster
+		obj = &c
 	}
 	obj.Name = e.name
 	// Whatever the source: a Cluster shows where its member is, never a
@@ -50,9 +59,15 @@ func (inv *Inventory) build(e *entry) *clusters.Cluster {
 	if obj.Labels == nil {
 		obj.Labels = inv.sourceLabels(obj.Spec.Source.Type)
 	} else {
+		obj.Labels = maps.Clone(obj.Labels)
 		obj.Labels[clusters.LabelSource] = inv.sourceLabels(obj.Spec.Source.Type)[clusters.LabelSource]
 	}
-	obj.UID = types.UID(uuid.NewSHA1(uidSpace, []byte(e.member.Origin)).String())
+	// The UID follows from the Origin, which an entry keeps.
+	if e.obj != nil {
+		obj.UID = e.obj.UID
+	} else {
+		obj.UID = types.UID(uuid.NewSHA1(uidSpace, []byte(e.member.Origin)).String())
+	}
 	obj.CreationTimestamp = e.created
 	obj.ResourceVersion = ""
 	obj.Generation = 0
