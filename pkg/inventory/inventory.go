@@ -245,6 +245,9 @@ func (inv *Inventory) publish(e *entry) {
 	}
 	obj.ResourceVersion = inv.log.next()
 	prev := e.obj
+	if prev != nil && prev.Name == obj.Name && maps.Equal(prev.Labels, obj.Labels) {
+		prev = obj // see Event.Previous
+	}
 	e.obj = obj
 	inv.byName[e.name] = e
 	inv.sorted = nil

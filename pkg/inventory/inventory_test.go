@@ -474,3 +474,42 @@ func TestCursorsSeeEveryEventOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestEventPrevious checks what an event holds of the object before it: the
+// object itself when the change kept the name and the labels (a status
+// change), so that the log holds no older version, and the older version
+// when a selector could tell them apart.
+func TestEventPrevious(t *testing.T) {
+	t.Parallel()
+	inv := New()
+	labelled := func(team string) Member {
+		m := member("a", "o", 0, "https://a")
+		m.Cluster.Labels = map[string]string{"team": team}
+		m.Access.Hash = "h"
+		return m
+	}
+	_, rv := inv.List()
+	c, err := inv.Watch(rv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.Replace("src", []Member{labelled("x")})
+	inv.SetHealth("a", "h", Health{Checked: true, Ready: true, Reason: "Healthy"})
+	inv.Replace("src", []Member{labelled("y")})
+	evs, _, err := c.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 3 {
+		t.Fatalf("%d events, want 3", len(evs))
+	}
+	if evs[0].Type != watch.Added || evs[0].Previous != nil {
+		t.Errorf("first event: %s with previous %v, want ADDED with none", evs[0].Type, evs[0].Previous)
+	}
+	if evs[1].Previous != evs[1].Object {
+		t.Errorf("status change: previous is not the object itself")
+	}
+	if evs[2].Previous == evs[2].Object || evs[2].Previous.Labels["team"] != "x" || evs[2].Object.Labels["team"] != "y" {
+		t.Errorf("label change: previous labels %v, object labels %v", evs[2].Previous.Labels, evs[2].Object.Labels)
+	}
+}

@@ -57,7 +57,9 @@ type Event struct {
 	Object *clusters.Cluster
 	// Previous is the object before the change (nil for Added), so that
 	// filtered watches can turn a change in or out of their selector into
-	// an Added or Deleted event.
+	// an Added or Deleted event. When the change kept the name and the
+	// labels, all that a selector sees, it is Object itself: the log does
+	// not keep the last version of every Cluster whose status changed.
 	Previous *clusters.Cluster
 
 	rv uint64

@@ -124,6 +124,20 @@ func TestWatchSemantics(t *testing.T) {
 			},
 			want: []string{"DELETED a", "ADDED b"},
 		},
+		{
+			// The log keeps no previous version of a change that kept the
+			// labels (see inventory.Event.Previous).
+			name: "label selector: a status change is MODIFIED inside the selection, nothing outside",
+			options: func(rv string) *metainternalversion.ListOptions {
+				return &metainternalversion.ListOptions{ResourceVersion: rv, LabelSelector: prod}
+			},
+			change: func(inv *inventory.Inventory) {
+				inv.SetHealth("b", "b", inventory.Health{Checked: true, Ready: true, Reason: "Healthy"}) // never in
+				inv.SetHealth("a", "a", inventory.Health{Checked: true, Ready: true, Reason: "Healthy"})
+				inv.Replace("a", []inventory.Member{member("a", "dev")}) // out
+			},
+			want: []string{"MODIFIED a", "DELETED a"},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
