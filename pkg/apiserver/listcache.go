@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -95,10 +96,13 @@ type listEntry struct {
 	// can be written again as it is.
 	servable    bool
 	contentType string
-	body        []byte
-	expires     time.Time // zero: until the inventory changes
-	used        time.Time // guarded by listCache.mu
-	counted     int       // bytes counted in listCache.size; guarded by listCache.mu
+	// body is the response recorded from the generic handler; list, one
+	// that c.enc made, in its place.
+	body    []byte
+	list    *listBody
+	expires time.Time // zero: until the inventory changes
+	used    time.Time // guarded by listCache.mu
+	counted int       // bytes counted in listCache.size; guarded by listCache.mu
 
 	gzipOnce sync.Once
 	gzipped  []byte
@@ -213,10 +217,10 @@ func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *record
 		c.mu.Lock()
 		keep := e.servable && c.rv() == key.rv // else newer than its key
 		if keep {
-			c.makeRoomLocked(e, len(e.body))
+			c.makeRoomLocked(e, e.size())
 		}
-		if keep && c.size+len(e.body) <= listCacheMaxBytes {
-			e.counted = len(e.body)
+		if keep && c.size+e.size() <= listCacheMaxBytes {
+			e.counted = e.size()
 			c.size += e.counted
 			c.schedulePurgeLocked()
 		} else if c.entries[key] == e {
@@ -231,17 +235,17 @@ func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *record
 		close(e.done) // also when next panics: the waiters then run it themselves
 	}()
 	if c.enc != nil {
-		var body []byte
+		var list *listBody
 		err := errNotPlain
 		switch plainList(req, key.pretty) {
 		case jsonList:
-			body, _, err = c.enc.encode()
+			list, _, err = c.enc.encode()
 		case tableList:
-			body, _, err = c.enc.encodeTable(c.now())
+			list, _, err = c.enc.encodeTable(c.now())
 		}
 		if err == nil {
 			// Both are application/json, as the generic handler says.
-			e.servable, e.contentType, e.body = true, "application/json", body
+			e.servable, e.contentType, e.list = true, "application/json", list
 			return nil
 		}
 		// Else as any other list: the generic handler reports the error.
@@ -259,6 +263,15 @@ func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *record
 		}
 	}
 	return rec
+}
+
+// size is the length of e's response, uncompressed. (A list made by c.enc
+// is counted whole, though most of it is the encoder's, shared.)
+func (e *listEntry) size() int {
+	if e.list != nil {
+		return e.list.size
+	}
+	return len(e.body)
 }
 
 // makeRoomLocked drops the least recently used recorded entries other than
@@ -333,9 +346,13 @@ func (c *listCache) schedulePurgeLocked() {
 // compressed copy is made once, and counted while e is kept.
 func (c *listCache) write(e *listEntry, key listKey, w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Content-Type", e.contentType)
-	if wantsGzip(req, e.body) {
+	if wantsGzip(req, e.size()) {
 		e.gzipOnce.Do(func() {
-			e.gzipped = compress(e.body)
+			if e.list != nil {
+				e.gzipped = compress(e.list.size, e.list.writeTo)
+			} else {
+				e.gzipped = compress(len(e.body), func(w io.Writer) error { _, err := w.Write(e.body); return err })
+			}
 			c.mu.Lock()
 			if c.entries[key] == e {
 				e.counted += len(e.gzipped)
@@ -347,21 +364,32 @@ func (c *listCache) write(e *listEntry, key listKey, w http.ResponseWriter, req 
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+	if e.list != nil {
+		_ = e.list.writeTo(w)
+		return
+	}
 	_, _ = w.Write(e.body)
 }
 
-// wantsGzip tells whether the generic handler would compress body for req.
-func wantsGzip(req *http.Request, body []byte) bool {
-	return len(body) > gzipThreshold && responsewriters.ContentEncodingSupported(req, features.APIResponseCompression) == "gzip"
+// wantsGzip tells whether the generic handler would compress a body of
+// size bytes for req.
+func wantsGzip(req *http.Request, size int) bool {
+	return size > gzipThreshold && responsewriters.ContentEncodingSupported(req, features.APIResponseCompression) == "gzip"
 }
 
-// compress compresses body at the generic handler's level.
-func compress(body []byte) []byte {
+// compress compresses the size bytes that write writes at the generic
+// handler's level, into a buffer no larger than the result.
+func compress(size int, write func(io.Writer) error) []byte {
 	var buf bytes.Buffer
+	buf.Grow(size / 8) // room for a list of Clusters, which compresses about twelvefold
 	gw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	_, _ = gw.Write(body)
+	_ = write(gw)
 	_ = gw.Close()
-	return buf.Bytes()
+	out := buf.Bytes()
+	if cap(out) > len(out)+len(out)/4 {
+		out = bytes.Clone(out) // not the buffer's room to grow, for as long as it is kept
+	}
+	return out
 }
 
 // writeGzipped writes a compressed body with the headers the generic
@@ -406,8 +434,8 @@ func (r *recorder) replay(w http.ResponseWriter, req *http.Request) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
-	if body := r.body.Bytes(); r.header.Get("Content-Encoding") == "" && wantsGzip(req, body) {
-		writeGzipped(w, r.status, compress(body))
+	if body := r.body.Bytes(); r.header.Get("Content-Encoding") == "" && wantsGzip(req, len(body)) {
+		writeGzipped(w, r.status, compress(len(body), func(w io.Writer) error { _, err := w.Write(body); return err }))
 		return
 	}
 	w.WriteHeader(r.status)

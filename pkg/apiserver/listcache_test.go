@@ -24,6 +24,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,8 @@ import (
 	auditinternal "k8s.io/apiserver/pkg/apis/audit"
 	"k8s.io/apiserver/pkg/audit"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+
+	"github.com/headlamp-k8s/clusters-apiserver/pkg/inventory"
 )
 
 // fakeList is a generic handler stand-in that answers every request with
@@ -385,5 +388,56 @@ func TestListCacheLeaderPanics(t *testing.T) {
 	}
 	if rec := <-waiter; rec.Code != http.StatusOK || rec.Body.String() != "{}" {
 		t.Fatalf("the waiter got %d %q", rec.Code, rec.Body.String())
+	}
+}
+
+// TestListCacheWritesEncodedLists: a list and a Table made by the list
+// encoder, of more Clusters than fit under the compression threshold, are
+// written from their parts whole, compressed for a client that accepts
+// it and not for one that does not, from the same entry.
+func TestListCacheWritesEncodedLists(t *testing.T) {
+	t.Parallel()
+	inv := inventory.New()
+	var members []inventory.Member
+	for i := range 2000 {
+		members = append(members, testMember(fmt.Sprintf("c%04d", i), fmt.Sprintf("https://c%04d.example:6443", i)))
+	}
+	inv.Replace("src", members)
+	enc := newListEncoder(inv)
+	next := &fakeList{status: http.StatusOK}
+	next.rv.Store("generic")
+	c := newListCache(next, inv.ResourceVersion, enc)
+	const kubectl = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+	age := regexp.MustCompile(`"\d+[smhdy]"`)
+	for _, form := range []struct {
+		accept string
+		want   func() *listBody
+	}{
+		{"application/json", func() *listBody { lb, _, _ := enc.encode(); return lb }},
+		{kubectl, func() *listBody { lb, _, _ := enc.encodeTable(time.Now()); return lb }},
+	} {
+		for _, gz := range []bool{true, false, true} {
+			header := http.Header{"Accept": {form.accept}}
+			if gz {
+				header.Set("Accept-Encoding", "gzip")
+			}
+			rec := httptest.NewRecorder()
+			c.ServeHTTP(rec, listRequest(t, clustersURL, header))
+			got := body(t, rec)
+			want := string(form.want().bytes())
+			if form.accept == kubectl {
+				// Ages are in seconds: a second may have passed.
+				got, want = age.ReplaceAllString(got, `"AGE"`), age.ReplaceAllString(want, `"AGE"`)
+			}
+			if rec.Code != http.StatusOK || got != want || len(got) < gzipThreshold {
+				t.Errorf("Accept %q, gzip %v: %d, %d bytes, not the encoder's list of %d", form.accept, gz, rec.Code, len(got), len(want))
+			}
+			if compressed := rec.Header().Get("Content-Encoding") == "gzip"; compressed != gz {
+				t.Errorf("Accept %q, gzip %v: Content-Encoding %q", form.accept, gz, rec.Header().Get("Content-Encoding"))
+			}
+		}
+	}
+	if next.calls.Load() != 0 {
+		t.Errorf("the generic handler was called %d times", next.calls.Load())
 	}
 }

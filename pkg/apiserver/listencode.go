@@ -17,9 +17,11 @@ limitations under the License.
 package apiserver
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -39,8 +41,9 @@ import (
 // would, in JSON or as the Table kubectl asks for, from an encoding of
 // each Cluster kept until it changes: a change re-encodes one Cluster, not
 // 10,000, and neither the list's objects (a copy of every Cluster, a Table
-// of them, a PartialObjectMetadata per row) nor a multi-megabyte encoder
-// buffer, grown by doubling and then pooled, is made for it. Only the
+// of them, a PartialObjectMetadata per row) nor a multi-megabyte buffer
+// is made for it: a list is the kept encodings, written one after the
+// other (see listBody). Only the
 // plain lists a client asks for without options take this path (see
 // plainList); the bytes are the generic handler's, which
 // TestListEncoderMatches checks.
@@ -49,15 +52,14 @@ type listEncoder struct {
 
 	mu sync.Mutex
 	// items are the encodings of the Clusters at rv, by published object,
-	// never modified: each is where it lies in body, the last list, so
-	// that a Cluster's encoding is not kept twice.
+	// never modified.
 	items map[*clusters.Cluster][]byte
-	// rv and body are the last list written, which every list at the same
+	// rv and list are the last list made, which every list at the same
 	// resourceVersion (another Accept header, say) shares.
 	rv   string
-	body []byte
+	list *listBody
 	// rows are the Table rows of the Clusters at tableRV, by published
-	// object; each lies in the last Table written, around its Age.
+	// object, never modified.
 	rows    map[*clusters.Cluster]tableRow
 	tableRV string
 	// encoded counts the Clusters encoded, items and rows, for tests.
@@ -76,21 +78,81 @@ func newListEncoder(inv *inventory.Inventory) *listEncoder {
 	return &listEncoder{inv: inv}
 }
 
+// listBody is a list as the generic handler writes it, kept as the parts
+// it is made of: the list's head, the parts of each item, a comma between
+// two items, and the tail. The parts are the encoder's kept encodings,
+// shared and never modified, so a list of 10,000 Clusters costs a slice
+// of them rather than a buffer of megabytes allocated anew for each
+// change (and for each Table, whose Ages change).
+type listBody struct {
+	head, tail []byte
+	// parts are the items' parts in order, per of them to an item.
+	parts [][]byte
+	per   int
+	// size is the length of the whole list in bytes.
+	size int
+}
+
+func newListBody(head, tail []byte, parts [][]byte, per int) *listBody {
+	b := &listBody{head: head, tail: tail, parts: parts, per: per, size: len(head) + len(tail)}
+	for _, p := range parts {
+		b.size += len(p)
+	}
+	if n := len(parts) / per; n > 1 {
+		b.size += n - 1 // commas
+	}
+	return b
+}
+
+// listWriters buffers a list's parts into writes of listWriteSize bytes:
+// through the handler chain's writers, a Write for each of 10,000 items
+// would cost more than copying them.
+const listWriteSize = 32 << 10
+
+var listWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, listWriteSize) }}
+
+// writeTo writes the whole list to w.
+func (b *listBody) writeTo(w io.Writer) error {
+	bw := listWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil)
+		listWriters.Put(bw)
+	}()
+	_, _ = bw.Write(b.head)
+	for i, p := range b.parts {
+		if i > 0 && i%b.per == 0 {
+			_ = bw.WriteByte(',')
+		}
+		_, _ = bw.Write(p)
+	}
+	_, _ = bw.Write(b.tail)
+	return bw.Flush()
+}
+
+// bytes returns the whole list in one buffer, for tests.
+func (b *listBody) bytes() []byte {
+	var buf bytes.Buffer
+	buf.Grow(b.size)
+	_ = b.writeTo(&buf)
+	return buf.Bytes()
+}
+
+// listTail ends a list or a Table, as the JSON serializer does: "]}" and
+// a newline.
+var listTail = []byte("]}\n")
+
 // encode returns the list of every Cluster now and its resourceVersion.
-func (l *listEncoder) encode() ([]byte, string, error) {
+func (l *listEncoder) encode() (*listBody, string, error) {
 	objs, rv := l.inv.List()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.body != nil && l.rv == rv {
-		return l.body, rv, nil
+	if l.list != nil && l.rv == rv {
+		return l.list, rv, nil
 	}
 	next, err := reuse(objs, l.items, encodeItem, &l.encoded)
 	if err != nil {
 		return nil, "", err
-	}
-	size := 0
-	for _, b := range next {
-		size += len(b) + 1
 	}
 
 	// The list's own fields as the generic handler writes them, with its
@@ -106,32 +168,26 @@ func (l *listEncoder) encode() ([]byte, string, error) {
 	if !bytes.HasSuffix(head, []byte(`"items":[]}`)) {
 		return nil, "", fmt.Errorf("a ClusterList encodes as %.200s", head)
 	}
-	out := make([]byte, 0, len(head)+size+1)
-	out = append(out, head[:len(head)-2]...)
+	parts := make([][]byte, len(objs))
 	for i, obj := range objs {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		start := len(out)
-		out = append(out, next[obj]...)
-		next[obj] = out[start:len(out):len(out)] // and the last list's is garbage
+		parts[i] = next[obj]
 	}
-	out = append(out, "]}\n"...)
-	l.items, l.rv, l.body = next, rv, out
-	return out, rv, nil
+	list := newListBody(head[:len(head)-2], listTail, parts, 1)
+	l.items, l.rv, l.list = next, rv, list
+	return list, rv, nil
 }
 
 // forget drops the kept encodings, when no list has been asked for a while.
 func (l *listEncoder) forget() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.items, l.rv, l.body = nil, "", nil
+	l.items, l.rv, l.list = nil, "", nil
 	l.rows, l.tableRV = nil, ""
 }
 
 // encodeTable returns the Table of every Cluster now, in meta.k8s.io/v1,
 // with each Age at now, and its resourceVersion.
-func (l *listEncoder) encodeTable(now time.Time) ([]byte, string, error) {
+func (l *listEncoder) encodeTable(now time.Time) (*listBody, string, error) {
 	objs, rv := l.inv.List()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -158,11 +214,10 @@ func (l *listEncoder) encodeTable(now time.Time) ([]byte, string, error) {
 	// Each Age in JSON, written once for each number of whole seconds
 	// since a creation, which is all an Age depends on: the Clusters of a
 	// fleet are mostly created within the same few seconds.
-	ages := make([][]byte, len(objs))
 	bySeconds := map[time.Duration][]byte{}
 	var unknown []byte
-	size := len(head) + 3
-	for i, obj := range objs {
+	parts := make([][]byte, 0, 3*len(objs))
+	for _, obj := range objs {
 		r, ok := next[obj]
 		if !ok {
 			return nil, "", fmt.Errorf("no row for Cluster %q at resourceVersion %s", obj.Name, rv)
@@ -184,28 +239,10 @@ func (l *listEncoder) encodeTable(now time.Time) ([]byte, string, error) {
 				bySeconds[seconds] = age
 			}
 		}
-		ages[i] = age
-		size += 1 + len(r.before) + len(age) + len(r.after)
+		parts = append(parts, r.before, age, r.after)
 	}
-	out := make([]byte, 0, size)
-	out = append(out, head[:len(head)-2]...)
-	for i, obj := range objs {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		r, age := next[obj], ages[i]
-		start := len(out)
-		out = append(out, r.before...)
-		mid := len(out)
-		out = append(out, age...)
-		end := len(out)
-		out = append(out, r.after...)
-		// Kept where they lie in this Table, and the last one's are garbage.
-		next[obj] = tableRow{before: out[start:mid:mid], after: out[end:len(out):len(out)]}
-	}
-	out = append(out, "]}\n"...)
 	l.rows, l.tableRV = next, rv
-	return out, rv, nil
+	return newListBody(head[:len(head)-2], listTail, parts, 3), rv, nil
 }
 
 // reuse returns the encodings of objs: those kept, and the others made by

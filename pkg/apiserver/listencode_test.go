@@ -17,7 +17,6 @@ limitations under the License.
 package apiserver
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -102,9 +101,13 @@ func TestListEncoderReusesItems(t *testing.T) {
 	l := newListEncoder(inv)
 	decode := func() ([]string, string) {
 		t.Helper()
-		body, rv, err := l.encode()
+		lb, rv, err := l.encode()
 		if err != nil {
 			t.Fatal(err)
+		}
+		body := lb.bytes()
+		if len(body) != lb.size {
+			t.Errorf("a list of %d bytes says it has %d", len(body), lb.size)
 		}
 		var list struct {
 			Kind, APIVersion string
@@ -147,10 +150,15 @@ func TestListEncoderReusesItems(t *testing.T) {
 	if len(l.items) != 2 {
 		t.Errorf("%d encodings kept for 2 Clusters", len(l.items))
 	}
-	// The encodings kept are the list's own bytes, not a copy.
-	for obj, b := range l.items {
-		if i := bytes.Index(l.body, b); i < 0 || &l.body[i] != &b[0] {
-			t.Errorf("the encoding of %s does not lie in the list", obj.Name)
+	// The list is made of the encodings kept, not copies of them.
+	lb, _, err := l.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, _ := inv.List()
+	for i, obj := range objs {
+		if kept := l.items[obj]; &lb.parts[i][0] != &kept[0] {
+			t.Errorf("the list holds a copy of the encoding of %s", obj.Name)
 		}
 	}
 	l.forget()
@@ -209,16 +217,19 @@ func TestListEncoderReusesRows(t *testing.T) {
 	if l.encoded != 3 {
 		t.Errorf("%d rows encoded after one Cluster changed, want 3: the unchanged one was encoded anew", l.encoded)
 	}
-	// The rows kept are the Table's own bytes, not a copy.
-	body, _, err := l.encodeTable(created.Add(time.Minute))
+	// The Table is made of the rows kept, not copies of them.
+	lb, _, err := l.encodeTable(created.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for obj, r := range l.rows {
-		for _, part := range [][]byte{r.before, r.after} {
-			if i := bytes.Index(body, part); i < 0 || &body[i] != &part[0] {
-				t.Errorf("the row of %s does not lie in the Table", obj.Name)
-			}
+	if body := lb.bytes(); len(body) != lb.size {
+		t.Errorf("a Table of %d bytes says it has %d", len(body), lb.size)
+	}
+	objs, _ = inv.List()
+	for i, obj := range objs {
+		r := l.rows[obj]
+		if &lb.parts[3*i][0] != &r.before[0] || &lb.parts[3*i+2][0] != &r.after[0] {
+			t.Errorf("the Table holds a copy of the row of %s", obj.Name)
 		}
 	}
 	if len(l.rows) != 2 {
@@ -234,9 +245,13 @@ func TestListEncoderReusesRows(t *testing.T) {
 // resourceVersion l gives it.
 func encodedTable(t *testing.T, l *listEncoder, now time.Time) (metav1.Table, string) {
 	t.Helper()
-	body, rv, err := l.encodeTable(now)
+	lb, rv, err := l.encodeTable(now)
 	if err != nil {
 		t.Fatal(err)
+	}
+	body := lb.bytes()
+	if len(body) != lb.size {
+		t.Errorf("a Table of %d bytes says it has %d", len(body), lb.size)
 	}
 	var table metav1.Table
 	if err := json.Unmarshal(body, &table); err != nil {
