@@ -90,7 +90,8 @@ func New() *Inventory {
 // differences. An empty list removes the owner's members. URL userinfo in
 // access error messages is redacted here, for every source. A member handed
 // back with the same Cluster pointer, name and access hash as before costs
-// nothing, so sources can replace large lists after small changes.
+// nothing, so sources can replace large lists after small changes; a
+// member's Cluster is never written once handed over (see Member.Cluster).
 func (inv *Inventory) Replace(owner string, members []Member) {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()

@@ -43,7 +43,10 @@ type Member struct {
 	// Cluster is the public view of the member: labels, spec and the status
 	// the source knows (properties, version, extra conditions). The inventory
 	// sets the name, UID, resourceVersion and creation time, and owns the
-	// Ready condition.
+	// Ready condition. Once handed to Replace, neither it nor anything it
+	// points to (maps, slices, pointers) may be written: every version
+	// the inventory publishes from it shares them. A change is a new
+	// object.
 	Cluster *clusters.Cluster
 	// Access is how the proxy reaches the member. It is never exposed.
 	Access Access

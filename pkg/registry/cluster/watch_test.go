@@ -125,8 +125,8 @@ func TestWatchSemantics(t *testing.T) {
 			want: []string{"DELETED a", "ADDED b"},
 		},
 		{
-			// The log keeps no previous version of a change that kept the
-			// labels (see inventory.Event.Previous).
+			// A change that keeps the labels has the object itself for its
+			// previous version (see inventory.Event.Previous).
 			name: "label selector: a status change is MODIFIED inside the selection, nothing outside",
 			options: func(rv string) *metainternalversion.ListOptions {
 				return &metainternalversion.ListOptions{ResourceVersion: rv, LabelSelector: prod}
