@@ -173,13 +173,13 @@ func labelNames(s sample) []string {
 
 // TestGCPercent checks that the server, started as an operator starts it,
 // runs with its own collector target (cmd/clusters-apiserver's
-// defaultGCPercent, 50) when GOGC is not set, as the Go runtime reports it.
+// defaultGCPercent, 75) when GOGC is not set, as the Go runtime reports it.
 func TestGCPercent(t *testing.T) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		t.Skip("GOGC is set, and the server inherits it")
 	}
 	v, ok := metricValue(scrape(t, "go_gc_gogc_percent"), "go_gc_gogc_percent", nil)
-	if !ok || v != 50 {
-		t.Errorf("go_gc_gogc_percent = %v (found: %v), want 50", v, ok)
+	if !ok || v != 75 {
+		t.Errorf("go_gc_gogc_percent = %v (found: %v), want 75", v, ok)
 	}
 }
