@@ -217,10 +217,10 @@ func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *record
 		c.mu.Lock()
 		keep := e.servable && c.rv() == key.rv // else newer than its key
 		if keep {
-			c.makeRoomLocked(e, e.size())
+			c.makeRoomLocked(e, e.cost())
 		}
-		if keep && c.size+e.size() <= listCacheMaxBytes {
-			e.counted = e.size()
+		if keep && c.size+e.cost() <= listCacheMaxBytes {
+			e.counted = e.cost()
 			c.size += e.counted
 			c.schedulePurgeLocked()
 		} else if c.entries[key] == e {
@@ -265,11 +265,20 @@ func (c *listCache) record(e *listEntry, key listKey, req *http.Request) *record
 	return rec
 }
 
-// size is the length of e's response, uncompressed. (A list made by c.enc
-// is counted whole, though most of it is the encoder's, shared.)
+// size is the length of e's response, uncompressed.
 func (e *listEntry) size() int {
 	if e.list != nil {
 		return e.list.size
+	}
+	return len(e.body)
+}
+
+// cost is what keeping e's response costs, uncompressed: a recorded body,
+// or the references to the encodings of a list made by c.enc, which the
+// encoder keeps anyway.
+func (e *listEntry) cost() int {
+	if e.list != nil {
+		return e.list.held()
 	}
 	return len(e.body)
 }
@@ -348,11 +357,16 @@ func (c *listCache) write(e *listEntry, key listKey, w http.ResponseWriter, req 
 	w.Header().Set("Content-Type", e.contentType)
 	if wantsGzip(req, e.size()) {
 		e.gzipOnce.Do(func() {
+			var gzipped []byte
 			if e.list != nil {
-				e.gzipped = compress(e.list.size, e.list.writeTo)
+				gzipped = compress(e.list.size, e.list.writeTo)
 			} else {
-				e.gzipped = compress(len(e.body), func(w io.Writer) error { _, err := w.Write(e.body); return err })
+				gzipped = compress(len(e.body), func(w io.Writer) error { _, err := w.Write(e.body); return err })
 			}
+			if cap(gzipped) > len(gzipped)+len(gzipped)/4 {
+				gzipped = bytes.Clone(gzipped) // not the buffer's room, for as long as it is kept
+			}
+			e.gzipped = gzipped
 			c.mu.Lock()
 			if c.entries[key] == e {
 				e.counted += len(e.gzipped)
@@ -377,19 +391,15 @@ func wantsGzip(req *http.Request, size int) bool {
 	return size > gzipThreshold && responsewriters.ContentEncodingSupported(req, features.APIResponseCompression) == "gzip"
 }
 
-// compress compresses the size bytes that write writes at the generic
-// handler's level, into a buffer no larger than the result.
+// compress compresses the size bytes that write writes, at the generic
+// handler's level.
 func compress(size int, write func(io.Writer) error) []byte {
 	var buf bytes.Buffer
 	buf.Grow(size / 8) // room for a list of Clusters, which compresses about twelvefold
 	gw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	_ = write(gw)
+	_ = write(gw) // into memory: nothing to fail
 	_ = gw.Close()
-	out := buf.Bytes()
-	if cap(out) > len(out)+len(out)/4 {
-		out = bytes.Clone(out) // not the buffer's room to grow, for as long as it is kept
-	}
-	return out
+	return buf.Bytes()
 }
 
 // writeGzipped writes a compressed body with the headers the generic

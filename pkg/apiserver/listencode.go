@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -128,6 +129,12 @@ func (b *listBody) writeTo(w io.Writer) error {
 	}
 	_, _ = bw.Write(b.tail)
 	return bw.Flush()
+}
+
+// held is what b itself holds: its references to the parts, which are
+// the encoder's.
+func (b *listBody) held() int {
+	return len(b.head) + len(b.tail) + len(b.parts)*int(unsafe.Sizeof(b.head))
 }
 
 // bytes returns the whole list in one buffer, for tests.
@@ -288,14 +295,19 @@ func encodeRow(obj *clusters.Cluster) (tableRow, error) {
 		return tableRow{}, err
 	}
 	// {"cells":[before…,AGE,…after],"object":{…}}; Age is neither the
-	// first cell nor the last.
-	var r tableRow
-	r.before = append(r.before, `{"cells":`...)
+	// first cell nor the last. Each part is allocated at its size: rows
+	// are kept for as long as their Clusters do not change.
+	const cellsKey, objectKey = `{"cells":`, `,"object":`
+	r := tableRow{
+		before: make([]byte, 0, len(cellsKey)+len(before)),
+		after:  make([]byte, 0, 1+len(after)-1+len(objectKey)+len(object)+1),
+	}
+	r.before = append(r.before, cellsKey...)
 	r.before = append(r.before, before[:len(before)-1]...) // without its ]
 	r.before = append(r.before, ',')
 	r.after = append(r.after, ',')
 	r.after = append(r.after, after[1:]...) // without its [
-	r.after = append(r.after, `,"object":`...)
+	r.after = append(r.after, objectKey...)
 	r.after = append(r.after, object...)
 	r.after = append(r.after, '}')
 	return r, nil

@@ -231,6 +231,9 @@ func TestListEncoderReusesRows(t *testing.T) {
 		if &lb.parts[3*i][0] != &r.before[0] || &lb.parts[3*i+2][0] != &r.after[0] {
 			t.Errorf("the Table holds a copy of the row of %s", obj.Name)
 		}
+		if cap(r.before) != len(r.before) || cap(r.after) != len(r.after) {
+			t.Errorf("the row of %s keeps room to grow", obj.Name)
+		}
 	}
 	if len(l.rows) != 2 {
 		t.Errorf("%d rows kept for 2 Clusters", len(l.rows))

@@ -400,7 +400,9 @@ func TestListEncoderMatches(t *testing.T) {
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: %d %v: %s", query, resp.StatusCode, err, body)
 		}
-		return resp.Header.Get("Content-Type"), body
+		// The transport asks for gzip and decompresses: whether it did
+		// is part of what is compared.
+		return fmt.Sprintf("%s (gzip: %v)", resp.Header.Get("Content-Type"), resp.Uncompressed), body
 	}
 	const kubectl = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
 	forms := []struct {
@@ -478,4 +480,26 @@ func TestListEncoderMatches(t *testing.T) {
 		t.Fatal("the edit never showed up")
 	}
 	check("after an edit")
+
+	// Lists above the compression threshold and the encoder's write
+	// buffer, of 400 more contexts whose server refuses at once.
+	many := strings.Replace(testKubeconfig(append(names, "gamma")...)+broken, "users:\n",
+		"- name: refused\n  cluster:\n    server: https://127.0.0.1:1\nusers:\n", 1)
+	for i := range 400 {
+		many += fmt.Sprintf("- name: many-%03d\n  context:\n    cluster: refused\n    user: token\n", i)
+	}
+	writeFile(t, path, many)
+	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		_, body := get("", "")
+		return strings.Contains(string(body), "many-399"), nil
+	})
+	if err != nil {
+		t.Fatal("the 400 contexts never showed up")
+	}
+	for _, form := range forms {
+		if typ, body := get("", form.accepts[0]); !strings.Contains(typ, "gzip: true") || len(body) <= 128<<10 {
+			t.Fatalf("the %s of 400 contexts: %s, %d bytes; the check needs it compressed and larger", form.name, typ, len(body))
+		}
+	}
+	check("with 400 more contexts")
 }
