@@ -561,45 +561,93 @@ func stat(t *testing.T, path string) fileStat {
 	return statOf(info)
 }
 
-// TestStaleSkipsTouchedFiles checks that a file whose contents are those
-// last parsed is not stale, whether it was touched or linked anew with
-// the same contents, and that an edit keeping its size is.
+// TestStaleSkipsTouchedFiles: a file touched, or replaced by the same
+// contents, is not decoded or published again, and an edit that keeps the
+// size is. A file decoded whole last time (here, for its CRLF line ends)
+// is hashed before it is read again; one cut as it streamed is hashed as
+// it is cut again, its items reused.
 func TestStaleSkipsTouchedFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	path := write(t, dir, "config", kubeconfig("- name: c\n  cluster:\n    server: https://a\n", "", ""))
-	f := &file{path: path}
-	id, stale, err := f.stale()
-	if err != nil || !stale {
-		t.Fatalf("a new file: stale %v, %v", stale, err)
+	contents := kubeconfig("- name: c\n  cluster:\n    server: https://a\n", "", "- name: c\n  context:\n    cluster: c\n")
+	touch := func(path string) {
+		t.Helper()
+		later := time.Now().Add(time.Hour)
+		if err := os.Chtimes(path, later, later); err != nil {
+			t.Fatal(err)
+		}
 	}
-	p, sum, readErr, parseErr := f.load(id, 0, true)
-	if readErr != nil || parseErr != nil {
-		t.Fatal(readErr, parseErr)
+	relink := func(path, contents string) {
+		t.Helper()
+		if err := os.Rename(write(t, dir, filepath.Base(path)+".new", contents), path); err != nil {
+			t.Fatal(err)
+		}
 	}
-	f.stat, f.sum, f.last = id, sum, p
-	later := time.Now().Add(time.Hour)
-	if err := os.Chtimes(path, later, later); err != nil {
-		t.Fatal(err)
-	}
-	if _, stale, err := f.stale(); err != nil || stale {
-		t.Errorf("touched: stale %v, %v; want not stale", stale, err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	linked := write(t, dir, "config.new", string(data))
-	if err := os.Rename(linked, path); err != nil {
-		t.Fatal(err)
-	}
-	if _, stale, err := f.stale(); err != nil || stale {
-		t.Errorf("replaced by the same contents: stale %v, %v; want not stale", stale, err)
-	}
-	write(t, dir, "config", strings.Replace(string(data), "https://a", "https://b", 1))
-	if _, stale, err := f.stale(); err != nil || !stale {
-		t.Errorf("edited, same size: stale %v, %v; want stale", stale, err)
-	}
+
+	t.Run("decoded whole", func(t *testing.T) {
+		crlf := strings.ReplaceAll(contents, "\n", "\r\n")
+		path := write(t, dir, "crlf", crlf)
+		f := &file{path: path}
+		id, stale, err := f.stale()
+		if err != nil || !stale {
+			t.Fatalf("a new file: stale %v, %v", stale, err)
+		}
+		p, sum, readErr, parseErr := f.load(id, 0, true)
+		if readErr != nil || parseErr != nil {
+			t.Fatal(readErr, parseErr)
+		}
+		if p.items != nil {
+			t.Fatal("a file with CRLF line ends was cut")
+		}
+		f.stat, f.sum, f.last = id, sum, p
+		touch(path)
+		if _, stale, err := f.stale(); err != nil || stale {
+			t.Errorf("touched: stale %v, %v; want not stale", stale, err)
+		}
+		relink(path, crlf)
+		if _, stale, err := f.stale(); err != nil || stale {
+			t.Errorf("replaced by the same contents: stale %v, %v; want not stale", stale, err)
+		}
+		write(t, dir, "crlf", strings.Replace(crlf, "https://a", "https://b", 1))
+		if _, stale, err := f.stale(); err != nil || !stale {
+			t.Errorf("edited, same size: stale %v, %v; want stale", stale, err)
+		}
+	})
+
+	t.Run("cut", func(t *testing.T) {
+		path := write(t, dir, "cut", contents)
+		inv := inventory.New()
+		src := New(inv, []string{path}, time.Hour, nil)
+		src.Sync()
+		server := func() string {
+			t.Helper()
+			c, ok := inv.Get("c")
+			if !ok {
+				t.Fatal("context c is not served")
+			}
+			return c.Spec.Server
+		}
+		if got := server(); got != "https://a" {
+			t.Fatalf("server %q", got)
+		}
+		rv := inv.ResourceVersion()
+		touch(path)
+		// Not hashed first: the sum is taken as it is cut again.
+		if _, stale, err := src.files[path].stale(); err != nil || !stale {
+			t.Errorf("touched: stale %v, %v; want stale, for load to hash as it cuts", stale, err)
+		}
+		src.Sync()
+		relink(path, contents)
+		src.Sync()
+		if inv.ResourceVersion() != rv {
+			t.Errorf("touched, then replaced by the same contents: published again")
+		}
+		write(t, dir, "cut", strings.Replace(contents, "https://a", "https://b", 1))
+		src.Sync()
+		if got := server(); got != "https://b" || inv.ResourceVersion() == rv {
+			t.Errorf("edited, same size: server %q, resourceVersion %s then %s", got, rv, inv.ResourceVersion())
+		}
+	})
 }
 
 // TestLineSplitter checks that lines handed over from blocks are the
