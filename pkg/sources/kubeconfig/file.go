@@ -75,26 +75,21 @@ func (f *file) lastValid(name string) (inventory.Member, bool) {
 
 // stale tells whether the file's contents, or a file that they reference
 // (a CA, client certificate or key), may differ from the version last
-// parsed, and returns what os.Stat tells of the file now. A file stated
-// as last time is hashed first, as it streams through a small buffer: an
-// edit can keep its size, modification time and inode, and polling a
-// file of tens of megabytes every second holds no copy of it. So is a
-// file of the size last read whose last version was decoded whole, or
-// failed: one only touched, or linked anew with the same contents (as a
-// projected volume does when another of its files changes), is not
-// decoded again. Another one is stale without hashing it first: load
-// hashes what it reads, and a version cut as it streams is hashed as it
-// is cut, its unchanged items reused, so a touched file costs a read and
-// is not published again (syncFile compares the sums), and an edit that
-// keeps the size is read once, not twice.
+// parsed, and returns what os.Stat tells of the file now. A file of the
+// size last read is hashed first, as it streams through a small buffer:
+// an edit can keep its size, modification time and inode, and a file
+// only touched, or linked anew with the same contents (as a projected
+// volume does when another of its files changes), is not parsed again.
+// Polling a file of tens of megabytes every second holds no copy of it.
+// Another one is stale without hashing it first: load hashes what it
+// reads.
 func (f *file) stale() (fileStat, bool, error) {
 	info, err := os.Stat(f.path)
 	if err != nil {
 		return fileStat{}, false, err
 	}
 	id := statOf(info)
-	cut := f.last != nil && f.last.items != nil
-	if id == f.stat || (id.size == int64(f.sum.len) && !cut) {
+	if id == f.stat || id.size == int64(f.sum.len) {
 		sum, err := sumFile(f.path)
 		if err != nil {
 			return id, false, err
