@@ -44,10 +44,9 @@ import (
 // 10,000, and neither the list's objects (a copy of every Cluster, a Table
 // of them, a PartialObjectMetadata per row) nor a multi-megabyte buffer
 // is made for it: a list is the kept encodings, written one after the
-// other (see listBody). Only the
-// plain lists a client asks for without options take this path (see
-// plainList); the bytes are the generic handler's, which
-// TestListEncoderMatches checks.
+// other (see listBody). Only the plain lists a client asks for without
+// options take this path (see plainList); the bytes are the generic
+// handler's, which TestListEncoderMatches checks.
 type listEncoder struct {
 	inv *inventory.Inventory
 
