@@ -41,8 +41,14 @@ import (
 	"github.com/headlamp-k8s/clusters-apiserver/pkg/generated/clientset/versioned"
 )
 
-// failoverLimit is how soon a new leader must lead after the old one dies.
-const failoverLimit = 15 * time.Second
+// failoverLimit is how soon a new leader must lead after the old one dies,
+// with the server's default Lease timings (10 s lease, 2 s retry): a
+// candidate counts the lease from when it saw it last renewed, and client-go
+// spaces a candidate's tries by the retry period jittered up to 2.2 times
+// (4.4 s), so it may see the last renewal 4.4 s late, and try 4.4 s after
+// the lease ran out: 18.8 s at worst, 12 to 13 s typically, plus the hub's
+// answers. It was 15 s, which a CI run under load passed over (15.4 s).
+const failoverLimit = 20 * time.Second
 
 // seen is one change a client saw.
 type seen struct {
