@@ -303,10 +303,17 @@ func (b *bench) timeFanout(ctx context.Context, run scaleRun) (durations, error)
 			results <- seen{ev.at, err}
 		}()
 	}
+	// With -profile-dir, the server's CPU through the change and its
+	// fan-out.
+	profiled := b.profile(ctx, "scale-"+run.name+"-fanout", 2*time.Second)
+	if b.opts.profileDir != "" {
+		time.Sleep(100 * time.Millisecond) // the profile runs before the change
+	}
 	_, start, err := run.change(ctx, changeRuns)
 	if err != nil {
 		return durations{}, err
 	}
+	defer func() { <-profiled }()
 	took := make([]time.Duration, 0, len(streams))
 	var firstErr error
 	for range streams {
