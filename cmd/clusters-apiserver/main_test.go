@@ -33,6 +33,7 @@ func TestSetGCPercent(t *testing.T) {
 	}{
 		{nil, defaultGCPercent},
 		{map[string]string{"GOGC": "200"}, 100}, // the runtime read it at start; left alone
+		{map[string]string{"GOGC": "off"}, 100},
 		{map[string]string{"GOGC": ""}, 100},
 		{map[string]string{"GOMEMLIMIT": "1GiB"}, defaultGCPercent},
 	} {
