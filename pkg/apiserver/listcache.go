@@ -361,7 +361,7 @@ func (c *listCache) write(e *listEntry, key listKey, w http.ResponseWriter, req 
 			if e.list != nil {
 				gzipped = compress(e.list.size, e.list.writeTo)
 			} else {
-				gzipped = compress(len(e.body), func(w io.Writer) error { _, err := w.Write(e.body); return err })
+				gzipped = compress(len(e.body), writeBytes(e.body))
 			}
 			if cap(gzipped) > len(gzipped)+len(gzipped)/4 {
 				gzipped = bytes.Clone(gzipped) // not the buffer's room, for as long as it is kept
@@ -400,6 +400,14 @@ func compress(size int, write func(io.Writer) error) []byte {
 	_ = write(gw) // into memory: nothing to fail
 	_ = gw.Close()
 	return buf.Bytes()
+}
+
+// writeBytes is compress's write for a body in one buffer.
+func writeBytes(body []byte) func(io.Writer) error {
+	return func(w io.Writer) error {
+		_, err := w.Write(body)
+		return err
+	}
 }
 
 // writeGzipped writes a compressed body with the headers the generic
@@ -445,7 +453,7 @@ func (r *recorder) replay(w http.ResponseWriter, req *http.Request) {
 		r.status = http.StatusOK
 	}
 	if body := r.body.Bytes(); r.header.Get("Content-Encoding") == "" && wantsGzip(req, len(body)) {
-		writeGzipped(w, r.status, compress(len(body), func(w io.Writer) error { _, err := w.Write(body); return err }))
+		writeGzipped(w, r.status, compress(len(body), writeBytes(body)))
 		return
 	}
 	w.WriteHeader(r.status)

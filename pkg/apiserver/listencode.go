@@ -136,14 +136,6 @@ func (b *listBody) held() int {
 	return len(b.head) + len(b.tail) + len(b.parts)*int(unsafe.Sizeof(b.head))
 }
 
-// bytes returns the whole list in one buffer, for tests.
-func (b *listBody) bytes() []byte {
-	var buf bytes.Buffer
-	buf.Grow(b.size)
-	_ = b.writeTo(&buf)
-	return buf.Bytes()
-}
-
 // listTail ends a list or a Table, as the JSON serializer does: "]}" and
 // a newline.
 var listTail = []byte("]}\n")

@@ -17,6 +17,7 @@ limitations under the License.
 package apiserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -288,4 +289,12 @@ func TestListEncoderAges(t *testing.T) {
 			}
 		}
 	}
+}
+
+// bytes returns the whole list in one buffer.
+func (b *listBody) bytes() []byte {
+	var buf bytes.Buffer
+	buf.Grow(b.size)
+	_ = b.writeTo(&buf)
+	return buf.Bytes()
 }
