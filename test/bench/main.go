@@ -82,7 +82,7 @@ func run() error {
 	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time of each load point of scenario 1")
 	flag.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured time before each load point")
 	flag.IntVar(&o.scale, "scale", 10000, "clusters in scenario 5 (kubeconfig contexts, and ClusterProfiles)")
-	flag.StringVar(&o.scaleTarget, "scale-target", "both", "where scenario 5's kubeconfig contexts point: member (member-1, with its credentials: every health check keeps a connection), closed (a loopback port nothing listens on: health checks fail at once), or both, one after the other")
+	flag.StringVar(&o.scaleTarget, "scale-target", "all", "scenario 5's kubeconfig sources: member (one file, contexts → member-1, with its credentials: every health check keeps a connection), closed (one file, contexts → a loopback port nothing listens on: health checks fail at once), dir (a directory of 100 files, contexts → member-1), both (member and closed) or all, one after the other")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "if set, save clusters-apiserver CPU profiles of selected load points, and scenario 7's heap profiles, there")
 	flag.StringVar(&o.serverEnv, "server-env", "", "comma-separated NAME=VALUE pairs added to the environment of the servers a scenario starts of its own (scenario 5's), e.g. GOMEMLIMIT=170MiB; the report names them")
 	flag.StringVar(&o.serverArgs, "server-args", "", "comma-separated flags added to every clusters-apiserver the bench starts, e.g. --disable-http2-serving; the report names them")
@@ -99,8 +99,8 @@ func run() error {
 			*path = abs
 		}
 	}
-	if o.scaleTarget != "member" && o.scaleTarget != "closed" && o.scaleTarget != "both" {
-		return fmt.Errorf("-scale-target must be member, closed or both, not %q", o.scaleTarget)
+	if !slices.Contains([]string{"member", "closed", "dir", "both", "all"}, o.scaleTarget) {
+		return fmt.Errorf("-scale-target must be member, closed, dir, both or all, not %q", o.scaleTarget)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -72,6 +72,19 @@ func (b *bench) goroutines(ctx context.Context) (int, error) {
 // -profile-dir/name.pprof, when -profile-dir is set. It returns at once;
 // wait for the returned channel.
 func (b *bench) profile(ctx context.Context, name string, d time.Duration) <-chan struct{} {
+	return b.record(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())), name+".pprof")
+}
+
+// trace records an execution trace of clusters-apiserver for d into
+// -profile-dir/name.trace (for go tool trace), when -profile-dir is set,
+// as profile does.
+func (b *bench) trace(ctx context.Context, name string, d time.Duration) <-chan struct{} {
+	return b.record(ctx, fmt.Sprintf("/debug/pprof/trace?seconds=%d", int(d.Seconds())), name+".trace")
+}
+
+// record saves what clusters-apiserver answers to a GET of path into
+// -profile-dir/file, when -profile-dir is set, in the background.
+func (b *bench) record(ctx context.Context, path, file string) <-chan struct{} {
 	done := make(chan struct{})
 	if b.opts.profileDir == "" {
 		close(done)
@@ -81,19 +94,17 @@ func (b *bench) profile(ctx context.Context, name string, d time.Duration) <-cha
 		defer close(done)
 		client := httpClient(b.clients.server)
 		defer client.CloseIdleConnections()
-		ep := b.clients.viaServer(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())))
-		body, err := getBody(ctx, client, ep, nil)
+		body, err := getBody(ctx, client, b.clients.viaServer(path), nil)
 		if err != nil {
-			b.logf("profiling %s: %v", name, err)
+			b.logf("recording %s: %v", file, err)
 			return
 		}
 		if err := os.MkdirAll(b.opts.profileDir, 0o755); err != nil {
-			b.logf("profiling %s: %v", name, err)
+			b.logf("recording %s: %v", file, err)
 			return
 		}
-		path := filepath.Join(b.opts.profileDir, name+".pprof")
-		if err := os.WriteFile(path, body, 0o644); err != nil {
-			b.logf("profiling %s: %v", name, err)
+		if err := os.WriteFile(filepath.Join(b.opts.profileDir, file), body, 0o644); err != nil {
+			b.logf("recording %s: %v", file, err)
 		}
 	}()
 	return done

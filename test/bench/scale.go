@@ -304,16 +304,17 @@ func (b *bench) timeFanout(ctx context.Context, run scaleRun) (durations, error)
 		}()
 	}
 	// With -profile-dir, the server's CPU through the change and its
-	// fan-out.
+	// fan-out, and its execution trace (when each goroutine ran).
 	profiled := b.profile(ctx, "scale-"+run.name+"-fanout", 2*time.Second)
+	traced := b.trace(ctx, "scale-"+run.name+"-fanout", time.Second)
 	if b.opts.profileDir != "" {
-		time.Sleep(100 * time.Millisecond) // the profile runs before the change
+		time.Sleep(100 * time.Millisecond) // both run before the change
 	}
 	_, start, err := run.change(ctx, changeRuns)
 	if err != nil {
 		return durations{}, err
 	}
-	defer func() { <-profiled }()
+	defer func() { <-profiled; <-traced }()
 	took := make([]time.Duration, 0, len(streams))
 	var firstErr error
 	for range streams {
