@@ -73,43 +73,54 @@ func (f *file) lastValid(name string) (inventory.Member, bool) {
 	return m, ok && m.Access.Err == nil
 }
 
+// version is what stale tells of the file now: what os.Stat tells, and
+// if summed, the sum of the contents, hashed from the file as stated.
+type version struct {
+	stat   fileStat
+	sum    fileSum
+	summed bool
+}
+
 // stale tells whether the file's contents, or a file that they reference
 // (a CA, client certificate or key), may differ from the version last
-// parsed, and returns what os.Stat tells of the file now. A file of the
-// size last read is hashed first, as it streams through a small buffer:
-// an edit can keep its size, modification time and inode, and a file
-// only touched, or linked anew with the same contents (as a projected
-// volume does when another of its files changes), is not parsed again.
-// Polling a file of tens of megabytes every second holds no copy of it.
-// Another one is stale without hashing it first: load hashes what it
-// reads.
-func (f *file) stale() (fileStat, bool, error) {
+// parsed, and returns what it found of the file now. A file of the size
+// last read is hashed first, as it streams through a small buffer: an
+// edit can keep its size, modification time and inode, and a file only
+// touched, or linked anew with the same contents (as a projected volume
+// does when another of its files changes), is not parsed again. Polling
+// a file of tens of megabytes every second holds no copy of it. Another
+// one is stale without hashing it first: load hashes what it reads.
+func (f *file) stale() (version, bool, error) {
 	info, err := os.Stat(f.path)
 	if err != nil {
-		return fileStat{}, false, err
+		return version{}, false, err
 	}
-	id := statOf(info)
-	if id == f.stat || id.size == int64(f.sum.len) {
-		sum, err := sumFile(f.path)
+	v := version{stat: statOf(info)}
+	if v.stat == f.stat || v.stat.size == int64(f.sum.len) {
+		sum, hashed, err := sumFile(f.path)
 		if err != nil {
-			return id, false, err
+			return v, false, err
 		}
 		if sum == f.sum && !f.last.refsChanged() {
 			// The contents hashed are those last parsed, so this stat,
 			// taken before, is of them or of an older version: a later
 			// change is stated anew.
-			f.stat = id
-			return id, false, nil
+			f.stat = v.stat
+			return v, false, nil
 		}
+		// What was hashed is the version stated if the file hashed was
+		// as stated once read, which load then checks of what it reads:
+		// it need not hash the file again.
+		v.sum, v.summed = sum, hashed == v.stat
 	}
-	return id, true, nil
+	return v, true, nil
 }
 
 // errChanging is load's error for a file that changed while it was read:
 // the next sync reads it again.
 var errChanging = errors.New("the file changed while it was read")
 
-// load reads and parses the file, whose stat (see stale) is id, reusing
+// load reads and parses the file, as stale found it (v), reusing
 // what f.last decoded. A file in the block style the cutter knows is cut
 // as it streams, a block at a time, and only its new items are decoded;
 // another one is read and decoded whole, and so is the next version of a
@@ -117,7 +128,7 @@ var errChanging = errors.New("the file changed while it was read")
 // was parsed from, and apart an error reading the file and one parsing
 // it. A file written in place while it was cut (clientcmd writes a
 // kubeconfig in place) would be a torn version: it is errChanging.
-func (f *file) load(id fileStat, priority int, impersonate bool) (p *parsed, sum fileSum, readErr, parseErr error) {
+func (f *file) load(v version, priority int, impersonate bool) (p *parsed, sum fileSum, readErr, parseErr error) {
 	// whole reads the file whole and parses it with parse.
 	whole := func(parse func(string, []byte, int, bool, *parsed) (*parsed, error)) (*parsed, fileSum, error, error) {
 		data, err := os.ReadFile(f.path)
@@ -139,10 +150,17 @@ func (f *file) load(id fileStat, priority int, impersonate bool) (p *parsed, sum
 		return nil, sum, err, nil
 	}
 	defer in.Close()
-	s := newSummer()
-	cfg, items, changed, err := cut(f.path, f.last, func(line func([]byte) bool) error {
+	// Hashed as it is read, unless stale hashed it as stated (v.summed):
+	// the check below that it is still as stated then covers the sum.
+	var s *summer
+	if !v.summed {
+		s = newSummer()
+	}
+	n := 0
+	cfg, items, changed, err := cut(f.path, f.last, func(line func([]byte, bool) bool) error {
 		ls := lineSplitter{fn: line}
-		err := readBlocks(in, s, ls.block)
+		var err error
+		n, err = readBlocks(in, s, ls.block)
 		if err == nil && !ls.stopped {
 			ls.end()
 		}
@@ -154,10 +172,12 @@ func (f *file) load(id fileStat, priority int, impersonate bool) (p *parsed, sum
 	if cfg == nil {
 		return whole(parseWhole)
 	}
-	sum = s.sum()
+	if sum = v.sum; s != nil {
+		sum = s.sum()
+	}
 	if info, err := in.Stat(); err != nil {
 		return nil, sum, err, nil
-	} else if now := statOf(info); now != id || now.size != int64(sum.len) {
+	} else if now := statOf(info); now != v.stat || now.size != int64(n) || n != sum.len {
 		return nil, sum, errChanging, nil
 	}
 	if sum.len == 0 {
@@ -242,66 +262,84 @@ func sumOf(data []byte) fileSum {
 // blockBuffers are the buffers files are read through.
 var blockBuffers = sync.Pool{New: func() any { return new([blockSize]byte) }}
 
-// readBlocks reads r in blocks of blockSize, adds each to s, and hands it
-// to fn, if not nil, until fn returns false.
-func readBlocks(r io.Reader, s *summer, fn func(block []byte) bool) error {
+// readBlocks reads r in blocks of blockSize, adds each to s, if not nil,
+// and hands it to fn, if not nil, until fn returns false. It returns how
+// many bytes it read.
+func readBlocks(r io.Reader, s *summer, fn func(block []byte) bool) (int, error) {
 	buf := blockBuffers.Get().(*[blockSize]byte)
 	defer blockBuffers.Put(buf)
+	read := 0
 	for {
 		n, err := io.ReadFull(r, buf[:])
+		read += n
 		if n > 0 {
-			s.block(buf[:n])
+			if s != nil {
+				s.block(buf[:n])
+			}
 			if fn != nil && !fn(buf[:n]) {
-				return nil
+				return read, nil
 			}
 		}
 		switch {
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			return nil
+			return read, nil
 		case err != nil:
-			return err
+			return read, err
 		}
 	}
 }
 
 // sumFile returns sumOf the contents of the file at path, without holding
-// them in memory.
-func sumFile(path string) (fileSum, error) {
+// them in memory, and what the open file's stat told once they were read
+// (nothing if that was not all of them).
+func sumFile(path string) (fileSum, fileStat, error) {
 	in, err := os.Open(path)
 	if err != nil {
-		return fileSum{}, err
+		return fileSum{}, fileStat{}, err
 	}
 	defer in.Close()
 	s := newSummer()
-	if err := readBlocks(in, s, nil); err != nil {
-		return fileSum{}, err
+	if _, err := readBlocks(in, s, nil); err != nil {
+		return fileSum{}, fileStat{}, err
 	}
-	return s.sum(), nil
+	var st fileStat
+	if info, err := in.Stat(); err == nil && info.Size() == int64(s.n) {
+		st = statOf(info)
+	}
+	return s.sum(), st, nil
 }
 
 // lineSplitter hands the lines of blocks to fn, each with its newline if
 // it has one, until fn returns false; a line across blocks is put
-// together in carry. A line is valid during the call only.
+// together in carry. A line is valid during the call only. checked tells
+// fn that hasOtherBreak and hasAnchorOrAlias found nothing in the line's
+// block, so nothing in the line (each runs over a block in a few calls,
+// where a line at a time would be six calls a line); a line across blocks
+// is not checked.
 type lineSplitter struct {
-	fn      func(line []byte) bool
+	fn      func(line []byte, checked bool) bool
 	carry   []byte
 	stopped bool
 }
 
 // block takes the next block, and returns false once fn has.
 func (l *lineSplitter) block(b []byte) bool {
+	// An anchor at the start of a line is after a newline, which
+	// hasAnchorOrAlias counts; one at the start of the block is
+	// counted, whatever is before it.
+	clean := !hasOtherBreak(b) && !hasAnchorOrAlias(b)
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			l.carry = append(l.carry, b...)
 			return true
 		}
-		line := b[:i+1]
+		line, checked := b[:i+1], clean
 		if len(l.carry) > 0 {
 			l.carry = append(l.carry, line...)
-			line = l.carry
+			line, checked = l.carry, false
 		}
-		if !l.fn(line) {
+		if !l.fn(line, checked) {
 			l.stopped = true
 			return false
 		}
@@ -314,7 +352,7 @@ func (l *lineSplitter) block(b []byte) bool {
 // end hands over the last line, if it has no newline.
 func (l *lineSplitter) end() {
 	if len(l.carry) > 0 && !l.stopped {
-		l.stopped = !l.fn(l.carry)
+		l.stopped = !l.fn(l.carry, false)
 	}
 }
 

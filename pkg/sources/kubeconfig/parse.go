@@ -149,8 +149,9 @@ func parseReusing(path string, data []byte, priority int, impersonate bool, prev
 	if !cuttable(data) {
 		return parseWhole(path, data, priority, impersonate, prev)
 	}
-	cfg, items, changed, _ := cut(path, prev, func(line func([]byte) bool) error {
-		eachLine(data, line)
+	cfg, items, changed, _ := cut(path, prev, func(line func([]byte, bool) bool) error {
+		// Every line is checked: cuttable looked at the whole.
+		eachLine(data, func(l []byte) bool { return line(l, true) })
 		return nil
 	})
 	if cfg == nil {
@@ -172,10 +173,11 @@ func parseWhole(path string, data []byte, priority int, impersonate bool, prev *
 }
 
 // cut cuts a file into items as lines feeds its lines to the function it
-// is given (until that returns false), and loads them, reusing prev's
+// is given (until that returns false), each told whether it was checked
+// (see lineSplitter), and loads them, reusing prev's
 // items, with what loader.finish returns. A nil configuration means the
 // file is to be decoded whole; an error is lines' own, reading the file.
-func cut(path string, prev *parsed, lines func(line func([]byte) bool) error) (*clientcmdapi.Config, *itemLists, changedNames, error) {
+func cut(path string, prev *parsed, lines func(line func(line []byte, checked bool) bool) error) (*clientcmdapi.Config, *itemLists, changedNames, error) {
 	var reuse *itemLists
 	if prev != nil {
 		reuse = prev.items
@@ -183,7 +185,15 @@ func cut(path string, prev *parsed, lines func(line func([]byte) bool) error) (*
 	l := newLoader(path, reuse)
 	c := newCutter(l.item)
 	ok := true
-	if err := lines(func(line []byte) bool { ok = c.line(line); return ok }); err != nil {
+	feed := func(line []byte, checked bool) bool {
+		if checked {
+			ok = c.checkedLine(line)
+		} else {
+			ok = c.line(line)
+		}
+		return ok
+	}
+	if err := lines(feed); err != nil {
 		return nil, nil, changedNames{}, err
 	}
 	if !ok || !c.end() {

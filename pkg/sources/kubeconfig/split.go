@@ -95,7 +95,13 @@ func newCutter(items func(list int, text []byte) error) *cutter {
 // (or if items returned an error, c.err): the file is then to be decoded
 // whole, and nothing more is to be fed.
 func (c *cutter) line(line []byte) bool {
-	if hasOtherBreak(line) || (c.first && bytes.HasPrefix(line, []byte("\xef\xbb\xbf"))) || hasAnchorOrAlias(line) {
+	return !hasOtherBreak(line) && !hasAnchorOrAlias(line) && c.checkedLine(line)
+}
+
+// checkedLine is line for a line in which hasOtherBreak and
+// hasAnchorOrAlias found nothing.
+func (c *cutter) checkedLine(line []byte) bool {
+	if c.first && bytes.HasPrefix(line, []byte("\xef\xbb\xbf")) {
 		return false
 	}
 	c.first = false

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -523,11 +524,11 @@ func TestLoadMatchesParse(t *testing.T) {
 		id := stat(t, path)
 		if f.last != nil && f.last.items != nil && v.cut {
 			// The cut path checks that the file is as stated once read.
-			if _, _, readErr, _ := f.load(fileStat{}, 0, true); !errors.Is(readErr, errChanging) {
+			if _, _, readErr, _ := f.load(version{}, 0, true); !errors.Is(readErr, errChanging) {
 				t.Errorf("%s, loaded as of another stat: %v, want %v", v.name, readErr, errChanging)
 			}
 		}
-		got, sum, readErr, parseErr := f.load(id, 0, true)
+		got, sum, readErr, parseErr := f.load(version{stat: id}, 0, true)
 		if readErr != nil || parseErr != nil {
 			t.Fatalf("%s: %v, %v", v.name, readErr, parseErr)
 		}
@@ -547,7 +548,7 @@ func TestLoadMatchesParse(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, readErr, parseErr := f.load(stat(t, path), 0, true); readErr != nil || !errors.Is(parseErr, errEmpty) {
+	if _, _, readErr, parseErr := f.load(version{stat: stat(t, path)}, 0, true); readErr != nil || !errors.Is(parseErr, errEmpty) {
 		t.Errorf("an empty file: %v, %v; want %v", readErr, parseErr, errEmpty)
 	}
 }
@@ -587,18 +588,18 @@ func TestStaleSkipsTouchedFiles(t *testing.T) {
 		crlf := strings.ReplaceAll(contents, "\n", "\r\n")
 		path := write(t, dir, "crlf", crlf)
 		f := &file{path: path}
-		id, stale, err := f.stale()
+		v, stale, err := f.stale()
 		if err != nil || !stale {
 			t.Fatalf("a new file: stale %v, %v", stale, err)
 		}
-		p, sum, readErr, parseErr := f.load(id, 0, true)
+		p, sum, readErr, parseErr := f.load(v, 0, true)
 		if readErr != nil || parseErr != nil {
 			t.Fatal(readErr, parseErr)
 		}
 		if p.items != nil {
 			t.Fatal("a file with CRLF line ends was cut")
 		}
-		f.stat, f.sum, f.last = id, sum, p
+		f.stat, f.sum, f.last = v.stat, sum, p
 		touch(path)
 		if _, stale, err := f.stale(); err != nil || stale {
 			t.Errorf("touched: stale %v, %v; want not stale", stale, err)
@@ -654,6 +655,89 @@ func TestStaleSkipsTouchedFiles(t *testing.T) {
 	})
 }
 
+// TestLoadTakesStaleSum checks that a file stale hashed is read once more,
+// not hashed again, with the sum stale took, and only if the file is
+// still the one stale hashed: replaced by another of its size (renamed
+// into place, or written in place) between the two, it is read again at
+// the next sync instead.
+func TestLoadTakesStaleSum(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	version := func(server string) string {
+		return kubeconfig("- name: c\n  cluster:\n    server: https://"+server+"\n", "", "- name: c\n  context:\n    cluster: c\n")
+	}
+	path := write(t, dir, "config", version("a"))
+	f := &file{path: path}
+	reload := func(want string) {
+		t.Helper()
+		v, stale, err := f.stale()
+		if err != nil || !stale {
+			t.Fatalf("stale %v, %v", stale, err)
+		}
+		p, sum, readErr, parseErr := f.load(v, 0, true)
+		if readErr != nil || parseErr != nil {
+			t.Fatal(readErr, parseErr)
+		}
+		if wantSum := sumOf([]byte(want)); sum != wantSum {
+			t.Errorf("sum %v, want %v (of what was read)", sum, wantSum)
+		}
+		f.stat, f.sum, f.last = v.stat, sum, p
+	}
+	reload(version("a"))
+	if f.last.items == nil {
+		t.Fatal("the file was not cut")
+	}
+
+	// Edited in place, same size: stale hashes it, load takes that sum.
+	write(t, dir, "config", version("b"))
+	v, stale, err := f.stale()
+	if err != nil || !stale || !v.summed || v.sum != sumOf([]byte(version("b"))) {
+		t.Fatalf("edited in place: stale %v, summed %v, %v", stale, v.summed, err)
+	}
+	if p, sum, readErr, parseErr := f.load(v, 0, true); readErr != nil || parseErr != nil || sum != v.sum || p.members["c"].Cluster.Spec.Server != "https://b" {
+		t.Fatalf("edited in place: sum %v (stale's %v), %v, %v", sum, v.sum, readErr, parseErr)
+	}
+
+	// Another version of the same size after stale hashed one.
+	for _, tc := range []struct {
+		name, then string
+		replace    func(contents string)
+	}{
+		{"renamed into place", "d", func(contents string) {
+			if err := os.Rename(write(t, dir, "config.new", contents), path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"written in place", "e", func(contents string) {
+			write(t, dir, "config", contents)
+			later := time.Now().Add(time.Hour) // another mtime, whatever the clock's grain
+			if err := os.Chtimes(path, later, later); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		write(t, dir, "config", version("c"))
+		v, stale, err := f.stale()
+		if err != nil || !stale || !v.summed {
+			t.Fatalf("%s: stale %v, summed %v, %v", tc.name, stale, v.summed, err)
+		}
+		tc.replace(version(tc.then))
+		if _, _, readErr, _ := f.load(v, 0, true); !errors.Is(readErr, errChanging) {
+			t.Errorf("%s after stale hashed the file: %v, want %v", tc.name, readErr, errChanging)
+		}
+		reload(version(tc.then)) // the next sync reads it, and hashes it again
+		if got := f.last.members["c"].Cluster.Spec.Server; got != "https://"+tc.then {
+			t.Errorf("%s: server %q", tc.name, got)
+		}
+	}
+
+	// sumFile's stat is the file's, once read whole.
+	_, st, err := sumFile(path)
+	if err != nil || st != stat(t, path) {
+		t.Errorf("sumFile's stat %+v, %v; want %+v", st, err, stat(t, path))
+	}
+}
+
 // TestLineSplitter checks that lines handed over from blocks are the
 // lines of the whole, for lines shorter and longer than a block and ends
 // at and around block boundaries.
@@ -668,8 +752,8 @@ func TestLineSplitter(t *testing.T) {
 		data := append(bytes.Clone(data), end...)
 		var want, got []string
 		eachLine(data, func(line []byte) bool { want = append(want, string(line)); return true })
-		ls := lineSplitter{fn: func(line []byte) bool { got = append(got, string(line)); return true }}
-		if err := readBlocks(bytes.NewReader(data), newSummer(), ls.block); err != nil {
+		ls := lineSplitter{fn: func(line []byte, _ bool) bool { got = append(got, string(line)); return true }}
+		if _, err := readBlocks(bytes.NewReader(data), newSummer(), ls.block); err != nil {
 			t.Fatal(err)
 		}
 		ls.end()
@@ -679,6 +763,46 @@ func TestLineSplitter(t *testing.T) {
 		for i := range want {
 			if got[i] != want[i] {
 				t.Errorf("line %d: %d bytes, want %d", i, len(got[i]), len(want[i]))
+			}
+		}
+	}
+}
+
+// TestLineSplitterChecked checks that no line the splitter hands over as
+// checked holds what hasOtherBreak or hasAnchorOrAlias find, wherever it
+// is: at the start or end of a line, of a block, or a multi-byte break
+// across two blocks; and that lines of a clean block are checked.
+func TestLineSplitterChecked(t *testing.T) {
+	t.Parallel()
+	line := bytes.Repeat([]byte{'x'}, 99)
+	line = append(line, '\n')
+	var clean []byte
+	for len(clean) < 3*blockSize {
+		clean = append(clean, line...)
+	}
+	for _, token := range []string{"\r", "\u0085", "\u2028", "\u2029", "&a", "*a", "- &a", ": *a"} {
+		for _, at := range []int{0, 1, 99, 100, 101, blockSize - 3, blockSize - 2, blockSize - 1, blockSize, blockSize + 1, blockSize + 100, 2*blockSize - 1} {
+			data := slices.Concat(clean[:at], []byte(token), clean[at:])
+			var checked, all int
+			ls := lineSplitter{fn: func(l []byte, ok bool) bool {
+				all++
+				if !ok {
+					return true
+				}
+				checked++
+				if hasOtherBreak(l) || hasAnchorOrAlias(l) {
+					t.Errorf("%q at %d: line %q handed over as checked", token, at, l)
+				}
+				return true
+			}}
+			if _, err := readBlocks(bytes.NewReader(data), newSummer(), ls.block); err != nil {
+				t.Fatal(err)
+			}
+			ls.end()
+			// One block in four has the token and one line in a block
+			// crosses into the next: the others are checked.
+			if checked < all/2 {
+				t.Errorf("%q at %d: %d of %d lines checked", token, at, checked, all)
 			}
 		}
 	}
@@ -749,7 +873,7 @@ func TestSumFile(t *testing.T) {
 	for _, size := range []int{0, 1, 127, 128, 4096, 64<<10 - 1, 64 << 10, 64<<10 + 1, 1 << 20} {
 		data := []byte(strings.Repeat("abcdefghijklmnopqrstuvwxyz0123456789", size/36+1)[:size])
 		p := write(t, dir, fmt.Sprint(size), string(data))
-		got, err := sumFile(p)
+		got, _, err := sumFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -757,7 +881,7 @@ func TestSumFile(t *testing.T) {
 			t.Errorf("%d bytes: sumFile %v, sumOf %v", size, got, want)
 		}
 	}
-	if _, err := sumFile(filepath.Join(dir, "missing")); err == nil {
+	if _, _, err := sumFile(filepath.Join(dir, "missing")); err == nil {
 		t.Error("no error for a missing file")
 	}
 }
