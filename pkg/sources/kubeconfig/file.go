@@ -73,54 +73,43 @@ func (f *file) lastValid(name string) (inventory.Member, bool) {
 	return m, ok && m.Access.Err == nil
 }
 
-// version is what stale tells of the file now: what os.Stat tells, and
-// if summed, the sum of the contents, hashed from the file as stated.
-type version struct {
-	stat   fileStat
-	sum    fileSum
-	summed bool
-}
-
 // stale tells whether the file's contents, or a file that they reference
 // (a CA, client certificate or key), may differ from the version last
-// parsed, and returns what it found of the file now. A file of the size
-// last read is hashed first, as it streams through a small buffer: an
-// edit can keep its size, modification time and inode, and a file only
-// touched, or linked anew with the same contents (as a projected volume
-// does when another of its files changes), is not parsed again. Polling
-// a file of tens of megabytes every second holds no copy of it. Another
-// one is stale without hashing it first: load hashes what it reads.
-func (f *file) stale() (version, bool, error) {
+// parsed, and returns what os.Stat tells of the file now. A file of the
+// size last read is hashed first, as it streams through a small buffer:
+// an edit can keep its size, modification time and inode, and a file
+// only touched, or linked anew with the same contents (as a projected
+// volume does when another of its files changes), is not parsed again.
+// Polling a file of tens of megabytes every second holds no copy of it.
+// Another one is stale without hashing it first: load hashes what it
+// reads.
+func (f *file) stale() (fileStat, bool, error) {
 	info, err := os.Stat(f.path)
 	if err != nil {
-		return version{}, false, err
+		return fileStat{}, false, err
 	}
-	v := version{stat: statOf(info)}
-	if v.stat == f.stat || v.stat.size == int64(f.sum.len) {
-		sum, hashed, err := sumFile(f.path)
+	id := statOf(info)
+	if id == f.stat || id.size == int64(f.sum.len) {
+		sum, err := sumFile(f.path)
 		if err != nil {
-			return v, false, err
+			return id, false, err
 		}
 		if sum == f.sum && !f.last.refsChanged() {
 			// The contents hashed are those last parsed, so this stat,
 			// taken before, is of them or of an older version: a later
 			// change is stated anew.
-			f.stat = v.stat
-			return v, false, nil
+			f.stat = id
+			return id, false, nil
 		}
-		// What was hashed is the version stated if the file hashed was
-		// as stated once read, which load then checks of what it reads:
-		// it need not hash the file again.
-		v.sum, v.summed = sum, hashed == v.stat
 	}
-	return v, true, nil
+	return id, true, nil
 }
 
 // errChanging is load's error for a file that changed while it was read:
 // the next sync reads it again.
 var errChanging = errors.New("the file changed while it was read")
 
-// load reads and parses the file, as stale found it (v), reusing
+// load reads and parses the file, whose stat (see stale) is id, reusing
 // what f.last decoded. A file in the block style the cutter knows is cut
 // as it streams, a block at a time, and only its new items are decoded;
 // another one is read and decoded whole, and so is the next version of a
@@ -128,7 +117,7 @@ var errChanging = errors.New("the file changed while it was read")
 // was parsed from, and apart an error reading the file and one parsing
 // it. A file written in place while it was cut (clientcmd writes a
 // kubeconfig in place) would be a torn version: it is errChanging.
-func (f *file) load(v version, priority int, impersonate bool) (p *parsed, sum fileSum, readErr, parseErr error) {
+func (f *file) load(id fileStat, priority int, impersonate bool) (p *parsed, sum fileSum, readErr, parseErr error) {
 	// whole reads the file whole and parses it with parse.
 	whole := func(parse func(string, []byte, int, bool, *parsed) (*parsed, error)) (*parsed, fileSum, error, error) {
 		data, err := os.ReadFile(f.path)
@@ -150,17 +139,10 @@ func (f *file) load(v version, priority int, impersonate bool) (p *parsed, sum f
 		return nil, sum, err, nil
 	}
 	defer in.Close()
-	// Hashed as it is read, unless stale hashed it as stated (v.summed):
-	// the check below that it is still as stated then covers the sum.
-	var s *summer
-	if !v.summed {
-		s = newSummer()
-	}
-	n := 0
+	s := newSummer()
 	cfg, items, changed, err := cut(f.path, f.last, func(line func([]byte, bool) bool) error {
 		ls := lineSplitter{fn: line}
-		var err error
-		n, err = readBlocks(in, s, ls.block)
+		err := readBlocks(in, s, ls.block)
 		if err == nil && !ls.stopped {
 			ls.end()
 		}
@@ -172,12 +154,10 @@ func (f *file) load(v version, priority int, impersonate bool) (p *parsed, sum f
 	if cfg == nil {
 		return whole(parseWhole)
 	}
-	if sum = v.sum; s != nil {
-		sum = s.sum()
-	}
+	sum = s.sum()
 	if info, err := in.Stat(); err != nil {
 		return nil, sum, err, nil
-	} else if now := statOf(info); now != v.stat || now.size != int64(n) || n != sum.len {
+	} else if now := statOf(info); now != id || now.size != int64(sum.len) {
 		return nil, sum, errChanging, nil
 	}
 	if sum.len == 0 {
@@ -262,51 +242,41 @@ func sumOf(data []byte) fileSum {
 // blockBuffers are the buffers files are read through.
 var blockBuffers = sync.Pool{New: func() any { return new([blockSize]byte) }}
 
-// readBlocks reads r in blocks of blockSize, adds each to s, if not nil,
-// and hands it to fn, if not nil, until fn returns false. It returns how
-// many bytes it read.
-func readBlocks(r io.Reader, s *summer, fn func(block []byte) bool) (int, error) {
+// readBlocks reads r in blocks of blockSize, adds each to s, and hands it
+// to fn, if not nil, until fn returns false.
+func readBlocks(r io.Reader, s *summer, fn func(block []byte) bool) error {
 	buf := blockBuffers.Get().(*[blockSize]byte)
 	defer blockBuffers.Put(buf)
-	read := 0
 	for {
 		n, err := io.ReadFull(r, buf[:])
-		read += n
 		if n > 0 {
-			if s != nil {
-				s.block(buf[:n])
-			}
+			s.block(buf[:n])
 			if fn != nil && !fn(buf[:n]) {
-				return read, nil
+				return nil
 			}
 		}
 		switch {
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			return read, nil
+			return nil
 		case err != nil:
-			return read, err
+			return err
 		}
 	}
 }
 
 // sumFile returns sumOf the contents of the file at path, without holding
-// them in memory, and what the open file's stat told once they were read
-// (nothing if that was not all of them).
-func sumFile(path string) (fileSum, fileStat, error) {
+// them in memory.
+func sumFile(path string) (fileSum, error) {
 	in, err := os.Open(path)
 	if err != nil {
-		return fileSum{}, fileStat{}, err
+		return fileSum{}, err
 	}
 	defer in.Close()
 	s := newSummer()
-	if _, err := readBlocks(in, s, nil); err != nil {
-		return fileSum{}, fileStat{}, err
+	if err := readBlocks(in, s, nil); err != nil {
+		return fileSum{}, err
 	}
-	var st fileStat
-	if info, err := in.Stat(); err == nil && info.Size() == int64(s.n) {
-		st = statOf(info)
-	}
-	return s.sum(), st, nil
+	return s.sum(), nil
 }
 
 // lineSplitter hands the lines of blocks to fn, each with its newline if

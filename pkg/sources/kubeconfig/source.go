@@ -346,12 +346,12 @@ func linkChain(path string) []string {
 // syncFile re-reads f if it changed and publishes its members. On any error
 // the file's last good members stay published.
 func (s *Source) syncFile(f *file, priority int, impersonate bool) {
-	v, stale, err := f.stale()
+	id, stale, err := f.stale()
 	var result *parsed
 	var parseErr error
 	if err == nil && stale {
 		var sum fileSum
-		result, sum, err, parseErr = f.load(v, priority, impersonate)
+		result, sum, err, parseErr = f.load(id, priority, impersonate)
 		if errors.Is(err, errChanging) {
 			// Read again at the next sync: the writer's events, or the
 			// next poll, bring one.
@@ -361,7 +361,7 @@ func (s *Source) syncFile(f *file, priority int, impersonate bool) {
 		if err == nil {
 			// What was read may be newer than what was stated: the next
 			// poll then reads it again and finds the same contents.
-			f.stat = v.stat
+			f.stat = id
 			stale = sum != f.sum || f.last.refsChanged() // else only touched
 			f.sum = sum
 		}

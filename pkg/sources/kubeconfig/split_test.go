@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -512,6 +511,13 @@ func TestLoadMatchesParse(t *testing.T) {
 		{"block style again", whole, true},
 		{"CRLF", bytes.ReplaceAll(whole, []byte("\n"), []byte("\r\n")), false},
 		{"an edit after CRLF", block(800, "https://c"), true},
+		// Past the first blocks, found by the checks of a block, not of
+		// a line: decoded whole.
+		{"an anchor and its alias", bytes.Replace(bytes.Replace(whole, []byte("    token: token-400-"), []byte("    token: &t token-400-"), 1),
+			[]byte("    token: token-401-"+strings.Repeat("t", 101)+"\n"), []byte("    token: *t\n"), 1), false},
+		{"block style after an anchor", whole, true},
+		{"a NEL in a quoted token", bytes.Replace(whole, []byte("    token: token-500-"+strings.Repeat("t", 200)+"\n"),
+			[]byte("    token: \"token-500-\u0085"+strings.Repeat("t", 200)+"\"\n"), 1), false},
 	}
 	if len(exact) != blocks*blockSize || exact[len(exact)-1] == '\n' {
 		t.Fatalf("the padded file has %d bytes", len(exact))
@@ -524,11 +530,11 @@ func TestLoadMatchesParse(t *testing.T) {
 		id := stat(t, path)
 		if f.last != nil && f.last.items != nil && v.cut {
 			// The cut path checks that the file is as stated once read.
-			if _, _, readErr, _ := f.load(version{}, 0, true); !errors.Is(readErr, errChanging) {
+			if _, _, readErr, _ := f.load(fileStat{}, 0, true); !errors.Is(readErr, errChanging) {
 				t.Errorf("%s, loaded as of another stat: %v, want %v", v.name, readErr, errChanging)
 			}
 		}
-		got, sum, readErr, parseErr := f.load(version{stat: id}, 0, true)
+		got, sum, readErr, parseErr := f.load(id, 0, true)
 		if readErr != nil || parseErr != nil {
 			t.Fatalf("%s: %v, %v", v.name, readErr, parseErr)
 		}
@@ -548,7 +554,7 @@ func TestLoadMatchesParse(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, readErr, parseErr := f.load(version{stat: stat(t, path)}, 0, true); readErr != nil || !errors.Is(parseErr, errEmpty) {
+	if _, _, readErr, parseErr := f.load(stat(t, path), 0, true); readErr != nil || !errors.Is(parseErr, errEmpty) {
 		t.Errorf("an empty file: %v, %v; want %v", readErr, parseErr, errEmpty)
 	}
 }
@@ -588,18 +594,18 @@ func TestStaleSkipsTouchedFiles(t *testing.T) {
 		crlf := strings.ReplaceAll(contents, "\n", "\r\n")
 		path := write(t, dir, "crlf", crlf)
 		f := &file{path: path}
-		v, stale, err := f.stale()
+		id, stale, err := f.stale()
 		if err != nil || !stale {
 			t.Fatalf("a new file: stale %v, %v", stale, err)
 		}
-		p, sum, readErr, parseErr := f.load(v, 0, true)
+		p, sum, readErr, parseErr := f.load(id, 0, true)
 		if readErr != nil || parseErr != nil {
 			t.Fatal(readErr, parseErr)
 		}
 		if p.items != nil {
 			t.Fatal("a file with CRLF line ends was cut")
 		}
-		f.stat, f.sum, f.last = v.stat, sum, p
+		f.stat, f.sum, f.last = id, sum, p
 		touch(path)
 		if _, stale, err := f.stale(); err != nil || stale {
 			t.Errorf("touched: stale %v, %v; want not stale", stale, err)
@@ -655,89 +661,6 @@ func TestStaleSkipsTouchedFiles(t *testing.T) {
 	})
 }
 
-// TestLoadTakesStaleSum checks that a file stale hashed is read once more,
-// not hashed again, with the sum stale took, and only if the file is
-// still the one stale hashed: replaced by another of its size (renamed
-// into place, or written in place) between the two, it is read again at
-// the next sync instead.
-func TestLoadTakesStaleSum(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	version := func(server string) string {
-		return kubeconfig("- name: c\n  cluster:\n    server: https://"+server+"\n", "", "- name: c\n  context:\n    cluster: c\n")
-	}
-	path := write(t, dir, "config", version("a"))
-	f := &file{path: path}
-	reload := func(want string) {
-		t.Helper()
-		v, stale, err := f.stale()
-		if err != nil || !stale {
-			t.Fatalf("stale %v, %v", stale, err)
-		}
-		p, sum, readErr, parseErr := f.load(v, 0, true)
-		if readErr != nil || parseErr != nil {
-			t.Fatal(readErr, parseErr)
-		}
-		if wantSum := sumOf([]byte(want)); sum != wantSum {
-			t.Errorf("sum %v, want %v (of what was read)", sum, wantSum)
-		}
-		f.stat, f.sum, f.last = v.stat, sum, p
-	}
-	reload(version("a"))
-	if f.last.items == nil {
-		t.Fatal("the file was not cut")
-	}
-
-	// Edited in place, same size: stale hashes it, load takes that sum.
-	write(t, dir, "config", version("b"))
-	v, stale, err := f.stale()
-	if err != nil || !stale || !v.summed || v.sum != sumOf([]byte(version("b"))) {
-		t.Fatalf("edited in place: stale %v, summed %v, %v", stale, v.summed, err)
-	}
-	if p, sum, readErr, parseErr := f.load(v, 0, true); readErr != nil || parseErr != nil || sum != v.sum || p.members["c"].Cluster.Spec.Server != "https://b" {
-		t.Fatalf("edited in place: sum %v (stale's %v), %v, %v", sum, v.sum, readErr, parseErr)
-	}
-
-	// Another version of the same size after stale hashed one.
-	for _, tc := range []struct {
-		name, then string
-		replace    func(contents string)
-	}{
-		{"renamed into place", "d", func(contents string) {
-			if err := os.Rename(write(t, dir, "config.new", contents), path); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{"written in place", "e", func(contents string) {
-			write(t, dir, "config", contents)
-			later := time.Now().Add(time.Hour) // another mtime, whatever the clock's grain
-			if err := os.Chtimes(path, later, later); err != nil {
-				t.Fatal(err)
-			}
-		}},
-	} {
-		write(t, dir, "config", version("c"))
-		v, stale, err := f.stale()
-		if err != nil || !stale || !v.summed {
-			t.Fatalf("%s: stale %v, summed %v, %v", tc.name, stale, v.summed, err)
-		}
-		tc.replace(version(tc.then))
-		if _, _, readErr, _ := f.load(v, 0, true); !errors.Is(readErr, errChanging) {
-			t.Errorf("%s after stale hashed the file: %v, want %v", tc.name, readErr, errChanging)
-		}
-		reload(version(tc.then)) // the next sync reads it, and hashes it again
-		if got := f.last.members["c"].Cluster.Spec.Server; got != "https://"+tc.then {
-			t.Errorf("%s: server %q", tc.name, got)
-		}
-	}
-
-	// sumFile's stat is the file's, once read whole.
-	_, st, err := sumFile(path)
-	if err != nil || st != stat(t, path) {
-		t.Errorf("sumFile's stat %+v, %v; want %+v", st, err, stat(t, path))
-	}
-}
-
 // TestLineSplitter checks that lines handed over from blocks are the
 // lines of the whole, for lines shorter and longer than a block and ends
 // at and around block boundaries.
@@ -753,7 +676,7 @@ func TestLineSplitter(t *testing.T) {
 		var want, got []string
 		eachLine(data, func(line []byte) bool { want = append(want, string(line)); return true })
 		ls := lineSplitter{fn: func(line []byte, _ bool) bool { got = append(got, string(line)); return true }}
-		if _, err := readBlocks(bytes.NewReader(data), newSummer(), ls.block); err != nil {
+		if err := readBlocks(bytes.NewReader(data), newSummer(), ls.block); err != nil {
 			t.Fatal(err)
 		}
 		ls.end()
@@ -771,40 +694,101 @@ func TestLineSplitter(t *testing.T) {
 // TestLineSplitterChecked checks that no line the splitter hands over as
 // checked holds what hasOtherBreak or hasAnchorOrAlias find, wherever it
 // is: at the start or end of a line, of a block, or a multi-byte break
-// across two blocks; and that lines of a clean block are checked.
+// across two blocks; with lines that end at a block's end, and lines that
+// do not; and that lines of a clean block are checked.
 func TestLineSplitterChecked(t *testing.T) {
 	t.Parallel()
-	line := bytes.Repeat([]byte{'x'}, 99)
-	line = append(line, '\n')
-	var clean []byte
-	for len(clean) < 3*blockSize {
-		clean = append(clean, line...)
-	}
-	for _, token := range []string{"\r", "\u0085", "\u2028", "\u2029", "&a", "*a", "- &a", ": *a"} {
-		for _, at := range []int{0, 1, 99, 100, 101, blockSize - 3, blockSize - 2, blockSize - 1, blockSize, blockSize + 1, blockSize + 100, 2*blockSize - 1} {
-			data := slices.Concat(clean[:at], []byte(token), clean[at:])
-			var checked, all int
-			ls := lineSplitter{fn: func(l []byte, ok bool) bool {
-				all++
-				if !ok {
+	for _, width := range []int{100, 128} { // 128 divides blockSize
+		line := append(bytes.Repeat([]byte{'x'}, width-1), '\n')
+		var clean []byte
+		for len(clean) < 3*blockSize {
+			clean = append(clean, line...)
+		}
+		for _, token := range []string{"\r", "\u0085", "\u2028", "\u2029", "&a", "*a", "- &a", ": *a"} {
+			for _, at := range []int{0, 1, width - 1, width, width + 1, blockSize - 3, blockSize - 2, blockSize - 1, blockSize, blockSize + 1, blockSize + width, 2*blockSize - 1, 2 * blockSize} {
+				// The token replaces bytes, so that with lines of 128
+				// bytes every line still ends at a block's end.
+				data := bytes.Clone(clean)
+				copy(data[at:], token)
+				var checked, all int
+				ls := lineSplitter{fn: func(l []byte, ok bool) bool {
+					all++
+					if !ok {
+						return true
+					}
+					checked++
+					if hasOtherBreak(l) || hasAnchorOrAlias(l) {
+						t.Errorf("lines of %d, %q at %d: line %q handed over as checked", width, token, at, l)
+					}
 					return true
+				}}
+				if err := readBlocks(bytes.NewReader(data), newSummer(), ls.block); err != nil {
+					t.Fatal(err)
 				}
-				checked++
-				if hasOtherBreak(l) || hasAnchorOrAlias(l) {
-					t.Errorf("%q at %d: line %q handed over as checked", token, at, l)
+				ls.end()
+				// One block in four has the token: the lines of the
+				// others are checked, but for one across two blocks.
+				if checked < all/2 {
+					t.Errorf("lines of %d, %q at %d: %d of %d lines checked", width, token, at, checked, all)
 				}
-				return true
-			}}
-			if _, err := readBlocks(bytes.NewReader(data), newSummer(), ls.block); err != nil {
-				t.Fatal(err)
-			}
-			ls.end()
-			// One block in four has the token and one line in a block
-			// crosses into the next: the others are checked.
-			if checked < all/2 {
-				t.Errorf("%q at %d: %d of %d lines checked", token, at, checked, all)
 			}
 		}
+	}
+}
+
+// TestLoadSumsWhatItReads checks that the sum load returns is that of the
+// contents it parsed, not of what stale hashed before: a file edited in
+// place between the two, its size and modification time kept, would
+// otherwise be recorded with the sum of the version before, and served as
+// the later one when it goes back to that version.
+func TestLoadSumsWhatItReads(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	version := func(server string) string {
+		return kubeconfig("- name: c\n  cluster:\n    server: https://"+server+"\n", "", "- name: c\n  context:\n    cluster: c\n")
+	}
+	path := write(t, dir, "config", version("a"))
+	f := &file{path: path}
+	syncOnce := func() {
+		t.Helper()
+		id, stale, err := f.stale()
+		if err != nil || !stale {
+			t.Fatalf("stale %v, %v", stale, err)
+		}
+		p, sum, readErr, parseErr := f.load(id, 0, true)
+		if readErr != nil || parseErr != nil {
+			t.Fatal(readErr, parseErr)
+		}
+		f.stat, f.sum, f.last = id, sum, p
+	}
+	syncOnce()
+	if f.last.items == nil {
+		t.Fatal("the file was not cut")
+	}
+	// B is written after stale hashed it as A, in place, with A's size and
+	// modification time.
+	write(t, dir, "config", version("b"))
+	id, stale, err := f.stale()
+	if err != nil || !stale {
+		t.Fatalf("edited: stale %v, %v", stale, err)
+	}
+	write(t, dir, "config", version("c"))
+	mtime := time.Unix(0, id.mtime)
+	if err := os.Chtimes(path, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	p, sum, readErr, parseErr := f.load(id, 0, true)
+	if readErr != nil || parseErr != nil {
+		t.Fatal(readErr, parseErr)
+	}
+	if got := p.members["c"].Cluster.Spec.Server; got != "https://c" || sum != sumOf([]byte(version("c"))) {
+		t.Fatalf("loaded server %q, sum %v; want https://c and the sum of what was read", got, sum)
+	}
+	f.stat, f.sum, f.last = id, sum, p
+	// Back to B, which stale hashed but load never read.
+	write(t, dir, "config", version("b"))
+	if _, stale, err := f.stale(); err != nil || !stale {
+		t.Errorf("back to the version stale hashed before: stale %v, %v; want stale", stale, err)
 	}
 }
 
@@ -873,7 +857,7 @@ func TestSumFile(t *testing.T) {
 	for _, size := range []int{0, 1, 127, 128, 4096, 64<<10 - 1, 64 << 10, 64<<10 + 1, 1 << 20} {
 		data := []byte(strings.Repeat("abcdefghijklmnopqrstuvwxyz0123456789", size/36+1)[:size])
 		p := write(t, dir, fmt.Sprint(size), string(data))
-		got, _, err := sumFile(p)
+		got, err := sumFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -881,7 +865,7 @@ func TestSumFile(t *testing.T) {
 			t.Errorf("%d bytes: sumFile %v, sumOf %v", size, got, want)
 		}
 	}
-	if _, _, err := sumFile(filepath.Join(dir, "missing")); err == nil {
+	if _, err := sumFile(filepath.Join(dir, "missing")); err == nil {
 		t.Error("no error for a missing file")
 	}
 }
