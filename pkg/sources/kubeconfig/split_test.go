@@ -707,7 +707,8 @@ func TestLineSplitterChecked(t *testing.T) {
 		for _, token := range []string{"\r", "\u0085", "\u2028", "\u2029", "&a", "*a", "- &a", ": *a"} {
 			for _, at := range []int{0, 1, width - 1, width, width + 1, blockSize - 3, blockSize - 2, blockSize - 1, blockSize, blockSize + 1, blockSize + width, 2*blockSize - 1, 2 * blockSize} {
 				// The token replaces bytes, so that with lines of 128
-				// bytes every line still ends at a block's end.
+				// bytes the lines end at a block's end, but where the
+				// token takes the place of a newline.
 				data := bytes.Clone(clean)
 				copy(data[at:], token)
 				var checked, all int
@@ -726,8 +727,9 @@ func TestLineSplitterChecked(t *testing.T) {
 					t.Fatal(err)
 				}
 				ls.end()
-				// One block in four has the token: the lines of the
-				// others are checked, but for one across two blocks.
+				// One or two of the three or four blocks hold the token:
+				// the lines of the others are checked, but for a line
+				// across two blocks.
 				if checked < all/2 {
 					t.Errorf("lines of %d, %q at %d: %d of %d lines checked", width, token, at, checked, all)
 				}
@@ -765,8 +767,8 @@ func TestLoadSumsWhatItReads(t *testing.T) {
 	if f.last.items == nil {
 		t.Fatal("the file was not cut")
 	}
-	// B is written after stale hashed it as A, in place, with A's size and
-	// modification time.
+	// Stale hashes B; then C is written in place, with B's size and
+	// modification time, before load reads the file.
 	write(t, dir, "config", version("b"))
 	id, stale, err := f.stale()
 	if err != nil || !stale {
