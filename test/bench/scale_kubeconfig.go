@@ -63,8 +63,7 @@ const dirFiles = 100
 // with its own cluster and user entry (member-1's CA and admin certificate,
 // inline), pointing at member-1 or at a closed port: one file, or for the
 // "dir" target a directory of dirFiles files (contexts → member-1), as
-// the deployment notes advise for large fleets: a change reads its file
-// only.
+// the README advises for large fleets: a change reads its file only.
 func (b *bench) scaleKubeconfig(ctx context.Context, target string) (scaleFigures, error) {
 	where := map[string]string{"member": "member-1", "closed": "a closed port", "dir": "member-1"}[target]
 	f := scaleFigures{Source: "a kubeconfig file (contexts → " + where + ")", Clusters: b.opts.scale}
