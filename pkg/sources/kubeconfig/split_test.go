@@ -594,14 +594,7 @@ func TestStaleSkipsTouchedFiles(t *testing.T) {
 		crlf := strings.ReplaceAll(contents, "\n", "\r\n")
 		path := write(t, dir, "crlf", crlf)
 		f := &file{path: path}
-		id, stale, err := f.stale()
-		if err != nil || !stale {
-			t.Fatalf("a new file: stale %v, %v", stale, err)
-		}
-		p, sum, readErr, parseErr := f.load(id, 0, true)
-		if readErr != nil || parseErr != nil {
-			t.Fatal(readErr, parseErr)
-		}
+		id, p, sum := staleLoad(t, f)
 		if p.items != nil {
 			t.Fatal("a file with CRLF line ends was cut")
 		}
@@ -691,6 +684,22 @@ func TestLineSplitter(t *testing.T) {
 	}
 }
 
+// staleLoad runs a sync's stale and load on f, which must find the file
+// stale and load it without error, and returns the file's stat, the
+// version loaded and its sum, for the caller to record or not.
+func staleLoad(t *testing.T, f *file) (fileStat, *parsed, fileSum) {
+	t.Helper()
+	id, stale, err := f.stale()
+	if err != nil || !stale {
+		t.Fatalf("%s: stale %v, %v; want stale", f.path, stale, err)
+	}
+	p, sum, readErr, parseErr := f.load(id, 0, true)
+	if readErr != nil || parseErr != nil {
+		t.Fatalf("%s: %v, %v", f.path, readErr, parseErr)
+	}
+	return id, p, sum
+}
+
 // TestLineSplitterChecked checks that no line the splitter hands over as
 // checked holds what hasOtherBreak or hasAnchorOrAlias find, wherever it
 // is: at the start or end of a line, of a block, or a multi-byte break
@@ -751,19 +760,8 @@ func TestLoadSumsWhatItReads(t *testing.T) {
 	}
 	path := write(t, dir, "config", version("a"))
 	f := &file{path: path}
-	syncOnce := func() {
-		t.Helper()
-		id, stale, err := f.stale()
-		if err != nil || !stale {
-			t.Fatalf("stale %v, %v", stale, err)
-		}
-		p, sum, readErr, parseErr := f.load(id, 0, true)
-		if readErr != nil || parseErr != nil {
-			t.Fatal(readErr, parseErr)
-		}
-		f.stat, f.sum, f.last = id, sum, p
-	}
-	syncOnce()
+	id, p, sum := staleLoad(t, f)
+	f.stat, f.sum, f.last = id, sum, p
 	if f.last.items == nil {
 		t.Fatal("the file was not cut")
 	}
