@@ -41,10 +41,18 @@ func statusError(cluster, via string, err error) *apierrors.StatusError {
 	return apierrors.NewServiceUnavailable(message)
 }
 
-// guardResponse replaces, with a Status, a member answer that
-// refusedAnswer refuses; every other response is returned as it is.
+// guardResponse replaces, with a Status, a member answer to a plain (not
+// upgrade) request that refusedAnswer refuses, or that switches protocols
+// unasked; every other response is returned as it is.
 func guardResponse(cluster string, resp *http.Response) *http.Response {
 	st := refusedAnswer(cluster, resp)
+	if st == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		// http.Transport hands over the connection as the body of a 101,
+		// asked for or not, and ReverseProxy, which refuses one it did not
+		// ask for, leaves that body open: the member would hold the
+		// connection for as long as it likes. Closing the body closes it.
+		st = badGateway(fmt.Sprintf("cluster %q switched protocols (101) on a request that asked for no upgrade", cluster))
+	}
 	if st == nil {
 		return resp
 	}

@@ -389,3 +389,56 @@ func BenchmarkPlainPath(b *testing.B) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// TestServePlainRefusesUnaskedSwitch: a member that answers a plain
+// request with 101 Switching Protocols, with or without the upgrade
+// headers, gets a 502 naming it back to the client, and loses the
+// connection it switched instead of keeping it open.
+func TestServePlainRefusesUnaskedSwitch(t *testing.T) {
+	t.Parallel()
+	for name, header := range map[string]string{
+		"upgrade headers": "Connection: Upgrade\r\nUpgrade: x\r\n",
+		"no headers":      "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			closed := make(chan struct{})
+			member := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				conn, rw, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer conn.Close()
+				_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\n" + header + "\r\n")
+				_ = rw.Flush()
+				// Held until the proxy closes its end, or the test ends.
+				_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+				_, err = io.Copy(io.Discard, rw)
+				if err == nil {
+					close(closed)
+				}
+			}))
+			defer member.Close()
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			srv := plainProxy(t, member.URL, &forwarder{cluster: "m", identity: &Identity{}, next: tr, closed: context.Background()})
+
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/api/v1/namespaces", http.NoBody)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), `cluster \"m\" switched protocols (101) on a request that asked for no upgrade`) {
+				t.Errorf("got %d %s; want a 502 Status that names the member and the 101", resp.StatusCode, body)
+			}
+			select {
+			case <-closed:
+			case <-time.After(10 * time.Second):
+				t.Error("the connection the member switched is still open")
+			}
+		})
+	}
+}

@@ -19,14 +19,17 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/tls"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/headlamp-k8s/clusters-apiserver/test/harness"
 )
@@ -35,15 +38,20 @@ import (
 // its redirects reach the client as a 502 Status naming the member, never
 // as a 401 (kubectl and client-go would take it as a verdict on their hub
 // credential) or a redirect, on plain and upgrade requests, through the hub
-// and straight to the server's port.
+// and straight to the server's port; and that a member switching protocols
+// on a plain request gets a 502 too, and loses the connection it switched.
 func TestProxyMemberRefusalsAreStatuses(t *testing.T) {
 	rec := startRecorder(t)
 	kc := mustUser(t, "e2e-refusals")
 	bindClusterRole(t, "e2e-refusals", "e2e-refusals", proxyRule([]string{"get", "create"}, recorderCluster))
-	paths := []struct{ path, wantMessage string }{
-		{"/status/401", "refused the credential clusters-apiserver uses for it (401 Unauthorized)"},
-		{"/status/407", "refused the credential clusters-apiserver uses for it (407 Proxy Authentication Required)"},
-		{"/redirect", "answered with a redirect (302)"},
+	paths := []struct {
+		path, wantMessage string
+		plainOnly         bool // an upgrade request may be switched
+	}{
+		{"/status/401", "refused the credential clusters-apiserver uses for it (401 Unauthorized)", false},
+		{"/status/407", "refused the credential clusters-apiserver uses for it (407 Proxy Authentication Required)", false},
+		{"/redirect", "answered with a redirect (302)", false},
+		{"/switch", "switched protocols (101) on a request that asked for no upgrade", true},
 	}
 	for _, r := range routesFor(t, kc) {
 		for _, p := range paths {
@@ -66,7 +74,7 @@ func TestProxyMemberRefusalsAreStatuses(t *testing.T) {
 				resp, _ := r.do(t, http.MethodGet, harness.ProxyPath(recorderCluster, p.path), nil)
 				check(t, resp.code, resp.header, resp.body)
 			})
-			if r.http2 {
+			if r.http2 || p.plainOnly {
 				continue
 			}
 			t.Run(r.name+"/upgrade"+p.path, func(t *testing.T) {
@@ -78,6 +86,11 @@ func TestProxyMemberRefusalsAreStatuses(t *testing.T) {
 	}
 	if got := rec.requests("/redirected"); len(got) != 0 {
 		t.Errorf("a redirect was followed: %d requests for /redirected", len(got))
+	}
+	if err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+		return rec.switched.Load() == 0, nil
+	}); err != nil {
+		t.Errorf("%d connections the member switched unasked are still open", rec.switched.Load())
 	}
 }
 

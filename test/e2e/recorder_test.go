@@ -29,7 +29,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -55,13 +57,17 @@ const (
 //   - /status/CODE: CODE (401 with WWW-Authenticate, 407 with
 //     Proxy-Authenticate); /redirect: 302 to /redirected, upgrade or not;
 //   - /response-headers: a gzip JSON body with Warning and Audit-Id;
+//   - /switch: 101 Switching Protocols to "x", asked for or not, then
+//     holds the connection until the proxy closes it (switched counts
+//     those held);
 //   - anything else: 200;
 //
 // echoing the request body, with an X-Recorder header.
 type recorder struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	seen []recorded
+	srv      *httptest.Server
+	mu       sync.Mutex
+	seen     []recorded
+	switched atomic.Int32
 }
 
 // recorded is one request the recorder got.
@@ -138,6 +144,10 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Unlock()
 
 	w.Header().Set("X-Recorder", "seen")
+	if req.URL.Path == "/switch" {
+		r.switchUnasked(w)
+		return
+	}
 	if strings.Contains(strings.ToLower(req.Header.Get("Connection")), "upgrade") &&
 		req.URL.Path != "/redirect" && !strings.HasPrefix(req.URL.Path, "/status/") {
 		r.upgrade(w, req)
@@ -171,6 +181,22 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(code)
 	}
 	w.Write(body)
+}
+
+// switchUnasked answers 101 Switching Protocols to "x" and holds the
+// connection, for at most 15 s, until the other end closes it.
+func (r *recorder) switchUnasked(w http.ResponseWriter) {
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	r.switched.Add(1)
+	defer r.switched.Add(-1)
+	_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
+	_ = rw.Flush()
+	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	_, _ = io.Copy(io.Discard, rw)
 }
 
 // upgrade switches protocols, choosing the first protocol the client
