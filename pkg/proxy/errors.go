@@ -47,10 +47,12 @@ func statusError(cluster, via string, err error) *apierrors.StatusError {
 func guardResponse(cluster string, resp *http.Response) *http.Response {
 	st := refusedAnswer(cluster, resp)
 	if st == nil && resp.StatusCode == http.StatusSwitchingProtocols {
-		// http.Transport hands over the connection as the body of a 101,
-		// asked for or not, and ReverseProxy, which refuses one it did not
-		// ask for, leaves that body open: the member would hold the
-		// connection for as long as it likes. Closing the body closes it.
+		// http.Transport hands over the connection as the body of a 101
+		// with Connection: Upgrade and an Upgrade header, asked for or
+		// not, and ReverseProxy, which refuses one it did not ask for,
+		// leaves that body open: the member would hold the connection
+		// until the collector finalized it. Closing the body closes it.
+		// (An HTTP/2 member's 101 is informational: see no101Writer.)
 		st = badGateway(fmt.Sprintf("cluster %q switched protocols (101) on a request that asked for no upgrade", cluster))
 	}
 	if st == nil {

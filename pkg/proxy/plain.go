@@ -112,5 +112,26 @@ func servePlain(w http.ResponseWriter, req *http.Request, location *url.URL, for
 		ErrorLog:      copyErrors,
 		ErrorHandler:  errs.Error,
 	}
-	rp.ServeHTTP(w, req)
+	rp.ServeHTTP(no101Writer{w}, req)
 }
+
+// no101Writer drops a 101 Switching Protocols that ReverseProxy passes on
+// as an informational answer: an HTTP/2 member's (HTTP/2 has no 101, and
+// Go's HTTP/2 client hands every 1xx to ReverseProxy's trace hook, which
+// writes it to the client with the member's headers). To an HTTP/1.1
+// client that 101 would be the final answer, past guardResponse, which
+// turns an HTTP/1.1 member's 101 into a 502. The member's final answer
+// follows as for any other request.
+type no101Writer struct{ http.ResponseWriter }
+
+// WriteHeader implements http.ResponseWriter.
+func (w no101Writer) WriteHeader(code int) {
+	if code == http.StatusSwitchingProtocols {
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController (ReverseProxy's flushes) reach w's
+// writer.
+func (w no101Writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }

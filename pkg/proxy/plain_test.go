@@ -22,6 +22,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -332,12 +335,19 @@ func TestServePlainPooledBuffersKeepBodiesApart(t *testing.T) {
 // plainProxy serves servePlain toward the member at server over forward
 // (a transport of its own if nil), as alice of group dev.
 func plainProxy(t *testing.T, server string, forward http.RoundTripper) *httptest.Server {
+	srv := httptest.NewServer(plainHandler(t, server, forward))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// plainHandler is plainProxy's handler.
+func plainHandler(t *testing.T, server string, forward http.RoundTripper) http.Handler {
 	if forward == nil {
 		tr := &http.Transport{}
 		t.Cleanup(tr.CloseIdleConnections)
 		forward = tr
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := genericapirequest.WithUser(r.Context(), &user.DefaultInfo{Name: "alice", Groups: []string{"dev"}})
 		location, err := memberLocation(server, r.URL.Path)
 		if err != nil {
@@ -345,9 +355,7 @@ func plainProxy(t *testing.T, server string, forward http.RoundTripper) *httptes
 			return
 		}
 		servePlain(w, r.WithContext(ctx), location, forward, errorResponder{cluster: "m", responder: testResponder{w}})
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	})
 }
 
 // BenchmarkPlainPath measures what forwarding a small GET costs the proxy
@@ -391,9 +399,10 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // TestServePlainRefusesUnaskedSwitch: a member that answers a plain
-// request with 101 Switching Protocols, with or without the upgrade
-// headers, gets a 502 naming it back to the client, and loses the
-// connection it switched instead of keeping it open.
+// request over HTTP/1.1 with 101 Switching Protocols, with or without the
+// upgrade headers, gets a 502 naming it back to the client, and loses the
+// connection (with the headers, http.Transport hands it over as the body,
+// and only closing that body closes it before the collector does).
 func TestServePlainRefusesUnaskedSwitch(t *testing.T) {
 	t.Parallel()
 	for name, header := range map[string]string{
@@ -440,5 +449,65 @@ func TestServePlainRefusesUnaskedSwitch(t *testing.T) {
 				t.Error("the connection the member switched is still open")
 			}
 		})
+	}
+}
+
+// TestServePlainDropsInformational101: an HTTP/2 member's 101, which Go's
+// HTTP/2 client hands to ReverseProxy as an informational answer, does not
+// reach the client, over HTTP/1.1 (where it would be final, with the
+// member's headers) or HTTP/2; the member's final answer does, and other
+// informational answers still pass.
+func TestServePlainDropsInformational101(t *testing.T) {
+	t.Parallel()
+	member := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Upgrade", "x")
+		w.Header().Set("X-Member-Switch", "yes")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		w.Header().Del("Upgrade")
+		w.Header().Del("X-Member-Switch")
+		w.Header().Set("Link", "</hint>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		io.WriteString(w, "final answer")
+	}))
+	member.EnableHTTP2 = true
+	member.StartTLS()
+	defer member.Close()
+	tr := member.Client().Transport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
+	srv := httptest.NewUnstartedServer(plainHandler(t, member.URL, &forwarder{cluster: "m", identity: &Identity{}, next: tr, closed: context.Background()}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+
+	for _, http2 := range []bool{false, true} {
+		ctr := srv.Client().Transport.(*http.Transport).Clone()
+		if !http2 {
+			ctr.Protocols = new(http.Protocols)
+			ctr.Protocols.SetHTTP1(true)
+			ctr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+		}
+		client := &http.Client{Transport: ctr}
+		var informational []int
+		ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{
+			Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
+				informational = append(informational, code)
+				return nil
+			},
+		})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/v1/namespaces", http.NoBody)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("HTTP/2 %v: %v", http2, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		client.CloseIdleConnections()
+		if resp.StatusCode != http.StatusOK || string(body) != "final answer" || resp.Header.Get("X-Member-Switch") != "" || resp.ProtoMajor != map[bool]int{false: 1, true: 2}[http2] {
+			t.Errorf("HTTP/2 %v: got %s %d %v %q; want HTTP/%d 200 with the member's final answer alone", http2, resp.Proto, resp.StatusCode, resp.Header, body, map[bool]int{false: 1, true: 2}[http2])
+		}
+		if !slices.Equal(informational, []int{http.StatusEarlyHints}) {
+			t.Errorf("HTTP/2 %v: informational answers %v, want [103]", http2, informational)
+		}
 	}
 }
