@@ -489,7 +489,9 @@ func TestServePlainDropsInformational101(t *testing.T) {
 		}
 		client := &http.Client{Transport: ctr}
 		var informational []int
-		ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 			Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
 				informational = append(informational, code)
 				return nil
